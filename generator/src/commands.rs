@@ -1,0 +1,154 @@
+//! The commands behind the `folio` binary: run the library, print what a person needs to see
+//! (progress on long builds, every diagnostic, a one-line summary).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::diagnostics::Diagnostics;
+use crate::site::{self, BuildOptions, BuildReport, Mode};
+
+/// How much to print.
+pub struct Output {
+    quiet: bool,
+    verbose: bool,
+    tty: bool,
+}
+
+impl Output {
+    /// From the global `-q` / `-v` flags.
+    pub fn new(quiet: bool, verbose: bool) -> Self {
+        Output { quiet, verbose, tty: std::io::stderr().is_terminal() }
+    }
+
+    fn diagnostics(&self, d: &Diagnostics) {
+        let mut err = std::io::stderr().lock();
+        for e in d.errors() {
+            let _ = writeln!(err, "{e}");
+        }
+        if !self.quiet {
+            for w in d.warnings() {
+                let _ = writeln!(err, "{w}");
+            }
+        }
+    }
+}
+
+/// Formats 1234567 as `1,234,567`.
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn progress(out: &Output) -> Option<Arc<site::ProgressFn>> {
+    if out.quiet || !out.tty {
+        return None;
+    }
+    let start = Instant::now();
+    let last = AtomicU64::new(0);
+    Some(Arc::new(move |done: usize, total: usize| {
+        let ms = start.elapsed().as_millis() as u64;
+        // Only long builds get a progress line, refreshed at most every 100 ms.
+        if ms < 300 || (done < total && ms < last.load(Ordering::Relaxed) + 100) {
+            return;
+        }
+        last.store(ms, Ordering::Relaxed);
+        let mut e = std::io::stderr().lock();
+        if done >= total {
+            let _ = write!(e, "\r\x1b[2K");
+        } else {
+            let _ = write!(e, "\r\x1b[2KRendering {} / {} files…", thousands(done), thousands(total));
+        }
+        let _ = e.flush();
+    }))
+}
+
+fn summary(verb: &str, r: &BuildReport) -> String {
+    let plural = |n: usize, w: &str| format!("{} {w}{}", thousands(n), if n == 1 { "" } else { "s" });
+    format!("{verb} {}, {} in {} ms", plural(r.pages, "page"), plural(r.tags, "tag"), r.elapsed.as_millis())
+}
+
+fn verbose_report(out: &Output, r: &BuildReport) {
+    if !out.verbose {
+        return;
+    }
+    let phases: Vec<String> = r.phases.iter().map(|(n, d)| format!("{n} {} ms", d.as_millis())).collect();
+    eprintln!("  phases: {}", phases.join(", "));
+    eprintln!("  {} sections, {} output files; highlighted {} code blocks, {} from cache", r.sections, thousands(r.files), r.highlight.misses, r.highlight.hits);
+}
+
+/// `folio build`: returns whether it succeeded.
+pub fn build(out: &Output, root: PathBuf, output: Option<PathBuf>, drafts: bool, base_url: Option<String>, minify: bool) -> bool {
+    let opts = BuildOptions { root, output, drafts, base_url, minify, mode: Mode::Write, progress: progress(out) };
+    match site::build(&opts) {
+        Ok(r) => {
+            out.diagnostics(&r.warnings);
+            if !out.quiet {
+                let dest = r.output.as_deref().map(|p| relative(p)).unwrap_or_default();
+                println!("{} → {dest}", summary("Built", &r));
+            }
+            verbose_report(out, &r);
+            true
+        }
+        Err(d) => {
+            out.diagnostics(&d);
+            let n = d.errors().len();
+            let dest = opts.output.clone().unwrap_or_else(|| opts.root.join("public"));
+            eprintln!("error: build failed with {} error{}; {} was left as it was", n, if n == 1 { "" } else { "s" }, relative(&dest));
+            false
+        }
+    }
+}
+
+/// `folio check`: returns whether the site is valid.
+pub fn check(out: &Output, root: PathBuf, drafts: bool) -> bool {
+    let opts = BuildOptions { root, output: None, drafts, base_url: None, minify: false, mode: Mode::Check, progress: progress(out) };
+    match site::build(&opts) {
+        Ok(r) => {
+            out.diagnostics(&r.warnings);
+            if !out.quiet {
+                println!("{}: no errors", summary("Checked", &r));
+            }
+            verbose_report(out, &r);
+            true
+        }
+        Err(d) => {
+            out.diagnostics(&d);
+            let n = d.errors().len();
+            eprintln!("error: {} error{} found", n, if n == 1 { "" } else { "s" });
+            false
+        }
+    }
+}
+
+/// `folio new DIR`.
+pub fn new_site(out: &Output, dir: &Path) -> bool {
+    match crate::scaffold::create(dir) {
+        Ok(files) => {
+            if !out.quiet {
+                println!("Created a new site in {} ({} files).", dir.display(), files);
+                println!("Next: cd {} && folio build   (then open public/index.html, or deploy public/)", dir.display());
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
+fn relative(p: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let cwd = cwd.canonicalize().unwrap_or(cwd);
+    p.strip_prefix(&cwd).map(|r| format!("{}/", r.display())).unwrap_or_else(|_| p.display().to_string())
+}

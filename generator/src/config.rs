@@ -1,0 +1,289 @@
+//! `folio.toml`: the site's settings, parsed strictly so that a typo is an error, not a silent default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostics::{line_col, Diagnostic};
+use crate::value::toml_to_json;
+
+/// The name of the configuration file at the root of a site.
+pub const CONFIG_FILE: &str = "folio.toml";
+
+/// The whole of `folio.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The site's title, used in `<title>`, the feed and the sitemap.
+    pub title: String,
+    /// Absolute URL the site is served from; permalinks, the feed and the sitemap use it.
+    pub base_url: String,
+    /// The author's name (feed, meta tags, JSON-LD).
+    #[serde(default)]
+    pub author: Option<String>,
+    /// One-line description of the site.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Theme folder under `themes/`; `folio` is built in.
+    #[serde(default = "default_theme")]
+    pub theme: String,
+    /// Language of the content, for `<html lang>` and the feed.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// How many entries the Atom feed holds.
+    #[serde(default = "default_feed_limit")]
+    pub feed_limit: usize,
+    /// Markdown rendering options.
+    #[serde(default)]
+    pub markdown: MarkdownConfig,
+    /// The security policy written into `_headers` and applied by the Worker.
+    #[serde(default)]
+    pub security: SecurityConfig,
+    /// Settings of the dynamic parts served by the Worker.
+    #[serde(default)]
+    pub edge: EdgeConfig,
+    /// Limits of the live terminal, read by `folio-pty`.
+    #[serde(default)]
+    pub terminal: TerminalConfig,
+    /// Anything the author wants templates to see, as `config.extra`.
+    #[serde(default, serialize_with = "serialize_table")]
+    pub extra: toml::Table,
+}
+
+/// `[markdown]`: how write-ups become HTML.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarkdownConfig {
+    /// Highlight fenced code blocks (CSS classes, one stylesheet).
+    pub highlight: bool,
+    /// syntect theme for the light stylesheet.
+    pub highlight_theme_light: String,
+    /// syntect theme for the dark stylesheet.
+    pub highlight_theme_dark: String,
+    /// Curly quotes, dashes and ellipses.
+    pub smart_punctuation: bool,
+    /// Deepest heading level listed in the table of contents.
+    pub toc_depth: u8,
+}
+
+impl Default for MarkdownConfig {
+    fn default() -> Self {
+        MarkdownConfig {
+            highlight: true,
+            highlight_theme_light: "InspiredGitHub".into(),
+            highlight_theme_dark: "base16-ocean.dark".into(),
+            smart_punctuation: true,
+            toc_depth: 3,
+        }
+    }
+}
+
+/// `[security]`: response headers for every page, secure by default.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// `Strict-Transport-Security` max-age in seconds (0 disables the header).
+    pub hsts_max_age: u64,
+    /// Adds `includeSubDomains` to HSTS.
+    pub hsts_include_subdomains: bool,
+    /// Adds `preload` to HSTS (only once you have submitted the domain).
+    pub hsts_preload: bool,
+    /// CSP `frame-ancestors` (who may frame the site).
+    pub frame_ancestors: String,
+    /// `Referrer-Policy`.
+    pub referrer_policy: String,
+    /// `Permissions-Policy`.
+    pub permissions_policy: String,
+    /// `Cross-Origin-Opener-Policy`.
+    pub cross_origin_opener_policy: String,
+    /// `Cross-Origin-Resource-Policy`.
+    pub cross_origin_resource_policy: String,
+    /// Extra CSP sources by directive, e.g. `img-src = ["https://images.example"]`.
+    pub csp: BTreeMap<String, Vec<String>>,
+    /// Further headers added verbatim to every response.
+    pub extra_headers: BTreeMap<String, String>,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            hsts_max_age: 63_072_000,
+            hsts_include_subdomains: true,
+            hsts_preload: false,
+            frame_ancestors: "'none'".into(),
+            referrer_policy: "strict-origin-when-cross-origin".into(),
+            permissions_policy: "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()".into(),
+            cross_origin_opener_policy: "same-origin".into(),
+            cross_origin_resource_policy: "same-origin".into(),
+            csp: BTreeMap::new(),
+            extra_headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[edge]`: the dynamic parts the Worker adds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// Show and count page views through `/api/views`.
+    pub views: bool,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig { views: true }
+    }
+}
+
+/// `[terminal]`: limits of the live terminal sessions, shared by every demo of the site.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TerminalConfig {
+    /// Offer live terminals at all.
+    pub enabled: bool,
+    /// Concurrent sessions across all visitors.
+    pub max_sessions: usize,
+    /// Concurrent sessions of one visitor.
+    pub max_sessions_per_client: usize,
+    /// Memory cap of a session, MiB.
+    pub memory_mb: u64,
+    /// Processes a session may run at once.
+    pub max_processes: u64,
+    /// CPU seconds a session may use.
+    pub cpu_seconds: u64,
+    /// Largest file a session may write, MiB.
+    pub file_size_mb: u64,
+    /// Open files per process.
+    pub open_files: u64,
+    /// Size of a session's private writable copy, MiB.
+    pub disk_mb: u64,
+    /// Default idle timeout of a demo, seconds.
+    pub idle_timeout: u64,
+    /// Default wall-clock limit of a demo, seconds.
+    pub timeout: u64,
+}
+
+impl Default for TerminalConfig {
+    fn default() -> Self {
+        TerminalConfig {
+            enabled: true,
+            max_sessions: 8,
+            max_sessions_per_client: 2,
+            memory_mb: 256,
+            max_processes: 64,
+            cpu_seconds: 600,
+            file_size_mb: 64,
+            open_files: 256,
+            disk_mb: 64,
+            idle_timeout: 300,
+            timeout: 1800,
+        }
+    }
+}
+
+fn default_theme() -> String {
+    "folio".into()
+}
+fn default_language() -> String {
+    "en".into()
+}
+fn default_feed_limit() -> usize {
+    20
+}
+
+fn serialize_table<S: serde::Serializer>(t: &toml::Table, s: S) -> Result<S::Ok, S::Error> {
+    toml_to_json(&toml::Value::Table(t.clone())).serialize(s)
+}
+
+impl Config {
+    /// Reads and validates `folio.toml` in `root`.
+    ///
+    /// A missing file says how to start a site; a syntax error, an unknown key or a wrong type
+    /// points at its line and column.
+    pub fn load(root: &Path) -> Result<Config, Diagnostic> {
+        let path = root.join(CONFIG_FILE);
+        let shown = PathBuf::from(CONFIG_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Diagnostic::error(
+                    root.join(CONFIG_FILE),
+                    None,
+                    format!(
+                        "no {CONFIG_FILE} here: this is not a folio site (start one with `folio new {}`)",
+                        root.display()
+                    ),
+                ))
+            }
+            Err(e) => return Err(Diagnostic::error(shown, None, format!("cannot read: {e}"))),
+        };
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let (l, c) = (1, e.utf8_error().valid_up_to() + 1);
+            Diagnostic::error(&shown, Some((l, c)), "not valid UTF-8")
+        })?;
+        Self::parse(&text).map_err(|(pos, msg)| Diagnostic::error(shown, pos, msg))
+    }
+
+    /// Parses the text of a `folio.toml`; errors carry a (line, column) when known.
+    pub fn parse(text: &str) -> Result<Config, (Option<(usize, usize)>, String)> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let pos = e.span().map(|s| line_col(text, s.start));
+            (pos, e.message().trim().to_string())
+        })?;
+        cfg.base_url = cfg.base_url.trim_end_matches('/').to_string();
+        let key_pos = |key: &str| crate::frontmatter::find_key(text, key);
+        if !(cfg.base_url.starts_with("https://") || cfg.base_url.starts_with("http://")) {
+            return Err((key_pos("base_url"), format!("`base_url` must be an absolute http(s) URL, got {:?}", cfg.base_url)));
+        }
+        if cfg.theme.is_empty() || cfg.theme.contains(['/', '\\']) || cfg.theme.starts_with('.') {
+            return Err((key_pos("theme"), format!("`theme` must be a folder name under themes/, got {:?}", cfg.theme)));
+        }
+        if !(1..=6).contains(&cfg.markdown.toc_depth) {
+            return Err((key_pos("toc_depth"), "`toc_depth` must be between 1 and 6".into()));
+        }
+        Ok(cfg)
+    }
+
+    /// Replaces `base_url` (the `--base-url` flag), keeping the same normalisation.
+    pub fn set_base_url(&mut self, url: &str) {
+        self.base_url = url.trim_end_matches('/').to_string();
+    }
+
+    /// The absolute URL of a site path such as `/projects/x/`.
+    pub fn permalink(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_secure_defaults() {
+        let c = Config::parse("title = \"t\"\nbase_url = \"https://x.dev/\"\n").unwrap();
+        assert_eq!(c.base_url, "https://x.dev");
+        assert_eq!(c.theme, "folio");
+        assert_eq!(c.security.frame_ancestors, "'none'");
+        assert!(c.security.hsts_max_age >= 15_552_000);
+        assert_eq!(c.permalink("/a/"), "https://x.dev/a/");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_position() {
+        let (pos, msg) = Config::parse("title = \"t\"\nbase_url = \"https://x\"\ncolour = 1\n").unwrap_err();
+        assert_eq!(pos, Some((3, 1)));
+        assert!(msg.contains("unknown field `colour`"), "{msg}");
+        let (pos, msg) = Config::parse("title = \"t\"\nbase_url = \"https://x\"\n[markdown]\nhighlite = true\n").unwrap_err();
+        assert_eq!(pos, Some((4, 1)));
+        assert!(msg.contains("highlite"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_points_at_the_value() {
+        let (pos, msg) = Config::parse("title = 3\nbase_url = \"https://x\"\n").unwrap_err();
+        assert_eq!(pos, Some((1, 9)));
+        assert!(msg.contains("string"), "{msg}");
+    }
+}

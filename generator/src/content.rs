@@ -1,0 +1,649 @@
+//! The content tree: sections, pages and page bundles read from `content/`, with their URLs.
+//!
+//! Loading reads and validates every file (front matter, slugs, demos, covers) in parallel and
+//! reports every problem; it does not render markdown (see `markdown`), so `folio-pty` can use it
+//! cheaply to learn which demos a site declares.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::diagnostics::{display_path, line_col, Diagnostic, Diagnostics};
+use crate::frontmatter::{self, CommandSpec, PageMeta, SectionMeta, SortBy, Split};
+
+/// A markdown file as read from disk.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Path shown in messages (relative to the site root).
+    pub shown: PathBuf,
+    /// Path under `content/` with `/` separators: what `@/…` links name.
+    pub content_path: String,
+    /// The whole file.
+    pub text: String,
+    /// Where the markdown body starts in `text`.
+    pub body_offset: usize,
+}
+
+impl SourceFile {
+    /// The markdown after the front matter.
+    pub fn body(&self) -> &str {
+        &self.text[self.body_offset..]
+    }
+
+    /// A (line, column) for a byte offset into the body.
+    pub fn body_pos(&self, offset: usize) -> (usize, usize) {
+        line_col(&self.text, self.body_offset + offset)
+    }
+}
+
+/// A page: one write-up.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The markdown file.
+    pub file: SourceFile,
+    /// Its front matter.
+    pub meta: PageMeta,
+    /// Last URL segment; also the page's id for the view counter and its demo.
+    pub slug: String,
+    /// Site path, e.g. `/projects/minirt/`.
+    pub path: String,
+    /// Key of the section the page belongs to (`""` for top-level pages).
+    pub section: String,
+    /// Files that ship beside a bundle's `index.md`: (absolute source, output path under the site).
+    pub assets: Vec<(PathBuf, String)>,
+    /// Site path of the cover image, resolved.
+    pub cover: Option<String>,
+    /// The live terminal the page declares.
+    pub demo: Option<Demo>,
+    /// Alias paths (normalised to `/…/`).
+    pub aliases: Vec<String>,
+}
+
+impl Page {
+    /// The folder the write-up lives in: a bundle's folder, or the section folder of a lone file.
+    pub fn folder(&self) -> &Path {
+        self.file.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// A section: a folder of pages with an `_index.md` (or without one: then it is not rendered).
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// `""` for the home page, else the folder under `content/` (`projects`).
+    pub key: String,
+    /// The `_index.md`, if the folder has one.
+    pub file: Option<SourceFile>,
+    /// Its front matter (defaults when there is no `_index.md`).
+    pub meta: Option<SectionMeta>,
+    /// Site path, e.g. `/projects/`.
+    pub path: String,
+    /// Indices into [`Content::pages`], in the section's order.
+    pub pages: Vec<usize>,
+    /// Keys of direct subsections.
+    pub subsections: Vec<String>,
+}
+
+impl Section {
+    /// The section's title (its folder name without `_index.md`).
+    pub fn title(&self) -> String {
+        self.meta.as_ref().map(|m| m.fm.title.clone()).unwrap_or_else(|| self.key.rsplit('/').next().unwrap_or("").to_string())
+    }
+
+    /// How the section sorts its pages.
+    pub fn sort_by(&self) -> SortBy {
+        self.meta.as_ref().map(|m| m.fm.sort_by).unwrap_or_default()
+    }
+
+    /// Whether the section gets pages of its own in the output.
+    pub fn is_rendered(&self) -> bool {
+        self.file.is_some()
+    }
+}
+
+/// A page's live terminal, resolved against the file system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Demo {
+    /// The page's slug.
+    pub id: String,
+    /// argv to run; default `["/bin/bash"]`.
+    pub command: Vec<String>,
+    /// Absolute, canonical folder holding the demo's files.
+    pub workdir: PathBuf,
+    /// Shell command run once per origin start.
+    pub build: Option<String>,
+    /// Seconds without input before the session ends (None: site default).
+    pub idle_timeout: Option<u64>,
+    /// Wall-clock seconds (None: site default).
+    pub timeout: Option<u64>,
+    /// Shown when a session starts.
+    pub motd: Option<String>,
+}
+
+/// A file under `content/` that is neither markdown nor in a bundle: copied as is.
+#[derive(Debug, Clone)]
+pub struct LooseFile {
+    /// Absolute source.
+    pub source: PathBuf,
+    /// Output path under the site (no leading `/`).
+    pub output: String,
+}
+
+/// Everything under `content/`.
+#[derive(Debug, Default)]
+pub struct Content {
+    /// All published pages (drafts only with `--drafts`), in path order.
+    pub pages: Vec<Page>,
+    /// Sections by key; `""` is the home page.
+    pub sections: BTreeMap<String, Section>,
+    /// Non-markdown files outside bundles.
+    pub loose_files: Vec<LooseFile>,
+}
+
+impl Content {
+    /// The URL path an `@/…` content path stands for, if that file is published.
+    pub fn resolve(&self, content_path: &str) -> Option<&str> {
+        let cp = content_path.trim_start_matches("@/");
+        self.pages
+            .iter()
+            .find(|p| p.file.content_path == cp)
+            .map(|p| p.path.as_str())
+            .or_else(|| self.sections.values().find(|s| s.file.as_ref().is_some_and(|f| f.content_path == cp)).map(|s| s.path.as_str()))
+    }
+
+    /// A map from every `@/` content path to its URL path.
+    pub fn link_table(&self) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        for p in &self.pages {
+            m.insert(p.file.content_path.clone(), p.path.clone());
+        }
+        for s in self.sections.values() {
+            if let Some(f) = &s.file {
+                m.insert(f.content_path.clone(), s.path.clone());
+            }
+        }
+        m
+    }
+}
+
+/// Options of a content load.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// Publish drafts too.
+    pub drafts: bool,
+}
+
+/// Turns text into a URL slug: lowercase ASCII letters and digits, other runs become one `-`.
+pub fn slugify(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut dash = false;
+    for c in s.chars() {
+        let c = fold_accent(c);
+        if c.is_ascii_alphanumeric() {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c.to_ascii_lowercase());
+        } else if c == '_' && !out.is_empty() {
+            if dash {
+                out.push('-');
+                dash = false;
+            }
+            out.push('_');
+        } else {
+            dash = true;
+        }
+    }
+    out
+}
+
+fn fold_accent(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'a',
+        'ç' | 'Ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'i',
+        'ñ' | 'Ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => 'u',
+        'ý' | 'ÿ' | 'Ý' => 'y',
+        _ => c,
+    }
+}
+
+/// Whether `s` may be a page slug (and so a counter key and a demo id).
+pub fn is_valid_slug(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
+}
+
+/// Splits a command line the way a POSIX shell would for plain words and quotes (no expansion).
+pub fn split_command(line: &str) -> Result<Vec<String>, String> {
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c) => cur.push(c),
+                            None => return Err("trailing backslash".into()),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                cur.push(chars.next().ok_or("trailing backslash")?);
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    args.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        args.push(cur);
+    }
+    Ok(args)
+}
+
+enum Kind {
+    Section(String),
+    Page { section: String, bundle: Option<PathBuf> },
+}
+
+/// Reads `content/` under `root`. Returns what could be loaded and every diagnostic found.
+pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
+    let content_dir = root.join("content");
+    let mut diags = Diagnostics::new();
+    let mut content = Content::default();
+    if !content_dir.is_dir() {
+        diags.push(Diagnostic::error("content", None, "no content/ folder: add content/_index.md for the home page"));
+        return (content, diags);
+    }
+
+    // 1. List files, find bundles.
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in walkdir::WalkDir::new(&content_dir).follow_links(true).sort_by_file_name().into_iter().filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')) {
+        match entry {
+            Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+            Ok(_) => {}
+            Err(e) => {
+                let p = e.path().map(|p| display_path(root, p)).unwrap_or_else(|| "content".into());
+                diags.push(Diagnostic::error(p, None, format!("cannot read: {}", e.io_error().map_or_else(|| e.to_string(), |io| io.to_string()))));
+            }
+        }
+    }
+    let bundles: HashSet<PathBuf> = files
+        .iter()
+        .filter(|f| f.file_name().is_some_and(|n| n == "index.md"))
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .filter(|d| d != &content_dir && !d.join("_index.md").exists())
+        .collect();
+    let bundle_of = |f: &Path| -> Option<PathBuf> { f.ancestors().skip(1).find(|a| bundles.contains(*a)).map(Path::to_path_buf) };
+
+    let rel_key = |dir: &Path| -> String {
+        dir.strip_prefix(&content_dir).map(|p| p.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")).unwrap_or_default()
+    };
+
+    let mut md: Vec<(PathBuf, Kind)> = Vec::new();
+    let mut bundle_assets: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
+    for f in files {
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let parent = f.parent().unwrap_or(&content_dir).to_path_buf();
+        if name == "_index.md" {
+            md.push((f, Kind::Section(rel_key(&parent))));
+        } else if name == "index.md" && bundles.contains(&parent) {
+            let section = rel_key(parent.parent().unwrap_or(&content_dir));
+            md.push((f, Kind::Page { section, bundle: Some(parent) }));
+        } else if let Some(b) = bundle_of(&f) {
+            bundle_assets.entry(b).or_default().push(f);
+        } else if name.ends_with(".md") {
+            md.push((f, Kind::Page { section: rel_key(&parent), bundle: None }));
+        } else {
+            let output = rel_key(&f);
+            content.loose_files.push(LooseFile { source: f, output });
+        }
+    }
+
+    // 2. Read and parse in parallel.
+    let results: Vec<Result<Loaded, Diagnostics>> = md.into_par_iter().map(|(path, kind)| read_one(root, &content_dir, path, kind, &bundle_assets, opts)).collect();
+
+    let mut pages = Vec::new();
+    for r in results {
+        match r {
+            Ok(Loaded::Page(p, w)) => {
+                diags.extend(w);
+                if let Some(p) = p {
+                    pages.push(*p);
+                }
+            }
+            Ok(Loaded::Section(s, w)) => {
+                diags.extend(w);
+                if let Some(s) = s {
+                    content.sections.insert(s.key.clone(), *s);
+                }
+            }
+            Err(d) => diags.extend(d),
+        }
+    }
+
+    // 3. Drafts: a draft section hides its pages.
+    if !opts.drafts {
+        let draft_sections: HashSet<String> = content.sections.values().filter(|s| s.meta.as_ref().is_some_and(|m| m.fm.draft)).map(|s| s.key.clone()).collect();
+        content.sections.retain(|k, _| !draft_sections.contains(k));
+        pages.retain(|p| !draft_sections.iter().any(|d| p.section == *d || p.section.starts_with(&format!("{d}/"))));
+    }
+
+    // 4. Implicit sections for folders without `_index.md`, and the tree.
+    let keys: Vec<String> = pages.iter().map(|p| p.section.clone()).collect();
+    for key in keys {
+        let mut k = key;
+        loop {
+            content.sections.entry(k.clone()).or_insert_with(|| Section { path: section_path(&k), key: k.clone(), file: None, meta: None, pages: vec![], subsections: vec![] });
+            if k.is_empty() {
+                break;
+            }
+            k = k.rsplit_once('/').map(|(a, _)| a.to_string()).unwrap_or_default();
+        }
+    }
+    let all_keys: Vec<String> = content.sections.keys().cloned().collect();
+    for k in &all_keys {
+        if k.is_empty() {
+            continue;
+        }
+        let parent = k.rsplit_once('/').map(|(a, _)| a.to_string()).unwrap_or_default();
+        if let Some(p) = content.sections.get_mut(&parent) {
+            p.subsections.push(k.clone());
+        }
+    }
+
+    // 5. Order pages, attach them to sections.
+    pages.sort_by(|a, b| a.path.cmp(&b.path));
+    for (i, p) in pages.iter().enumerate() {
+        if let Some(s) = content.sections.get_mut(&p.section) {
+            s.pages.push(i);
+        }
+    }
+    for s in content.sections.values_mut() {
+        let by = s.sort_by();
+        s.pages.sort_by(|&a, &b| compare(&pages[a], &pages[b], by));
+    }
+
+    // 6. Demo ids must be unique: they name the terminal endpoint.
+    let mut demo_ids: HashMap<&str, &Page> = HashMap::new();
+    for p in &pages {
+        if let Some(d) = &p.demo {
+            if let Some(other) = demo_ids.insert(&d.id, p) {
+                diags.push(Diagnostic::error(&p.file.shown, frontmatter::find_key_in_file(&p.file.text, "slug"), format!("demo id `{}` is also declared by {}", d.id, other.file.shown.display())));
+            }
+        }
+    }
+    content.pages = pages;
+    (content, diags)
+}
+
+fn compare(a: &Page, b: &Page, by: SortBy) -> std::cmp::Ordering {
+    let tie = || a.path.cmp(&b.path);
+    match by {
+        SortBy::Date => match (&a.meta.date, &b.meta.date) {
+            (Some(x), Some(y)) => y.cmp(x).then_with(tie),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.meta.fm.title.to_lowercase().cmp(&b.meta.fm.title.to_lowercase()).then_with(tie),
+        },
+        SortBy::Weight => a.meta.fm.weight.cmp(&b.meta.fm.weight).then_with(tie),
+        SortBy::Title => a.meta.fm.title.to_lowercase().cmp(&b.meta.fm.title.to_lowercase()).then_with(tie),
+    }
+}
+
+/// The site path of a section key.
+pub fn section_path(key: &str) -> String {
+    if key.is_empty() {
+        return "/".into();
+    }
+    let mut p = String::from("/");
+    for seg in key.split('/') {
+        p.push_str(&slugify(seg));
+        p.push('/');
+    }
+    p
+}
+
+enum Loaded {
+    Page(Option<Box<Page>>, Vec<Diagnostic>),
+    Section(Option<Box<Section>>, Vec<Diagnostic>),
+}
+
+fn read_source(root: &Path, content_dir: &Path, path: &Path) -> Result<String, Diagnostic> {
+    let shown = display_path(root, path);
+    let bytes = std::fs::read(path).map_err(|e| Diagnostic::error(&shown, None, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+        let _ = content_dir;
+        Diagnostic::error(&shown, Some(line_col(&text, valid)), format!("not valid UTF-8 (byte 0x{:02x} at offset {valid}); save the file as UTF-8", e.as_bytes()[valid]))
+    })
+}
+
+fn read_one(root: &Path, content_dir: &Path, path: PathBuf, kind: Kind, bundle_assets: &HashMap<PathBuf, Vec<PathBuf>>, opts: LoadOptions) -> Result<Loaded, Diagnostics> {
+    let shown = display_path(root, &path);
+    let text = read_source(root, content_dir, &path)?;
+    let content_path = path.strip_prefix(content_dir).map(|p| p.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")).unwrap_or_default();
+    let err = |pos: Option<(usize, usize)>, msg: String| Diagnostics::from(Diagnostic::error(&shown, pos, msg));
+    let split: Split<'_> = frontmatter::split(&text).map_err(|(p, m)| err(p, m))?;
+    let body_offset = split.body_offset;
+    match kind {
+        Kind::Section(key) => {
+            let parsed = frontmatter::parse_section(&text, &split).map_err(|(p, m)| err(p, m))?;
+            let mut warnings = Vec::new();
+            if let Some(t) = &parsed.meta.fm.template {
+                check_template_name(&text, t, "template", &shown, &mut warnings);
+            }
+            let file = SourceFile { path: path.clone(), shown: shown.clone(), content_path, text: String::new(), body_offset };
+            let file = SourceFile { text, ..file };
+            let s = Section { path: section_path(&key), key, file: Some(file), meta: Some(parsed.meta), pages: vec![], subsections: vec![] };
+            Ok(Loaded::Section(Some(Box::new(s)), warnings))
+        }
+        Kind::Page { section, bundle } => {
+            let parsed = frontmatter::parse_page(&text, &split).map_err(|(p, m)| err(p, m))?;
+            let mut diags = Diagnostics::new();
+            let warnings: Vec<Diagnostic> = parsed.warnings.into_iter().map(|(p, m)| Diagnostic::warning(&shown, p, m)).collect();
+            let meta = parsed.meta;
+            if meta.fm.draft && !opts.drafts {
+                return Ok(Loaded::Page(None, warnings));
+            }
+            let key_pos = |k: &str| frontmatter::find_key_in_file(&text, k);
+
+            let stem = match &bundle {
+                Some(b) => b.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                None => path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            };
+            let slug = match &meta.fm.slug {
+                Some(s) if is_valid_slug(s) => s.clone(),
+                Some(s) => {
+                    diags.push(Diagnostic::error(&shown, key_pos("slug"), format!("slug {s:?} is not valid: use lowercase letters, digits, `-` and `_` (at most 64)")));
+                    slugify(s)
+                }
+                None => {
+                    let s = slugify(&stem);
+                    if !is_valid_slug(&s) {
+                        diags.push(Diagnostic::error(&shown, None, format!("cannot make a slug from the file name {stem:?}: set `slug` in the front matter")));
+                    }
+                    s
+                }
+            };
+            let page_path = format!("{}{}/", section_path(&section), slug);
+
+            let folder = path.parent().unwrap_or(content_dir).to_path_buf();
+            let demo = match &meta.fm.demo {
+                Some(d) => match resolve_demo(&slug, &folder, d) {
+                    Ok(demo) => Some(demo),
+                    Err((key, msg)) => {
+                        diags.push(Diagnostic::error(&shown, key_pos(key).or_else(|| key_pos("[demo]")), msg));
+                        None
+                    }
+                },
+                None => None,
+            };
+
+            // Bundle files ship beside the page, except the demo's sources (served by the terminal origin).
+            let mut assets = Vec::new();
+            if let Some(b) = &bundle {
+                for f in bundle_assets.get(b).map(Vec::as_slice).unwrap_or_default() {
+                    if let Some(d) = &demo {
+                        if d.workdir != *b && f.canonicalize().is_ok_and(|c| c.starts_with(&d.workdir)) {
+                            continue;
+                        }
+                    }
+                    let rel = f.strip_prefix(b).map(|r| r.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")).unwrap_or_default();
+                    assets.push((f.clone(), format!("{}{}", page_path.trim_start_matches('/'), rel)));
+                }
+            }
+
+            let cover = meta.fm.cover.as_ref().and_then(|c| {
+                if c.starts_with('/') || c.starts_with("https://") || c.starts_with("http://") {
+                    Some(c.clone())
+                } else if folder.join(c).is_file() {
+                    if bundle.is_some() {
+                        Some(format!("{page_path}{c}"))
+                    } else {
+                        Some(format!("{}{c}", section_path(&section)))
+                    }
+                } else {
+                    diags.push(Diagnostic::error(&shown, key_pos("cover"), format!("cover image {c:?} not found beside the page")));
+                    None
+                }
+            });
+
+            for t in &meta.fm.tags {
+                if slugify(t).is_empty() {
+                    diags.push(Diagnostic::error(&shown, key_pos("tags"), format!("tag {t:?} has no letters or digits")));
+                }
+            }
+            let mut aliases = Vec::new();
+            for a in &meta.fm.aliases {
+                if a.contains("..") || a.contains('\\') || a.contains(['<', '>', '"', '\'', ' ']) {
+                    diags.push(Diagnostic::error(&shown, key_pos("aliases"), format!("alias {a:?} is not a clean site path")));
+                    continue;
+                }
+                let mut a = format!("/{}", a.trim_start_matches('/'));
+                if !a.ends_with('/') && !a.rsplit('/').next().unwrap_or("").contains('.') {
+                    a.push('/');
+                }
+                aliases.push(a);
+            }
+            let mut w = Vec::new();
+            if let Some(t) = &meta.fm.template {
+                check_template_name(&text, t, "template", &shown, &mut w);
+            }
+            diags.extend(w);
+            if diags.has_errors() {
+                let mut all = diags;
+                all.extend(warnings);
+                return Err(all);
+            }
+            let mut warnings = warnings;
+            warnings.extend(diags);
+            let file = SourceFile { path, shown, content_path, text, body_offset };
+            Ok(Loaded::Page(Some(Box::new(Page { file, meta, slug, path: page_path, section, assets, cover, demo, aliases })), warnings))
+        }
+    }
+}
+
+fn check_template_name(text: &str, name: &str, key: &str, shown: &Path, out: &mut Vec<Diagnostic>) {
+    if name.contains("..") || name.starts_with('/') {
+        out.push(Diagnostic::error(shown, frontmatter::find_key_in_file(text, key), format!("template name {name:?} must be relative to templates/")));
+    }
+}
+
+fn resolve_demo(slug: &str, folder: &Path, d: &frontmatter::DemoFrontMatter) -> Result<Demo, (&'static str, String)> {
+    let command = match &d.command {
+        None => vec!["/bin/bash".to_string()],
+        Some(CommandSpec::Argv(v)) => v.clone(),
+        Some(CommandSpec::Line(l)) => split_command(l).map_err(|e| ("command", format!("demo command: {e}")))?,
+    };
+    if command.is_empty() || command[0].is_empty() {
+        return Err(("command", "demo command is empty".into()));
+    }
+    let rel = d.workdir.clone().unwrap_or_else(|| ".".into());
+    let relp = Path::new(&rel);
+    if relp.is_absolute() || relp.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(("workdir", format!("demo workdir {rel:?} must be a folder inside the write-up's folder (no `..`, not absolute)")));
+    }
+    let base = folder.canonicalize().map_err(|e| ("workdir", format!("cannot resolve the page's folder: {e}")))?;
+    let workdir = folder.join(relp).canonicalize().map_err(|_| ("workdir", format!("demo workdir {rel:?} does not exist beside the page")))?;
+    if !workdir.starts_with(&base) {
+        return Err(("workdir", format!("demo workdir {rel:?} leaves the write-up's folder (through a symlink?)")));
+    }
+    if !workdir.is_dir() {
+        return Err(("workdir", format!("demo workdir {rel:?} is not a folder")));
+    }
+    for (key, v) in [("idle_timeout", d.idle_timeout), ("timeout", d.timeout)] {
+        if v == Some(0) {
+            return Err((key, format!("demo {key} must be at least 1 second")));
+        }
+    }
+    Ok(Demo { id: slug.to_string(), command, workdir, build: d.build.clone(), idle_timeout: d.idle_timeout, timeout: d.timeout, motd: d.motd.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("The BVH, rebuilt!"), "the-bvh-rebuilt");
+        assert_eq!(slugify("  Café  crème "), "cafe-creme");
+        assert_eq!(slugify("C++ & Rust"), "c-rust");
+        assert_eq!(slugify("snake_case name"), "snake_case-name");
+        assert!(is_valid_slug("minirt-2"));
+        assert!(!is_valid_slug("MiniRT"));
+        assert!(!is_valid_slug("-x"));
+        assert!(!is_valid_slug("a/b"));
+    }
+
+    #[test]
+    fn command_lines_split_like_a_shell() {
+        assert_eq!(split_command("./minirt scenes/demo.rt").unwrap(), vec!["./minirt", "scenes/demo.rt"]);
+        assert_eq!(split_command(r#"sh -c "echo 'hi there'" a\ b"#).unwrap(), vec!["sh", "-c", "echo 'hi there'", "a b"]);
+        assert!(split_command("echo 'oops").is_err());
+    }
+
+    #[test]
+    fn section_paths() {
+        assert_eq!(section_path(""), "/");
+        assert_eq!(section_path("projects"), "/projects/");
+        assert_eq!(section_path("Blog/2024 Notes"), "/blog/2024-notes/");
+    }
+}

@@ -1,0 +1,80 @@
+//! The `folio` command line: parses arguments and hands over to the library's commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use folio::commands::{self, Output};
+
+/// folio: a fast static site generator for developer portfolios.
+///
+/// Write one markdown file per project under content/, run `folio build`, deploy public/.
+#[derive(Parser)]
+#[command(name = "folio", version, propagate_version = true, arg_required_else_help = true)]
+struct Cli {
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print warnings in full, the time of each phase and cache statistics.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the site into public/ (or --output); a failed build leaves the old output untouched.
+    Build(BuildArgs),
+    /// Validate everything `build` validates (front matter, templates, links, anchors) without writing.
+    Check(CheckArgs),
+    /// Create a new site in DIR with a home page, an about page and one project write-up.
+    New {
+        /// Folder to create (must not exist, or be empty).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// The site folder, holding folio.toml.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    root: PathBuf,
+    /// Where to write the site [default: <root>/public].
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Also publish pages marked `draft = true`.
+    #[arg(long)]
+    drafts: bool,
+    /// Override base_url from folio.toml (e.g. for a preview deployment).
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// Write HTML as rendered, unminified (for debugging templates).
+    #[arg(long)]
+    no_minify: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The site folder, holding folio.toml.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    root: PathBuf,
+    /// Also check pages marked `draft = true`.
+    #[arg(long)]
+    drafts: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output::new(cli.quiet, cli.verbose);
+    let ok = match cli.command {
+        Command::Build(a) => commands::build(&out, a.root, a.output, a.drafts, a.base_url, !a.no_minify),
+        Command::Check(a) => commands::check(&out, a.root, a.drafts),
+        Command::New { dir } => commands::new_site(&out, &dir),
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,334 @@
+//! Markdown to HTML: CommonMark + GFM through pulldown-cmark, with heading anchors, a table of
+//! contents, `<!-- more -->` summaries, highlighted code and `@/…` internal links.
+
+use std::collections::{HashMap, HashSet};
+
+use pulldown_cmark::{html, CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use serde::Serialize;
+
+use crate::content::slugify;
+use crate::highlight::{escape, Highlighter};
+
+/// Marks the end of a page's summary.
+pub const MORE_MARKER: &str = "<!-- more -->";
+
+/// What rendering needs besides the markdown.
+pub struct RenderOptions<'a> {
+    /// Curly quotes and dashes.
+    pub smart_punctuation: bool,
+    /// Deepest heading level in the table of contents.
+    pub toc_depth: u8,
+    /// `@/` content path → site path, for internal links.
+    pub links: &'a HashMap<String, String>,
+    /// Highlighter; `None` renders code unhighlighted (used by `folio check`).
+    pub highlighter: Option<&'a Highlighter>,
+}
+
+/// One heading in the table of contents.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TocEntry {
+    /// 1 to 6.
+    pub level: u8,
+    /// The heading's anchor.
+    pub id: String,
+    /// The heading's text.
+    pub title: String,
+    /// Deeper headings under this one.
+    pub children: Vec<TocEntry>,
+}
+
+/// An `@/` link found in the markdown, to check once every page's anchors are known.
+#[derive(Debug, Clone)]
+pub struct InternalLink {
+    /// Content path of the target (`projects/x/index.md`).
+    pub target: String,
+    /// The `#fragment`, if any.
+    pub anchor: Option<String>,
+    /// Byte offset of the link in the markdown body.
+    pub offset: usize,
+}
+
+/// A rendered markdown document.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// The body as HTML.
+    pub html: String,
+    /// The HTML before `<!-- more -->`, if the marker is there.
+    pub summary: Option<String>,
+    /// Nested table of contents.
+    pub toc: Vec<TocEntry>,
+    /// Every id a link may point at (headings and footnotes).
+    pub anchors: HashSet<String>,
+    /// Internal links, resolved or not.
+    pub links: Vec<InternalLink>,
+    /// Words of prose (code excluded), for reading time.
+    pub word_count: usize,
+    /// Broken internal links and the like: (byte offset in the body, message).
+    pub errors: Vec<(usize, String)>,
+    /// Languages of code blocks that no grammar knows: (byte offset, name).
+    pub unknown_languages: Vec<(usize, String)>,
+}
+
+/// Renders a markdown body.
+pub fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
+    let mut options = Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES;
+    if opts.smart_punctuation {
+        options |= Options::ENABLE_SMART_PUNCTUATION;
+    }
+    let mut out = Rendered::default();
+    let mut events: Vec<Event<'_>> = Vec::new();
+    let mut flat_toc: Vec<(u8, String, String)> = Vec::new();
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut more_at: Option<usize> = None;
+
+    let mut iter = Parser::new_ext(body, options).into_offset_iter().peekable();
+    while let Some((event, range)) = iter.next() {
+        match event {
+            Event::Start(Tag::Heading { level, id, classes, attrs: _ }) => {
+                let mut inner = Vec::new();
+                let mut text = String::new();
+                for (e, _) in iter.by_ref() {
+                    match &e {
+                        Event::End(TagEnd::Heading(_)) => break,
+                        Event::Text(t) | Event::Code(t) => text.push_str(t),
+                        _ => {}
+                    }
+                    inner.push(e);
+                }
+                let base = id.map(|i| i.to_string()).unwrap_or_else(|| {
+                    let s = slugify(&text);
+                    if s.is_empty() {
+                        "section".into()
+                    } else {
+                        s
+                    }
+                });
+                let id = unique_id(&mut ids, base);
+                let n = heading_number(level);
+                let class = if classes.is_empty() { String::new() } else { format!(" class=\"{}\"", escape(&classes.join(" "))) };
+                events.push(Event::Html(format!("<h{n} id=\"{}\"{class}>", escape(&id)).into()));
+                events.extend(inner);
+                events.push(Event::Html(format!("<a class=\"anchor\" href=\"#{}\" aria-hidden=\"true\" tabindex=\"-1\">#</a></h{n}>\n", escape(&id)).into()));
+                out.word_count += text.split_whitespace().count();
+                if n <= opts.toc_depth {
+                    flat_toc.push((n, id.clone(), text.trim().to_string()));
+                }
+                out.anchors.insert(id);
+            }
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let lang = match &kind {
+                    CodeBlockKind::Fenced(info) => info.split(|c: char| c.is_whitespace() || c == ',' || c == '{').next().filter(|s| !s.is_empty()).map(str::to_string),
+                    CodeBlockKind::Indented => None,
+                };
+                let mut code = String::new();
+                for (e, _) in iter.by_ref() {
+                    match e {
+                        Event::End(TagEnd::CodeBlock) => break,
+                        Event::Text(t) => code.push_str(&t),
+                        _ => {}
+                    }
+                }
+                let inner = match opts.highlighter {
+                    Some(h) => {
+                        if let Some(l) = &lang {
+                            if !h.knows(l) && !matches!(l.as_str(), "text" | "txt" | "plain" | "console" | "output") {
+                                out.unknown_languages.push((range.start, l.clone()));
+                            }
+                        }
+                        h.highlight(lang.as_deref(), &code).to_string()
+                    }
+                    None => escape(&code),
+                };
+                let lang_attr = lang.as_deref().map(|l| format!(" data-lang=\"{}\"", escape(l))).unwrap_or_default();
+                let code_class = lang.as_deref().map(|l| format!(" class=\"language-{}\"", escape(l))).unwrap_or_default();
+                events.push(Event::Html(format!("<pre class=\"code\"{lang_attr}><code{code_class}>{inner}</code></pre>\n").into()));
+            }
+            Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
+                let dest_url = resolve(&dest_url, range.start, opts, &mut out);
+                events.push(Event::Start(Tag::Link { link_type, dest_url, title, id }));
+            }
+            Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
+                let dest_url = resolve(&dest_url, range.start, opts, &mut out);
+                events.push(Event::Start(Tag::Image { link_type, dest_url, title, id }));
+            }
+            Event::Html(h) | Event::InlineHtml(h) if h.trim() == MORE_MARKER => {
+                if more_at.is_none() {
+                    more_at = Some(events.len());
+                }
+            }
+            Event::Start(Tag::FootnoteDefinition(label)) => {
+                out.anchors.insert(label.to_string());
+                events.push(Event::Start(Tag::FootnoteDefinition(label)));
+            }
+            Event::Text(t) => {
+                out.word_count += t.split_whitespace().count();
+                events.push(Event::Text(t));
+            }
+            e => events.push(e),
+        }
+    }
+
+    if let Some(cut) = more_at {
+        let mut s = String::new();
+        html::push_html(&mut s, events[..cut].iter().cloned());
+        out.summary = Some(s);
+    }
+    out.html.reserve(body.len() * 3 / 2);
+    html::push_html(&mut out.html, events.into_iter());
+    if out.html.contains(" style=\"text-align: ") {
+        out.html = align_classes(&out.html);
+    }
+    out.toc = nest(&flat_toc);
+    out
+}
+
+/// Table column alignment as classes: pulldown-cmark writes `style` attributes, which a strict
+/// Content-Security-Policy blocks.
+fn align_classes(html: &str) -> String {
+    html.replace(" style=\"text-align: left\"", " class=\"align-left\"")
+        .replace(" style=\"text-align: center\"", " class=\"align-center\"")
+        .replace(" style=\"text-align: right\"", " class=\"align-right\"")
+}
+
+fn resolve<'a>(dest: &CowStr<'a>, offset: usize, opts: &RenderOptions<'_>, out: &mut Rendered) -> CowStr<'a> {
+    let Some(rest) = dest.strip_prefix("@/") else { return dest.clone() };
+    let (target, anchor) = match rest.split_once('#') {
+        Some((t, a)) => (t.to_string(), Some(a.to_string())),
+        None => (rest.to_string(), None),
+    };
+    out.links.push(InternalLink { target: target.clone(), anchor: anchor.clone(), offset });
+    match opts.links.get(&target) {
+        Some(path) => match anchor {
+            Some(a) => format!("{path}#{a}").into(),
+            None => path.clone().into(),
+        },
+        None => {
+            out.errors.push((offset, format!("broken internal link: `@/{target}` is not a published page or section under content/")));
+            dest.clone()
+        }
+    }
+}
+
+fn unique_id(ids: &mut HashMap<String, usize>, base: String) -> String {
+    let n = ids.entry(base.clone()).or_insert(0);
+    *n += 1;
+    if *n == 1 {
+        base
+    } else {
+        let id = format!("{base}-{}", *n - 1);
+        ids.entry(id.clone()).or_insert(1);
+        id
+    }
+}
+
+fn heading_number(level: HeadingLevel) -> u8 {
+    match level {
+        HeadingLevel::H1 => 1,
+        HeadingLevel::H2 => 2,
+        HeadingLevel::H3 => 3,
+        HeadingLevel::H4 => 4,
+        HeadingLevel::H5 => 5,
+        HeadingLevel::H6 => 6,
+    }
+}
+
+fn nest(flat: &[(u8, String, String)]) -> Vec<TocEntry> {
+    fn build(flat: &[(u8, String, String)], i: &mut usize, level: u8) -> Vec<TocEntry> {
+        let mut out = Vec::new();
+        while *i < flat.len() {
+            let (l, id, title) = &flat[*i];
+            if *l < level {
+                break;
+            }
+            *i += 1;
+            let children = build(flat, i, l + 1);
+            out.push(TocEntry { level: *l, id: id.clone(), title: title.clone(), children });
+        }
+        out
+    }
+    let min = flat.iter().map(|e| e.0).min().unwrap_or(1);
+    let mut i = 0;
+    let mut out = build(flat, &mut i, min);
+    // Headings shallower than those before them restart at the top level.
+    while i < flat.len() {
+        let level = flat[i].0;
+        out.extend(build(flat, &mut i, level));
+    }
+    out
+}
+
+/// Minutes to read `words` at 200 words a minute, at least one.
+pub fn reading_time(words: usize) -> usize {
+    words.div_ceil(200).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(links: &HashMap<String, String>) -> RenderOptions<'_> {
+        RenderOptions { smart_punctuation: true, toc_depth: 3, links, highlighter: None }
+    }
+
+    #[test]
+    fn headings_get_unique_anchors_and_a_nested_toc() {
+        let links = HashMap::new();
+        let r = render("# Top\n\n## The BVH, rebuilt\n\n### Deeper\n\n## The BVH, rebuilt\n\n## Custom {#mine}\n", &opts(&links));
+        assert!(r.html.contains("<h2 id=\"the-bvh-rebuilt\">"), "{}", r.html);
+        assert!(r.html.contains("<h2 id=\"the-bvh-rebuilt-1\">"));
+        assert!(r.html.contains("<h2 id=\"mine\">"));
+        assert_eq!(r.toc.len(), 1);
+        assert_eq!(r.toc[0].children.len(), 3);
+        assert_eq!(r.toc[0].children[0].children[0].id, "deeper");
+        assert!(r.anchors.contains("mine"));
+    }
+
+    #[test]
+    fn summary_stops_at_the_marker() {
+        let links = HashMap::new();
+        let r = render("First para.\n\n<!-- more -->\n\nSecond para.\n", &opts(&links));
+        assert_eq!(r.summary.as_deref(), Some("<p>First para.</p>\n"));
+        assert!(r.html.contains("Second para."));
+        assert!(!r.html.contains("more -->"));
+    }
+
+    #[test]
+    fn internal_links_resolve_or_report_their_offset() {
+        let mut links = HashMap::new();
+        links.insert("projects/a/index.md".to_string(), "/projects/a/".to_string());
+        let r = render("See [a](@/projects/a/index.md#intro) and [b](@/projects/b.md).\n", &opts(&links));
+        assert!(r.html.contains("href=\"/projects/a/#intro\""), "{}", r.html);
+        assert_eq!(r.links.len(), 2);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].0, 41);
+    }
+
+    #[test]
+    fn gfm_extensions() {
+        let links = HashMap::new();
+        let md = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~\n\n- [x] done\n\nNote[^1].\n\n[^1]: The note.\n";
+        let r = render(md, &opts(&links));
+        assert!(r.html.contains("<table>"));
+        let r2 = render("| a | b |\n|--:|:-:|\n| 1 | 2 |\n", &opts(&links));
+        assert!(r2.html.contains("<th class=\"align-right\">"), "{}", r2.html);
+        assert!(!r2.html.contains("style="));
+        assert!(r.html.contains("<del>old</del>"));
+        assert!(r.html.contains("type=\"checkbox\""));
+        assert!(r.html.contains("footnote-definition"));
+        assert!(r.anchors.contains("1"));
+    }
+
+    #[test]
+    fn code_blocks_are_highlighted_with_classes() {
+        let links = HashMap::new();
+        let h = Highlighter::new();
+        let o = RenderOptions { highlighter: Some(&h), ..opts(&links) };
+        let r = render("```rust\nfn main() {}\n```\n\n```rsut\nx\n```\n", &o);
+        assert!(r.html.contains("<pre class=\"code\" data-lang=\"rust\"><code class=\"language-rust\"><span class=\"z-"), "{}", r.html);
+        assert_eq!(r.unknown_languages.len(), 1);
+    }
+}

@@ -1,0 +1,169 @@
+//! Writing the site: into a fresh staging folder beside the target, swapped in only when the
+//! whole build succeeded, so a failed build leaves the previous site exactly as it was.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Where rendered files go.
+pub enum Sink {
+    /// A folder on disk (the staging folder of a build).
+    Dir(PathBuf),
+    /// Memory, path → bytes (tests, `folio serve`).
+    Memory(Mutex<BTreeMap<String, Vec<u8>>>),
+    /// Nowhere (`folio check`).
+    Discard,
+}
+
+impl Sink {
+    /// Writes one file at `rel` (no leading `/`), creating folders as needed.
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Dir(dir) => {
+                let path = dir.join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(path, bytes)
+            }
+            Sink::Memory(m) => {
+                m.lock().expect("output poisoned").insert(rel.to_string(), bytes.to_vec());
+                Ok(())
+            }
+            Sink::Discard => Ok(()),
+        }
+    }
+
+    /// Copies a file from disk to `rel`.
+    pub fn copy(&self, rel: &str, source: &Path) -> io::Result<()> {
+        match self {
+            Sink::Dir(dir) => {
+                let path = dir.join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::copy(source, path).map(|_| ())
+            }
+            Sink::Memory(_) => self.write(rel, &std::fs::read(source)?),
+            Sink::Discard => Ok(()),
+        }
+    }
+
+    /// The files written to a memory sink.
+    pub fn into_files(self) -> BTreeMap<String, Vec<u8>> {
+        match self {
+            Sink::Memory(m) => m.into_inner().expect("output poisoned"),
+            _ => BTreeMap::new(),
+        }
+    }
+}
+
+/// A fresh folder beside the output that becomes the output on [`Staging::commit`]; dropped
+/// without a commit, it is deleted and the old output is untouched.
+pub struct Staging {
+    dir: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl Staging {
+    /// Creates the staging folder for `target` (which need not exist yet).
+    pub fn new(target: &Path) -> io::Result<Staging> {
+        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)?;
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let dir = parent.join(format!(".{name}.folio-new-{}-{stamp}", std::process::id()));
+        std::fs::create_dir(&dir)?;
+        Ok(Staging { dir, target: target.to_path_buf(), committed: false })
+    }
+
+    /// The folder to write into.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Puts the new site in place of the old one. On Linux the two folders are exchanged in one
+    /// atomic step, so a server reading the output never sees it missing.
+    pub fn commit(mut self) -> io::Result<()> {
+        if self.target.is_dir() {
+            if exchange(&self.dir, &self.target).is_ok() {
+                // `self.dir` now holds the old site.
+                self.committed = true;
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return Ok(());
+            }
+            let old = self.dir.with_file_name(format!("{}.old", self.dir.file_name().unwrap_or_default().to_string_lossy()));
+            std::fs::rename(&self.target, &old)?;
+            if let Err(e) = std::fs::rename(&self.dir, &self.target) {
+                let _ = std::fs::rename(&old, &self.target);
+                return Err(e);
+            }
+            self.committed = true;
+            let _ = std::fs::remove_dir_all(old);
+            Ok(())
+        } else {
+            if self.target.exists() {
+                return Err(io::Error::other(format!("{} exists and is not a folder", self.target.display())));
+            }
+            std::fs::rename(&self.dir, &self.target)?;
+            self.committed = true;
+            Ok(())
+        }
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let cb = CString::new(b.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: both paths are valid NUL-terminated strings; renameat2 has no other preconditions.
+    let r = unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, _b: &Path) -> io::Result<()> {
+    Err(io::Error::other("no atomic exchange on this platform"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_swaps_and_drop_discards() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("public");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("old.html"), "old").unwrap();
+
+        let s = Staging::new(&target).unwrap();
+        std::fs::write(s.dir().join("new.html"), "new").unwrap();
+        drop(s);
+        assert!(target.join("old.html").exists());
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "staging folder left behind");
+
+        let s = Staging::new(&target).unwrap();
+        std::fs::write(s.dir().join("new.html"), "new").unwrap();
+        s.commit().unwrap();
+        assert!(target.join("new.html").exists());
+        assert!(!target.join("old.html").exists());
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+}

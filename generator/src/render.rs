@@ -1,0 +1,316 @@
+//! What templates see (the contexts) and the machine-read outputs written without templates:
+//! the Atom feed, the sitemap, `robots.txt`, redirect pages, `/projects.json` and the edge index.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::content::{Content, Page, Section};
+use crate::highlight::escape;
+use crate::markdown::{reading_time, Rendered};
+
+/// A tag and the pages that carry it.
+#[derive(Debug, Clone)]
+pub struct Tag {
+    /// Display name (as first written).
+    pub name: String,
+    /// URL slug.
+    pub slug: String,
+    /// Site path (`/tags/<slug>/`).
+    pub path: String,
+    /// Indices of pages, newest first.
+    pub pages: Vec<usize>,
+}
+
+/// Groups pages by tag (case and punctuation folded through the slug).
+pub fn collect_tags(content: &Content) -> Vec<Tag> {
+    let mut by_slug: BTreeMap<String, Tag> = BTreeMap::new();
+    let mut order: Vec<usize> = (0..content.pages.len()).collect();
+    order.sort_by(|&a, &b| content.pages[b].meta.date.cmp(&content.pages[a].meta.date).then_with(|| content.pages[a].path.cmp(&content.pages[b].path)));
+    for i in order {
+        for name in &content.pages[i].meta.fm.tags {
+            let slug = crate::content::slugify(name);
+            let tag = by_slug.entry(slug.clone()).or_insert_with(|| Tag { name: name.clone(), path: format!("/tags/{slug}/"), slug, pages: vec![] });
+            if !tag.pages.contains(&i) {
+                tag.pages.push(i);
+            }
+        }
+    }
+    by_slug.into_values().collect()
+}
+
+/// The `config` variable of every template: `folio.toml` minus what only the build needs.
+pub fn config_context(cfg: &Config) -> Value {
+    json!({
+        "title": cfg.title,
+        "base_url": cfg.base_url,
+        "author": cfg.author,
+        "description": cfg.description,
+        "language": cfg.language,
+        "extra": crate::value::toml_to_json(&toml::Value::Table(cfg.extra.clone())),
+        "edge": { "views": cfg.edge.views },
+        "terminal": { "enabled": cfg.terminal.enabled },
+    })
+}
+
+fn tag_refs(p: &Page) -> Value {
+    Value::Array(
+        p.meta
+            .fm
+            .tags
+            .iter()
+            .map(|t| {
+                let slug = crate::content::slugify(t);
+                json!({ "name": t, "slug": slug, "path": format!("/tags/{slug}/") })
+            })
+            .collect(),
+    )
+}
+
+/// A page as it appears in lists (no body).
+pub fn page_summary(cfg: &Config, p: &Page, r: &Rendered) -> Value {
+    json!({
+        "title": p.meta.fm.title,
+        "description": p.meta.fm.description,
+        "date": p.meta.date.as_ref().map(|d| &d.text),
+        "updated": p.meta.updated.as_ref().map(|d| &d.text),
+        "slug": p.slug,
+        "path": p.path,
+        "permalink": cfg.permalink(&p.path),
+        "content_path": p.file.content_path,
+        "summary": r.summary,
+        "tags": tag_refs(p),
+        "repo": p.meta.fm.repo,
+        "cover": p.cover,
+        "has_demo": p.demo.is_some(),
+        "word_count": r.word_count,
+        "reading_time": reading_time(r.word_count),
+        "weight": p.meta.fm.weight,
+        "draft": p.meta.fm.draft,
+        "extra": p.meta.extra,
+    })
+}
+
+/// The `page` variable of a page's own template: the summary fields plus the body, the table of
+/// contents, the demo and the neighbours in its section.
+pub fn page_full(mut summary: Value, p: &Page, r: &Rendered, lower: Option<&Value>, higher: Option<&Value>) -> Value {
+    let o = summary.as_object_mut().expect("object");
+    o.insert("content".into(), Value::String(r.html.clone()));
+    o.insert("toc".into(), serde_json::to_value(&r.toc).unwrap_or(Value::Null));
+    o.insert(
+        "demo".into(),
+        match &p.demo {
+            Some(d) => json!({ "id": d.id, "motd": d.motd, "endpoint": format!("/terminal/{}", d.id) }),
+            None => Value::Null,
+        },
+    );
+    o.insert("assets".into(), Value::Array(p.assets.iter().map(|(_, out)| Value::String(format!("/{out}"))).collect()));
+    let neighbour = |v: Option<&Value>| v.map(|v| json!({ "title": v["title"], "path": v["path"] })).unwrap_or(Value::Null);
+    o.insert("lower".into(), neighbour(lower));
+    o.insert("higher".into(), neighbour(higher));
+    summary
+}
+
+/// A section as it appears in lists.
+pub fn section_summary(cfg: &Config, s: &Section) -> Value {
+    json!({
+        "title": s.title(),
+        "description": s.meta.as_ref().and_then(|m| m.fm.description.clone()),
+        "path": s.path,
+        "permalink": cfg.permalink(&s.path),
+        "key": s.key,
+        "page_count": s.pages.len(),
+        "extra": s.meta.as_ref().map(|m| m.extra.clone()).unwrap_or(Value::Object(Default::default())),
+    })
+}
+
+/// The `section` variable of a section's template: its summary, body, all its pages (summaries)
+/// and subsections.
+pub fn section_full(cfg: &Config, s: &Section, body: Option<&Rendered>, pages: &[Value], subsections: Vec<Value>) -> Value {
+    let mut v = section_summary(cfg, s);
+    let o = v.as_object_mut().expect("object");
+    o.insert("content".into(), Value::String(body.map(|r| r.html.clone()).unwrap_or_default()));
+    o.insert("toc".into(), body.map(|r| serde_json::to_value(&r.toc).unwrap_or(Value::Null)).unwrap_or(Value::Array(vec![])));
+    o.insert("pages".into(), Value::Array(s.pages.iter().map(|&i| pages[i].clone()).collect()));
+    o.insert("subsections".into(), Value::Array(subsections));
+    o.insert("paginate_by".into(), Value::from(s.meta.as_ref().map_or(0, |m| m.fm.paginate_by)));
+    v
+}
+
+/// One list page of a paginated section.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pager {
+    /// 1-based.
+    pub current_index: usize,
+    /// How many list pages there are.
+    pub number_pagers: usize,
+    /// How many pages are listed across all list pages.
+    pub total_pages: usize,
+    /// Path of the first list page.
+    pub first: String,
+    /// Path of the last list page.
+    pub last: String,
+    /// Path of the previous list page.
+    pub previous: Option<String>,
+    /// Path of the next list page.
+    pub next: Option<String>,
+    /// The page summaries on this list page.
+    pub pages: Vec<Value>,
+}
+
+/// Site path of list page `n` (1-based) of a section.
+pub fn pager_path(section_path: &str, n: usize) -> String {
+    if n <= 1 {
+        section_path.to_string()
+    } else {
+        format!("{section_path}page/{n}/")
+    }
+}
+
+/// Splits a section's pages into list pages.
+pub fn paginate(s: &Section, pages: &[Value]) -> Vec<Pager> {
+    let per = s.meta.as_ref().map_or(0, |m| m.fm.paginate_by);
+    let all: Vec<Value> = s.pages.iter().map(|&i| pages[i].clone()).collect();
+    if per == 0 {
+        return vec![];
+    }
+    let n = all.len().div_ceil(per).max(1);
+    (1..=n)
+        .map(|k| Pager {
+            current_index: k,
+            number_pagers: n,
+            total_pages: all.len(),
+            first: pager_path(&s.path, 1),
+            last: pager_path(&s.path, n),
+            previous: (k > 1).then(|| pager_path(&s.path, k - 1)),
+            next: (k < n).then(|| pager_path(&s.path, k + 1)),
+            pages: all.iter().skip((k - 1) * per).take(per).cloned().collect(),
+        })
+        .collect()
+}
+
+/// The Atom feed of the newest dated pages.
+pub fn atom(cfg: &Config, content: &Content, rendered: &[Rendered]) -> String {
+    let mut dated: Vec<usize> = (0..content.pages.len()).filter(|&i| content.pages[i].meta.date.is_some()).collect();
+    dated.sort_by(|&a, &b| content.pages[b].meta.date.cmp(&content.pages[a].meta.date).then_with(|| content.pages[a].path.cmp(&content.pages[b].path)));
+    dated.truncate(cfg.feed_limit);
+    let updated = dated
+        .iter()
+        .filter_map(|&i| {
+            let p = &content.pages[i];
+            p.meta.updated.as_ref().or(p.meta.date.as_ref())
+        })
+        .max()
+        .map(|d| d.rfc3339())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let mut x = String::new();
+    x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    x.push_str(&format!("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"{}\">\n", escape(&cfg.language)));
+    x.push_str(&format!("  <title>{}</title>\n", escape(&cfg.title)));
+    if let Some(d) = &cfg.description {
+        x.push_str(&format!("  <subtitle>{}</subtitle>\n", escape(d)));
+    }
+    x.push_str(&format!("  <link rel=\"self\" type=\"application/atom+xml\" href=\"{}\"/>\n", escape(&cfg.permalink("/atom.xml"))));
+    x.push_str(&format!("  <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n", escape(&cfg.permalink("/"))));
+    x.push_str(&format!("  <id>{}</id>\n  <updated>{updated}</updated>\n", escape(&cfg.permalink("/"))));
+    if let Some(a) = &cfg.author {
+        x.push_str(&format!("  <author><name>{}</name></author>\n", escape(a)));
+    }
+    x.push_str("  <generator uri=\"https://github.com/folio-ssg/folio\">folio</generator>\n");
+    for i in dated {
+        let p = &content.pages[i];
+        let r = &rendered[i];
+        let link = cfg.permalink(&p.path);
+        let published = p.meta.date.as_ref().map(|d| d.rfc3339()).unwrap_or_default();
+        let upd = p.meta.updated.as_ref().map(|d| d.rfc3339()).unwrap_or_else(|| published.clone());
+        x.push_str("  <entry>\n");
+        x.push_str(&format!("    <title>{}</title>\n", escape(&p.meta.fm.title)));
+        x.push_str(&format!("    <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n", escape(&link)));
+        x.push_str(&format!("    <id>{}</id>\n", escape(&link)));
+        x.push_str(&format!("    <published>{published}</published>\n    <updated>{upd}</updated>\n"));
+        for t in &p.meta.fm.tags {
+            x.push_str(&format!("    <category term=\"{}\"/>\n", escape(t)));
+        }
+        if let Some(d) = &p.meta.fm.description {
+            x.push_str(&format!("    <summary>{}</summary>\n", escape(d)));
+        }
+        x.push_str(&format!("    <content type=\"html\" xml:base=\"{}\">{}</content>\n", escape(&link), escape(&r.html)));
+        x.push_str("  </entry>\n");
+    }
+    x.push_str("</feed>\n");
+    x
+}
+
+/// `sitemap.xml`: every page, rendered section and tag page.
+pub fn sitemap(cfg: &Config, entries: &[(String, Option<String>)]) -> String {
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+    for (path, lastmod) in entries {
+        x.push_str(&format!("  <url><loc>{}</loc>", escape(&cfg.permalink(path))));
+        if let Some(l) = lastmod {
+            x.push_str(&format!("<lastmod>{l}</lastmod>"));
+        }
+        x.push_str("</url>\n");
+    }
+    x.push_str("</urlset>\n");
+    x
+}
+
+/// `robots.txt`: everything allowed, the sitemap announced.
+pub fn robots(cfg: &Config) -> String {
+    format!("User-agent: *\nAllow: /\n\nSitemap: {}\n", cfg.permalink("/sitemap.xml"))
+}
+
+/// A page at an old URL that sends the browser (and search engines, through the canonical
+/// link) to the new one, without any script.
+pub fn redirect_page(cfg: &Config, to_path: &str) -> String {
+    let url = escape(&cfg.permalink(to_path));
+    let path = escape(to_path);
+    format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>Moved</title><link rel=\"canonical\" href=\"{url}\"><meta name=\"robots\" content=\"noindex\"><meta http-equiv=\"refresh\" content=\"0; url={path}\"></head><body><p>This page has moved to <a href=\"{path}\">{url}</a>.</p></body></html>\n",
+        escape(&cfg.language)
+    )
+}
+
+/// `/projects.json`: the projects (pages of the `projects` section and below), for client-side
+/// search and for the Worker to know which pages exist.
+pub fn projects_json(cfg: &Config, content: &Content) -> String {
+    let mut items = Vec::new();
+    let order: Vec<usize> = content.sections.get("projects").map(|s| s.pages.clone()).unwrap_or_default();
+    let mut rest: Vec<usize> = (0..content.pages.len()).filter(|i| content.pages[*i].section.starts_with("projects/") && !order.contains(i)).collect();
+    rest.sort();
+    for i in order.into_iter().chain(rest) {
+        let p = &content.pages[i];
+        items.push(json!({
+            "title": p.meta.fm.title,
+            "url": cfg.permalink(&p.path),
+            "path": p.path,
+            "slug": p.slug,
+            "date": p.meta.date.as_ref().map(|d| &d.text),
+            "tags": p.meta.fm.tags,
+            "description": p.meta.fm.description,
+            "cover": p.cover,
+            "has_demo": p.demo.is_some(),
+        }));
+    }
+    serde_json::to_string_pretty(&items).expect("json") + "\n"
+}
+
+/// `/_folio/edge.json`: what the Worker must know about the build — the security headers (one
+/// source of truth with `_headers`), the slugs the view counter accepts and the demo ids.
+pub fn edge_json(cfg: &Config, content: &Content, headers: &[(String, String)]) -> String {
+    let mut pages: Vec<&str> = content.pages.iter().map(|p| p.slug.as_str()).collect();
+    pages.sort();
+    pages.dedup();
+    let mut demos: Vec<&str> = if cfg.terminal.enabled { content.pages.iter().filter_map(|p| p.demo.as_ref().map(|d| d.id.as_str())).collect() } else { vec![] };
+    demos.sort();
+    let v = json!({
+        "version": 1,
+        "base_url": cfg.base_url,
+        "headers": headers.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
+        "pages": pages,
+        "demos": demos,
+    });
+    serde_json::to_string_pretty(&v).expect("json") + "\n"
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything folio's build, tests and benchmarks need, from the package registries only.
+# Idempotent: a second run only checks. Used by scripts/test.sh and .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+need_apt=()
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)   # folio-pty's sandbox
+command -v make >/dev/null 2>&1 || need_apt+=(make)          # the example demos' build step
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing ${need_apt[*]}: run as root or install them with your package manager"; exit 1
+  fi
+  say "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+fi
+
+# The Worker's toolchain (wasm target, worker-build, wasm-bindgen-cli, wrangler via npm ci).
+if [ -x scripts/worker-toolchain.sh ]; then
+  scripts/worker-toolchain.sh
+fi
+say "setup done"
