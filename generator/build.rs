@@ -15,8 +15,17 @@ fn main() {
     let mut out = String::from("/// The default theme's files: (path under the theme, bytes).\npub static FILES: &[(&str, &[u8])] = &[\n");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let rel = f.strip_prefix(&theme).expect("inside theme").to_string_lossy().replace('\\', "/");
-        writeln!(out, "    ({rel:?}, include_bytes!({:?})),", f.canonicalize().expect("canonical").display().to_string()).expect("write");
+        let rel = f
+            .strip_prefix(&theme)
+            .expect("inside theme")
+            .to_string_lossy()
+            .replace('\\', "/");
+        writeln!(
+            out,
+            "    ({rel:?}, include_bytes!({:?})),",
+            f.canonicalize().expect("canonical").display().to_string()
+        )
+        .expect("write");
     }
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("embedded_theme.rs");
@@ -24,7 +33,10 @@ fn main() {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read theme dir").filter_map(Result::ok).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read theme dir")
+        .filter_map(Result::ok)
+        .collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();

@@ -59,12 +59,29 @@ impl Assets {
         if dir.is_dir() {
             for e in walkdir::WalkDir::new(&dir).sort_by_file_name() {
                 match e {
-                    Ok(e) if e.file_type().is_file() && !e.file_name().to_string_lossy().starts_with('.') => {
-                        let rel = e.path().strip_prefix(&dir).expect("under static").to_string_lossy().replace('\\', "/");
-                        assets.add(&rel, Payload::File(e.path().to_path_buf()), display_path(root, e.path()), diags);
+                    Ok(e)
+                        if e.file_type().is_file()
+                            && !e.file_name().to_string_lossy().starts_with('.') =>
+                    {
+                        let rel = e
+                            .path()
+                            .strip_prefix(&dir)
+                            .expect("under static")
+                            .to_string_lossy()
+                            .replace('\\', "/");
+                        assets.add(
+                            &rel,
+                            Payload::File(e.path().to_path_buf()),
+                            display_path(root, e.path()),
+                            diags,
+                        );
                     }
                     Ok(_) => {}
-                    Err(err) => diags.push(Diagnostic::error(display_path(root, err.path().unwrap_or(&dir)), None, format!("cannot read: {err}"))),
+                    Err(err) => diags.push(Diagnostic::error(
+                        display_path(root, err.path().unwrap_or(&dir)),
+                        None,
+                        format!("cannot read: {err}"),
+                    )),
                 }
             }
         }
@@ -78,7 +95,10 @@ impl Assets {
         if let Some(old) = self.urls.remove(rel) {
             self.files.remove(old.trim_start_matches('/'));
         }
-        let ext = Path::new(rel).extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let ext = Path::new(rel)
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
         let (output, payload) = if ext == "css" || ext == "js" || ext == "mjs" {
             let bytes: Cow<'static, [u8]> = match payload {
                 Payload::Bytes(b) => b,
@@ -95,17 +115,31 @@ impl Assets {
             (rel.to_string(), payload)
         };
         self.urls.insert(rel.to_string(), format!("/{output}"));
-        self.files.insert(output.clone(), StaticFile { output, payload, shown });
+        self.files.insert(
+            output.clone(),
+            StaticFile {
+                output,
+                payload,
+                shown,
+            },
+        );
     }
 
     /// The URL path of a static file by its logical path.
     pub fn url(&self, rel: &str) -> Option<&str> {
-        self.urls.get(rel.trim_start_matches('/')).map(String::as_str)
+        self.urls
+            .get(rel.trim_start_matches('/'))
+            .map(String::as_str)
     }
 
     /// URL paths of the content-hashed files (safe to cache forever).
     pub fn immutable_paths(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.urls.iter().filter(|(k, v)| k.as_str() != v.trim_start_matches('/')).map(|(_, v)| v.clone()).collect();
+        let mut v: Vec<String> = self
+            .urls
+            .iter()
+            .filter(|(k, v)| k.as_str() != v.trim_start_matches('/'))
+            .map(|(_, v)| v.clone())
+            .collect();
         v.sort();
         v
     }
@@ -129,14 +163,34 @@ mod tests {
     fn css_and_js_are_hashed_others_kept() {
         let mut d = Diagnostics::new();
         let mut a = Assets::default();
-        a.add("css/site.css", Payload::Bytes(Cow::Borrowed(b"p{}")), "x".into(), &mut d);
-        a.add("img/a.png", Payload::Bytes(Cow::Borrowed(b"png")), "x".into(), &mut d);
+        a.add(
+            "css/site.css",
+            Payload::Bytes(Cow::Borrowed(b"p{}")),
+            "x".into(),
+            &mut d,
+        );
+        a.add(
+            "img/a.png",
+            Payload::Bytes(Cow::Borrowed(b"png")),
+            "x".into(),
+            &mut d,
+        );
         let url = a.url("css/site.css").unwrap().to_string();
-        assert!(url.starts_with("/css/site.") && url.ends_with(".css") && url.len() == "/css/site.css".len() + 11, "{url}");
+        assert!(
+            url.starts_with("/css/site.")
+                && url.ends_with(".css")
+                && url.len() == "/css/site.css".len() + 11,
+            "{url}"
+        );
         assert_eq!(a.url("img/a.png"), Some("/img/a.png"));
         assert_eq!(a.immutable_paths(), vec![url.clone()]);
         // overriding replaces the old hashed file
-        a.add("css/site.css", Payload::Bytes(Cow::Borrowed(b"a{}")), "y".into(), &mut d);
+        a.add(
+            "css/site.css",
+            Payload::Bytes(Cow::Borrowed(b"a{}")),
+            "y".into(),
+            &mut d,
+        );
         assert_ne!(a.url("css/site.css").unwrap(), url);
         assert_eq!(a.files.len(), 2);
     }

@@ -20,7 +20,11 @@ pub struct Output {
 impl Output {
     /// From the global `-q` / `-v` flags.
     pub fn new(quiet: bool, verbose: bool) -> Self {
-        Output { quiet, verbose, tty: std::io::stderr().is_terminal() }
+        Output {
+            quiet,
+            verbose,
+            tty: std::io::stderr().is_terminal(),
+        }
     }
 
     fn diagnostics(&self, d: &Diagnostics) {
@@ -66,34 +70,70 @@ fn progress(out: &Output) -> Option<Arc<site::ProgressFn>> {
         if done >= total {
             let _ = write!(e, "\r\x1b[2K");
         } else {
-            let _ = write!(e, "\r\x1b[2KRendering {} / {} files…", thousands(done), thousands(total));
+            let _ = write!(
+                e,
+                "\r\x1b[2KRendering {} / {} files…",
+                thousands(done),
+                thousands(total)
+            );
         }
         let _ = e.flush();
     }))
 }
 
 fn summary(verb: &str, r: &BuildReport) -> String {
-    let plural = |n: usize, w: &str| format!("{} {w}{}", thousands(n), if n == 1 { "" } else { "s" });
-    format!("{verb} {}, {} in {} ms", plural(r.pages, "page"), plural(r.tags, "tag"), r.elapsed.as_millis())
+    let plural =
+        |n: usize, w: &str| format!("{} {w}{}", thousands(n), if n == 1 { "" } else { "s" });
+    format!(
+        "{verb} {}, {} in {} ms",
+        plural(r.pages, "page"),
+        plural(r.tags, "tag"),
+        r.elapsed.as_millis()
+    )
 }
 
 fn verbose_report(out: &Output, r: &BuildReport) {
     if !out.verbose {
         return;
     }
-    let phases: Vec<String> = r.phases.iter().map(|(n, d)| format!("{n} {} ms", d.as_millis())).collect();
+    let phases: Vec<String> = r
+        .phases
+        .iter()
+        .map(|(n, d)| format!("{n} {} ms", d.as_millis()))
+        .collect();
     eprintln!("  phases: {}", phases.join(", "));
-    eprintln!("  {} sections, {} output files; highlighted {} code blocks, {} from cache", r.sections, thousands(r.files), r.highlight.misses, r.highlight.hits);
+    eprintln!(
+        "  {} sections, {} output files; highlighted {} code blocks, {} from cache",
+        r.sections,
+        thousands(r.files),
+        r.highlight.misses,
+        r.highlight.hits
+    );
 }
 
 /// `folio build`: returns whether it succeeded.
-pub fn build(out: &Output, root: PathBuf, output: Option<PathBuf>, drafts: bool, base_url: Option<String>, minify: bool) -> bool {
-    let opts = BuildOptions { root, output, drafts, base_url, minify, mode: Mode::Write, progress: progress(out) };
+pub fn build(
+    out: &Output,
+    root: PathBuf,
+    output: Option<PathBuf>,
+    drafts: bool,
+    base_url: Option<String>,
+    minify: bool,
+) -> bool {
+    let opts = BuildOptions {
+        root,
+        output,
+        drafts,
+        base_url,
+        minify,
+        mode: Mode::Write,
+        progress: progress(out),
+    };
     match site::build(&opts) {
         Ok(r) => {
             out.diagnostics(&r.warnings);
             if !out.quiet {
-                let dest = r.output.as_deref().map(|p| relative(p)).unwrap_or_default();
+                let dest = r.output.as_deref().map(relative).unwrap_or_default();
                 println!("{} → {dest}", summary("Built", &r));
             }
             verbose_report(out, &r);
@@ -102,8 +142,16 @@ pub fn build(out: &Output, root: PathBuf, output: Option<PathBuf>, drafts: bool,
         Err(d) => {
             out.diagnostics(&d);
             let n = d.errors().len();
-            let dest = opts.output.clone().unwrap_or_else(|| opts.root.join("public"));
-            eprintln!("error: build failed with {} error{}; {} was left as it was", n, if n == 1 { "" } else { "s" }, relative(&dest));
+            let dest = opts
+                .output
+                .clone()
+                .unwrap_or_else(|| opts.root.join("public"));
+            eprintln!(
+                "error: build failed with {} error{}; {} was left as it was",
+                n,
+                if n == 1 { "" } else { "s" },
+                relative(&dest)
+            );
             false
         }
     }
@@ -111,7 +159,15 @@ pub fn build(out: &Output, root: PathBuf, output: Option<PathBuf>, drafts: bool,
 
 /// `folio check`: returns whether the site is valid.
 pub fn check(out: &Output, root: PathBuf, drafts: bool) -> bool {
-    let opts = BuildOptions { root, output: None, drafts, base_url: None, minify: false, mode: Mode::Check, progress: progress(out) };
+    let opts = BuildOptions {
+        root,
+        output: None,
+        drafts,
+        base_url: None,
+        minify: false,
+        mode: Mode::Check,
+        progress: progress(out),
+    };
     match site::build(&opts) {
         Ok(r) => {
             out.diagnostics(&r.warnings);
@@ -136,7 +192,10 @@ pub fn new_site(out: &Output, dir: &Path) -> bool {
         Ok(files) => {
             if !out.quiet {
                 println!("Created a new site in {} ({} files).", dir.display(), files);
-                println!("Next: cd {} && folio build   (then open public/index.html, or deploy public/)", dir.display());
+                println!(
+                    "Next: cd {} && folio build   (then open public/index.html, or deploy public/)",
+                    dir.display()
+                );
             }
             true
         }
@@ -150,5 +209,7 @@ pub fn new_site(out: &Output, dir: &Path) -> bool {
 fn relative(p: &Path) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
     let cwd = cwd.canonicalize().unwrap_or(cwd);
-    p.strip_prefix(&cwd).map(|r| format!("{}/", r.display())).unwrap_or_else(|_| p.display().to_string())
+    p.strip_prefix(&cwd)
+        .map(|r| format!("{}/", r.display()))
+        .unwrap_or_else(|_| p.display().to_string())
 }

@@ -234,13 +234,28 @@ impl Config {
         cfg.base_url = cfg.base_url.trim_end_matches('/').to_string();
         let key_pos = |key: &str| crate::frontmatter::find_key(text, key);
         if !(cfg.base_url.starts_with("https://") || cfg.base_url.starts_with("http://")) {
-            return Err((key_pos("base_url"), format!("`base_url` must be an absolute http(s) URL, got {:?}", cfg.base_url)));
+            return Err((
+                key_pos("base_url"),
+                format!(
+                    "`base_url` must be an absolute http(s) URL, got {:?}",
+                    cfg.base_url
+                ),
+            ));
         }
         if cfg.theme.is_empty() || cfg.theme.contains(['/', '\\']) || cfg.theme.starts_with('.') {
-            return Err((key_pos("theme"), format!("`theme` must be a folder name under themes/, got {:?}", cfg.theme)));
+            return Err((
+                key_pos("theme"),
+                format!(
+                    "`theme` must be a folder name under themes/, got {:?}",
+                    cfg.theme
+                ),
+            ));
         }
         if !(1..=6).contains(&cfg.markdown.toc_depth) {
-            return Err((key_pos("toc_depth"), "`toc_depth` must be between 1 and 6".into()));
+            return Err((
+                key_pos("toc_depth"),
+                "`toc_depth` must be between 1 and 6".into(),
+            ));
         }
         Ok(cfg)
     }
@@ -272,10 +287,13 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_position() {
-        let (pos, msg) = Config::parse("title = \"t\"\nbase_url = \"https://x\"\ncolour = 1\n").unwrap_err();
+        let (pos, msg) =
+            Config::parse("title = \"t\"\nbase_url = \"https://x\"\ncolour = 1\n").unwrap_err();
         assert_eq!(pos, Some((3, 1)));
         assert!(msg.contains("unknown field `colour`"), "{msg}");
-        let (pos, msg) = Config::parse("title = \"t\"\nbase_url = \"https://x\"\n[markdown]\nhighlite = true\n").unwrap_err();
+        let (pos, msg) =
+            Config::parse("title = \"t\"\nbase_url = \"https://x\"\n[markdown]\nhighlite = true\n")
+                .unwrap_err();
         assert_eq!(pos, Some((4, 1)));
         assert!(msg.contains("highlite"), "{msg}");
     }

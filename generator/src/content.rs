@@ -89,7 +89,10 @@ pub struct Section {
 impl Section {
     /// The section's title (its folder name without `_index.md`).
     pub fn title(&self) -> String {
-        self.meta.as_ref().map(|m| m.fm.title.clone()).unwrap_or_else(|| self.key.rsplit('/').next().unwrap_or("").to_string())
+        self.meta
+            .as_ref()
+            .map(|m| m.fm.title.clone())
+            .unwrap_or_else(|| self.key.rsplit('/').next().unwrap_or("").to_string())
     }
 
     /// How the section sorts its pages.
@@ -150,7 +153,12 @@ impl Content {
             .iter()
             .find(|p| p.file.content_path == cp)
             .map(|p| p.path.as_str())
-            .or_else(|| self.sections.values().find(|s| s.file.as_ref().is_some_and(|f| f.content_path == cp)).map(|s| s.path.as_str()))
+            .or_else(|| {
+                self.sections
+                    .values()
+                    .find(|s| s.file.as_ref().is_some_and(|f| f.content_path == cp))
+                    .map(|s| s.path.as_str())
+            })
     }
 
     /// A map from every `@/` content path to its URL path.
@@ -220,7 +228,8 @@ pub fn is_valid_slug(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
 }
 
 /// Splits a command line the way a POSIX shell would for plain words and quotes (no expansion).
@@ -279,7 +288,10 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
 
 enum Kind {
     Section(String),
-    Page { section: String, bundle: Option<PathBuf> },
+    Page {
+        section: String,
+        bundle: Option<PathBuf>,
+    },
 }
 
 /// Reads `content/` under `root`. Returns what could be loaded and every diagnostic found.
@@ -288,19 +300,39 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
     let mut diags = Diagnostics::new();
     let mut content = Content::default();
     if !content_dir.is_dir() {
-        diags.push(Diagnostic::error("content", None, "no content/ folder: add content/_index.md for the home page"));
+        diags.push(Diagnostic::error(
+            "content",
+            None,
+            "no content/ folder: add content/_index.md for the home page",
+        ));
         return (content, diags);
     }
 
     // 1. List files, find bundles.
     let mut files: Vec<PathBuf> = Vec::new();
-    for entry in walkdir::WalkDir::new(&content_dir).follow_links(true).sort_by_file_name().into_iter().filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')) {
+    for entry in walkdir::WalkDir::new(&content_dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+    {
         match entry {
             Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
             Ok(_) => {}
             Err(e) => {
-                let p = e.path().map(|p| display_path(root, p)).unwrap_or_else(|| "content".into());
-                diags.push(Diagnostic::error(p, None, format!("cannot read: {}", e.io_error().map_or_else(|| e.to_string(), |io| io.to_string()))));
+                let p = e
+                    .path()
+                    .map(|p| display_path(root, p))
+                    .unwrap_or_else(|| "content".into());
+                diags.push(Diagnostic::error(
+                    p,
+                    None,
+                    format!(
+                        "cannot read: {}",
+                        e.io_error()
+                            .map_or_else(|| e.to_string(), |io| io.to_string())
+                    ),
+                ));
             }
         }
     }
@@ -310,26 +342,53 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
         .filter_map(|f| f.parent().map(Path::to_path_buf))
         .filter(|d| d != &content_dir && !d.join("_index.md").exists())
         .collect();
-    let bundle_of = |f: &Path| -> Option<PathBuf> { f.ancestors().skip(1).find(|a| bundles.contains(*a)).map(Path::to_path_buf) };
+    let bundle_of = |f: &Path| -> Option<PathBuf> {
+        f.ancestors()
+            .skip(1)
+            .find(|a| bundles.contains(*a))
+            .map(Path::to_path_buf)
+    };
 
     let rel_key = |dir: &Path| -> String {
-        dir.strip_prefix(&content_dir).map(|p| p.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")).unwrap_or_default()
+        dir.strip_prefix(&content_dir)
+            .map(|p| {
+                p.components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .unwrap_or_default()
     };
 
     let mut md: Vec<(PathBuf, Kind)> = Vec::new();
     let mut bundle_assets: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
     for f in files {
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let parent = f.parent().unwrap_or(&content_dir).to_path_buf();
         if name == "_index.md" {
             md.push((f, Kind::Section(rel_key(&parent))));
         } else if name == "index.md" && bundles.contains(&parent) {
             let section = rel_key(parent.parent().unwrap_or(&content_dir));
-            md.push((f, Kind::Page { section, bundle: Some(parent) }));
+            md.push((
+                f,
+                Kind::Page {
+                    section,
+                    bundle: Some(parent),
+                },
+            ));
         } else if let Some(b) = bundle_of(&f) {
             bundle_assets.entry(b).or_default().push(f);
         } else if name.ends_with(".md") {
-            md.push((f, Kind::Page { section: rel_key(&parent), bundle: None }));
+            md.push((
+                f,
+                Kind::Page {
+                    section: rel_key(&parent),
+                    bundle: None,
+                },
+            ));
         } else {
             let output = rel_key(&f);
             content.loose_files.push(LooseFile { source: f, output });
@@ -337,7 +396,10 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
     }
 
     // 2. Read and parse in parallel.
-    let results: Vec<Result<Loaded, Diagnostics>> = md.into_par_iter().map(|(path, kind)| read_one(root, &content_dir, path, kind, &bundle_assets, opts)).collect();
+    let results: Vec<Result<Loaded, Diagnostics>> = md
+        .into_par_iter()
+        .map(|(path, kind)| read_one(root, &content_dir, path, kind, &bundle_assets, opts))
+        .collect();
 
     let mut pages = Vec::new();
     for r in results {
@@ -360,9 +422,18 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
 
     // 3. Drafts: a draft section hides its pages.
     if !opts.drafts {
-        let draft_sections: HashSet<String> = content.sections.values().filter(|s| s.meta.as_ref().is_some_and(|m| m.fm.draft)).map(|s| s.key.clone()).collect();
+        let draft_sections: HashSet<String> = content
+            .sections
+            .values()
+            .filter(|s| s.meta.as_ref().is_some_and(|m| m.fm.draft))
+            .map(|s| s.key.clone())
+            .collect();
         content.sections.retain(|k, _| !draft_sections.contains(k));
-        pages.retain(|p| !draft_sections.iter().any(|d| p.section == *d || p.section.starts_with(&format!("{d}/"))));
+        pages.retain(|p| {
+            !draft_sections
+                .iter()
+                .any(|d| p.section == *d || p.section.starts_with(&format!("{d}/")))
+        });
     }
 
     // 4. Implicit sections for folders without `_index.md`, and the tree.
@@ -370,11 +441,24 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
     for key in keys {
         let mut k = key;
         loop {
-            content.sections.entry(k.clone()).or_insert_with(|| Section { path: section_path(&k), key: k.clone(), file: None, meta: None, pages: vec![], subsections: vec![] });
+            content
+                .sections
+                .entry(k.clone())
+                .or_insert_with(|| Section {
+                    path: section_path(&k),
+                    key: k.clone(),
+                    file: None,
+                    meta: None,
+                    pages: vec![],
+                    subsections: vec![],
+                });
             if k.is_empty() {
                 break;
             }
-            k = k.rsplit_once('/').map(|(a, _)| a.to_string()).unwrap_or_default();
+            k = k
+                .rsplit_once('/')
+                .map(|(a, _)| a.to_string())
+                .unwrap_or_default();
         }
     }
     let all_keys: Vec<String> = content.sections.keys().cloned().collect();
@@ -382,7 +466,10 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
         if k.is_empty() {
             continue;
         }
-        let parent = k.rsplit_once('/').map(|(a, _)| a.to_string()).unwrap_or_default();
+        let parent = k
+            .rsplit_once('/')
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_default();
         if let Some(p) = content.sections.get_mut(&parent) {
             p.subsections.push(k.clone());
         }
@@ -405,7 +492,15 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
     for p in &pages {
         if let Some(d) = &p.demo {
             if let Some(other) = demo_ids.insert(&d.id, p) {
-                diags.push(Diagnostic::error(&p.file.shown, frontmatter::find_key_in_file(&p.file.text, "slug"), format!("demo id `{}` is also declared by {}", d.id, other.file.shown.display())));
+                diags.push(Diagnostic::error(
+                    &p.file.shown,
+                    frontmatter::find_key_in_file(&p.file.text, "slug"),
+                    format!(
+                        "demo id `{}` is also declared by {}",
+                        d.id,
+                        other.file.shown.display()
+                    ),
+                ));
             }
         }
     }
@@ -420,10 +515,22 @@ fn compare(a: &Page, b: &Page, by: SortBy) -> std::cmp::Ordering {
             (Some(x), Some(y)) => y.cmp(x).then_with(tie),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.meta.fm.title.to_lowercase().cmp(&b.meta.fm.title.to_lowercase()).then_with(tie),
+            (None, None) => a
+                .meta
+                .fm
+                .title
+                .to_lowercase()
+                .cmp(&b.meta.fm.title.to_lowercase())
+                .then_with(tie),
         },
         SortBy::Weight => a.meta.fm.weight.cmp(&b.meta.fm.weight).then_with(tie),
-        SortBy::Title => a.meta.fm.title.to_lowercase().cmp(&b.meta.fm.title.to_lowercase()).then_with(tie),
+        SortBy::Title => a
+            .meta
+            .fm
+            .title
+            .to_lowercase()
+            .cmp(&b.meta.fm.title.to_lowercase())
+            .then_with(tie),
     }
 }
 
@@ -447,20 +554,45 @@ enum Loaded {
 
 fn read_source(root: &Path, content_dir: &Path, path: &Path) -> Result<String, Diagnostic> {
     let shown = display_path(root, path);
-    let bytes = std::fs::read(path).map_err(|e| Diagnostic::error(&shown, None, format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error(&shown, None, format!("cannot read: {e}")))?;
     String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
         let _ = content_dir;
-        Diagnostic::error(&shown, Some(line_col(&text, valid)), format!("not valid UTF-8 (byte 0x{:02x} at offset {valid}); save the file as UTF-8", e.as_bytes()[valid]))
+        Diagnostic::error(
+            &shown,
+            Some(line_col(&text, valid)),
+            format!(
+                "not valid UTF-8 (byte 0x{:02x} at offset {valid}); save the file as UTF-8",
+                e.as_bytes()[valid]
+            ),
+        )
     })
 }
 
-fn read_one(root: &Path, content_dir: &Path, path: PathBuf, kind: Kind, bundle_assets: &HashMap<PathBuf, Vec<PathBuf>>, opts: LoadOptions) -> Result<Loaded, Diagnostics> {
+fn read_one(
+    root: &Path,
+    content_dir: &Path,
+    path: PathBuf,
+    kind: Kind,
+    bundle_assets: &HashMap<PathBuf, Vec<PathBuf>>,
+    opts: LoadOptions,
+) -> Result<Loaded, Diagnostics> {
     let shown = display_path(root, &path);
     let text = read_source(root, content_dir, &path)?;
-    let content_path = path.strip_prefix(content_dir).map(|p| p.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")).unwrap_or_default();
-    let err = |pos: Option<(usize, usize)>, msg: String| Diagnostics::from(Diagnostic::error(&shown, pos, msg));
+    let content_path = path
+        .strip_prefix(content_dir)
+        .map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_default();
+    let err = |pos: Option<(usize, usize)>, msg: String| {
+        Diagnostics::from(Diagnostic::error(&shown, pos, msg))
+    };
     let split: Split<'_> = frontmatter::split(&text).map_err(|(p, m)| err(p, m))?;
     let body_offset = split.body_offset;
     match kind {
@@ -470,15 +602,32 @@ fn read_one(root: &Path, content_dir: &Path, path: PathBuf, kind: Kind, bundle_a
             if let Some(t) = &parsed.meta.fm.template {
                 check_template_name(&text, t, "template", &shown, &mut warnings);
             }
-            let file = SourceFile { path: path.clone(), shown: shown.clone(), content_path, text: String::new(), body_offset };
+            let file = SourceFile {
+                path: path.clone(),
+                shown: shown.clone(),
+                content_path,
+                text: String::new(),
+                body_offset,
+            };
             let file = SourceFile { text, ..file };
-            let s = Section { path: section_path(&key), key, file: Some(file), meta: Some(parsed.meta), pages: vec![], subsections: vec![] };
+            let s = Section {
+                path: section_path(&key),
+                key,
+                file: Some(file),
+                meta: Some(parsed.meta),
+                pages: vec![],
+                subsections: vec![],
+            };
             Ok(Loaded::Section(Some(Box::new(s)), warnings))
         }
         Kind::Page { section, bundle } => {
             let parsed = frontmatter::parse_page(&text, &split).map_err(|(p, m)| err(p, m))?;
             let mut diags = Diagnostics::new();
-            let warnings: Vec<Diagnostic> = parsed.warnings.into_iter().map(|(p, m)| Diagnostic::warning(&shown, p, m)).collect();
+            let warnings: Vec<Diagnostic> = parsed
+                .warnings
+                .into_iter()
+                .map(|(p, m)| Diagnostic::warning(&shown, p, m))
+                .collect();
             let meta = parsed.meta;
             if meta.fm.draft && !opts.drafts {
                 return Ok(Loaded::Page(None, warnings));
@@ -486,8 +635,14 @@ fn read_one(root: &Path, content_dir: &Path, path: PathBuf, kind: Kind, bundle_a
             let key_pos = |k: &str| frontmatter::find_key_in_file(&text, k);
 
             let stem = match &bundle {
-                Some(b) => b.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                None => path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                Some(b) => b
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                None => path
+                    .file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
             };
             let slug = match &meta.fm.slug {
                 Some(s) if is_valid_slug(s) => s.clone(),
@@ -510,7 +665,11 @@ fn read_one(root: &Path, content_dir: &Path, path: PathBuf, kind: Kind, bundle_a
                 Some(d) => match resolve_demo(&slug, &folder, d) {
                     Ok(demo) => Some(demo),
                     Err((key, msg)) => {
-                        diags.push(Diagnostic::error(&shown, key_pos(key).or_else(|| key_pos("[demo]")), msg));
+                        diags.push(Diagnostic::error(
+                            &shown,
+                            key_pos(key).or_else(|| key_pos("[demo]")),
+                            msg,
+                        ));
                         None
                     }
                 },
@@ -522,12 +681,25 @@ fn read_one(root: &Path, content_dir: &Path, path: PathBuf, kind: Kind, bundle_a
             if let Some(b) = &bundle {
                 for f in bundle_assets.get(b).map(Vec::as_slice).unwrap_or_default() {
                     if let Some(d) = &demo {
-                        if d.workdir != *b && f.canonicalize().is_ok_and(|c| c.starts_with(&d.workdir)) {
+                        if d.workdir != *b
+                            && f.canonicalize().is_ok_and(|c| c.starts_with(&d.workdir))
+                        {
                             continue;
                         }
                     }
-                    let rel = f.strip_prefix(b).map(|r| r.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")).unwrap_or_default();
-                    assets.push((f.clone(), format!("{}{}", page_path.trim_start_matches('/'), rel)));
+                    let rel = f
+                        .strip_prefix(b)
+                        .map(|r| {
+                            r.components()
+                                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                                .collect::<Vec<_>>()
+                                .join("/")
+                        })
+                        .unwrap_or_default();
+                    assets.push((
+                        f.clone(),
+                        format!("{}{}", page_path.trim_start_matches('/'), rel),
+                    ));
                 }
             }
 
@@ -541,20 +713,32 @@ fn read_one(root: &Path, content_dir: &Path, path: PathBuf, kind: Kind, bundle_a
                         Some(format!("{}{c}", section_path(&section)))
                     }
                 } else {
-                    diags.push(Diagnostic::error(&shown, key_pos("cover"), format!("cover image {c:?} not found beside the page")));
+                    diags.push(Diagnostic::error(
+                        &shown,
+                        key_pos("cover"),
+                        format!("cover image {c:?} not found beside the page"),
+                    ));
                     None
                 }
             });
 
             for t in &meta.fm.tags {
                 if slugify(t).is_empty() {
-                    diags.push(Diagnostic::error(&shown, key_pos("tags"), format!("tag {t:?} has no letters or digits")));
+                    diags.push(Diagnostic::error(
+                        &shown,
+                        key_pos("tags"),
+                        format!("tag {t:?} has no letters or digits"),
+                    ));
                 }
             }
             let mut aliases = Vec::new();
             for a in &meta.fm.aliases {
                 if a.contains("..") || a.contains('\\') || a.contains(['<', '>', '"', '\'', ' ']) {
-                    diags.push(Diagnostic::error(&shown, key_pos("aliases"), format!("alias {a:?} is not a clean site path")));
+                    diags.push(Diagnostic::error(
+                        &shown,
+                        key_pos("aliases"),
+                        format!("alias {a:?} is not a clean site path"),
+                    ));
                     continue;
                 }
                 let mut a = format!("/{}", a.trim_start_matches('/'));
@@ -575,23 +759,52 @@ fn read_one(root: &Path, content_dir: &Path, path: PathBuf, kind: Kind, bundle_a
             }
             let mut warnings = warnings;
             warnings.extend(diags);
-            let file = SourceFile { path, shown, content_path, text, body_offset };
-            Ok(Loaded::Page(Some(Box::new(Page { file, meta, slug, path: page_path, section, assets, cover, demo, aliases })), warnings))
+            let file = SourceFile {
+                path,
+                shown,
+                content_path,
+                text,
+                body_offset,
+            };
+            Ok(Loaded::Page(
+                Some(Box::new(Page {
+                    file,
+                    meta,
+                    slug,
+                    path: page_path,
+                    section,
+                    assets,
+                    cover,
+                    demo,
+                    aliases,
+                })),
+                warnings,
+            ))
         }
     }
 }
 
 fn check_template_name(text: &str, name: &str, key: &str, shown: &Path, out: &mut Vec<Diagnostic>) {
     if name.contains("..") || name.starts_with('/') {
-        out.push(Diagnostic::error(shown, frontmatter::find_key_in_file(text, key), format!("template name {name:?} must be relative to templates/")));
+        out.push(Diagnostic::error(
+            shown,
+            frontmatter::find_key_in_file(text, key),
+            format!("template name {name:?} must be relative to templates/"),
+        ));
     }
 }
 
-fn resolve_demo(slug: &str, folder: &Path, d: &frontmatter::DemoFrontMatter) -> Result<Demo, (&'static str, String)> {
+fn resolve_demo(
+    slug: &str,
+    folder: &Path,
+    d: &frontmatter::DemoFrontMatter,
+) -> Result<Demo, (&'static str, String)> {
     let command = match &d.command {
         None => vec!["/bin/bash".to_string()],
         Some(CommandSpec::Argv(v)) => v.clone(),
-        Some(CommandSpec::Line(l)) => split_command(l).map_err(|e| ("command", format!("demo command: {e}")))?,
+        Some(CommandSpec::Line(l)) => {
+            split_command(l).map_err(|e| ("command", format!("demo command: {e}")))?
+        }
     };
     if command.is_empty() || command[0].is_empty() {
         return Err(("command", "demo command is empty".into()));
@@ -601,10 +814,20 @@ fn resolve_demo(slug: &str, folder: &Path, d: &frontmatter::DemoFrontMatter) -> 
     if relp.is_absolute() || relp.components().any(|c| matches!(c, Component::ParentDir)) {
         return Err(("workdir", format!("demo workdir {rel:?} must be a folder inside the write-up's folder (no `..`, not absolute)")));
     }
-    let base = folder.canonicalize().map_err(|e| ("workdir", format!("cannot resolve the page's folder: {e}")))?;
-    let workdir = folder.join(relp).canonicalize().map_err(|_| ("workdir", format!("demo workdir {rel:?} does not exist beside the page")))?;
+    let base = folder
+        .canonicalize()
+        .map_err(|e| ("workdir", format!("cannot resolve the page's folder: {e}")))?;
+    let workdir = folder.join(relp).canonicalize().map_err(|_| {
+        (
+            "workdir",
+            format!("demo workdir {rel:?} does not exist beside the page"),
+        )
+    })?;
     if !workdir.starts_with(&base) {
-        return Err(("workdir", format!("demo workdir {rel:?} leaves the write-up's folder (through a symlink?)")));
+        return Err((
+            "workdir",
+            format!("demo workdir {rel:?} leaves the write-up's folder (through a symlink?)"),
+        ));
     }
     if !workdir.is_dir() {
         return Err(("workdir", format!("demo workdir {rel:?} is not a folder")));
@@ -614,7 +837,15 @@ fn resolve_demo(slug: &str, folder: &Path, d: &frontmatter::DemoFrontMatter) -> 
             return Err((key, format!("demo {key} must be at least 1 second")));
         }
     }
-    Ok(Demo { id: slug.to_string(), command, workdir, build: d.build.clone(), idle_timeout: d.idle_timeout, timeout: d.timeout, motd: d.motd.clone() })
+    Ok(Demo {
+        id: slug.to_string(),
+        command,
+        workdir,
+        build: d.build.clone(),
+        idle_timeout: d.idle_timeout,
+        timeout: d.timeout,
+        motd: d.motd.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -635,8 +866,14 @@ mod tests {
 
     #[test]
     fn command_lines_split_like_a_shell() {
-        assert_eq!(split_command("./minirt scenes/demo.rt").unwrap(), vec!["./minirt", "scenes/demo.rt"]);
-        assert_eq!(split_command(r#"sh -c "echo 'hi there'" a\ b"#).unwrap(), vec!["sh", "-c", "echo 'hi there'", "a b"]);
+        assert_eq!(
+            split_command("./minirt scenes/demo.rt").unwrap(),
+            vec!["./minirt", "scenes/demo.rt"]
+        );
+        assert_eq!(
+            split_command(r#"sh -c "echo 'hi there'" a\ b"#).unwrap(),
+            vec!["sh", "-c", "echo 'hi there'", "a b"]
+        );
         assert!(split_command("echo 'oops").is_err());
     }
 

@@ -28,27 +28,46 @@ impl DataFiles {
         let mut paths = Vec::new();
         for e in walkdir::WalkDir::new(&dir).sort_by_file_name() {
             match e {
-                Ok(e) if e.file_type().is_file() && !e.file_name().to_string_lossy().starts_with('.') => paths.push(e.into_path()),
+                Ok(e)
+                    if e.file_type().is_file()
+                        && !e.file_name().to_string_lossy().starts_with('.') =>
+                {
+                    paths.push(e.into_path())
+                }
                 Ok(_) => {}
-                Err(err) => diags.push(Diagnostic::error(display_path(root, err.path().unwrap_or(&dir)), None, format!("cannot read: {err}"))),
+                Err(err) => diags.push(Diagnostic::error(
+                    display_path(root, err.path().unwrap_or(&dir)),
+                    None,
+                    format!("cannot read: {err}"),
+                )),
             }
         }
         let results: Vec<Result<Option<(String, Value)>, Diagnostic>> = paths
             .par_iter()
             .map(|p| {
                 let shown = display_path(root, p);
-                let key = p.strip_prefix(&dir).expect("under data").to_string_lossy().replace('\\', "/");
-                let ext = p.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+                let key = p
+                    .strip_prefix(&dir)
+                    .expect("under data")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let ext = p
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_lowercase())
+                    .unwrap_or_default();
                 if !matches!(ext.as_str(), "toml" | "json" | "csv") {
                     return Ok(None);
                 }
-                let bytes = std::fs::read(p).map_err(|e| Diagnostic::error(&shown, None, format!("cannot read: {e}")))?;
+                let bytes = std::fs::read(p)
+                    .map_err(|e| Diagnostic::error(&shown, None, format!("cannot read: {e}")))?;
                 let text = String::from_utf8(bytes).map_err(|e| {
                     let valid = e.utf8_error().valid_up_to();
                     let t = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
                     Diagnostic::error(&shown, Some(line_col(&t, valid)), "not valid UTF-8")
                 })?;
-                parse(&ext, &text).map(|v| Some((key, v))).map_err(|(pos, msg)| Diagnostic::error(&shown, pos, msg))
+                parse(&ext, &text)
+                    .map(|v| Some((key, v)))
+                    .map_err(|(pos, msg)| Diagnostic::error(&shown, pos, msg))
             })
             .collect();
         let mut files = HashMap::new();
@@ -80,10 +99,20 @@ impl DataFiles {
 /// Parses one data file's text by extension.
 pub fn parse(ext: &str, text: &str) -> Result<Value, (Option<(usize, usize)>, String)> {
     match ext {
-        "toml" => toml::from_str::<toml::Table>(text).map(|t| toml_to_json(&toml::Value::Table(t))).map_err(|e| (e.span().map(|s| line_col(text, s.start)), e.message().trim().to_string())),
-        "json" => serde_json::from_str(text).map_err(|e| (Some((e.line(), e.column())), strip_position(&e.to_string()))),
+        "toml" => toml::from_str::<toml::Table>(text)
+            .map(|t| toml_to_json(&toml::Value::Table(t)))
+            .map_err(|e| {
+                (
+                    e.span().map(|s| line_col(text, s.start)),
+                    e.message().trim().to_string(),
+                )
+            }),
+        "json" => serde_json::from_str(text)
+            .map_err(|e| (Some((e.line(), e.column())), strip_position(&e.to_string()))),
         "csv" => {
-            let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+            let mut rdr = csv::ReaderBuilder::new()
+                .flexible(false)
+                .from_reader(text.as_bytes());
             let headers = rdr.headers().map_err(|e| csv_err(&e))?.clone();
             let mut rows = Vec::new();
             for rec in rdr.records() {
@@ -103,14 +132,18 @@ pub fn parse(ext: &str, text: &str) -> Result<Value, (Option<(usize, usize)>, St
 fn csv_err(e: &csv::Error) -> (Option<(usize, usize)>, String) {
     let pos = e.position().map(|p| (p.line() as usize, 1));
     let msg = match e.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!("row has {len} fields, the header has {expected_len}"),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("row has {len} fields, the header has {expected_len}"),
         _ => e.to_string(),
     };
     (pos, msg)
 }
 
 fn strip_position(msg: &str) -> String {
-    msg.rfind(" at line ").map_or(msg, |i| &msg[..i]).to_string()
+    msg.rfind(" at line ")
+        .map_or(msg, |i| &msg[..i])
+        .to_string()
 }
 
 #[cfg(test)]
@@ -119,7 +152,10 @@ mod tests {
 
     #[test]
     fn three_formats() {
-        assert_eq!(parse("toml", "a = 1\n[b]\nc = \"x\"").unwrap()["b"]["c"], "x");
+        assert_eq!(
+            parse("toml", "a = 1\n[b]\nc = \"x\"").unwrap()["b"]["c"],
+            "x"
+        );
         assert_eq!(parse("json", "[1, 2]").unwrap()[1], 2);
         let csv = parse("csv", "date,title\n2024-01-01,Talk\n").unwrap();
         assert_eq!(csv[0]["title"], "Talk");
@@ -128,7 +164,10 @@ mod tests {
     #[test]
     fn errors_have_positions() {
         assert_eq!(parse("toml", "a = 1\nb = \n").unwrap_err().0.unwrap().0, 2);
-        assert_eq!(parse("json", "{\n  \"a\": ,\n}").unwrap_err().0.unwrap().0, 2);
+        assert_eq!(
+            parse("json", "{\n  \"a\": ,\n}").unwrap_err().0.unwrap().0,
+            2
+        );
         let (pos, msg) = parse("csv", "a,b\n1,2\n3\n").unwrap_err();
         assert_eq!(pos.unwrap().0, 3);
         assert!(msg.contains("1 fields"), "{msg}");

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::config::TerminalConfig;
 use crate::config::Config;
+pub use crate::config::TerminalConfig;
 use crate::content::{self, LoadOptions};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 
@@ -76,5 +76,8 @@ pub fn load(site_root: &Path) -> Result<DemoSite, Diagnostics> {
         })
         .collect();
     demos.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(DemoSite { terminal: config.terminal, demos })
+    Ok(DemoSite {
+        terminal: config.terminal,
+        demos,
+    })
 }

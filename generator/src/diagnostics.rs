@@ -33,16 +33,29 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error at a known position.
-    pub fn error(path: impl Into<PathBuf>, pos: Option<(usize, usize)>, message: impl Into<String>) -> Self {
+    pub fn error(
+        path: impl Into<PathBuf>,
+        pos: Option<(usize, usize)>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::new(Severity::Error, path, pos, message)
     }
 
     /// A warning at a known position.
-    pub fn warning(path: impl Into<PathBuf>, pos: Option<(usize, usize)>, message: impl Into<String>) -> Self {
+    pub fn warning(
+        path: impl Into<PathBuf>,
+        pos: Option<(usize, usize)>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::new(Severity::Warning, path, pos, message)
     }
 
-    fn new(severity: Severity, path: impl Into<PathBuf>, pos: Option<(usize, usize)>, message: impl Into<String>) -> Self {
+    fn new(
+        severity: Severity,
+        path: impl Into<PathBuf>,
+        pos: Option<(usize, usize)>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity,
             path: path.into(),
@@ -111,7 +124,10 @@ impl Diagnostics {
 
     /// The warnings, in a stable order.
     pub fn warnings(&self) -> Vec<&Diagnostic> {
-        self.sorted().into_iter().filter(|d| !d.is_error()).collect()
+        self.sorted()
+            .into_iter()
+            .filter(|d| !d.is_error())
+            .collect()
     }
 
     /// Number of diagnostics of either kind.
@@ -132,7 +148,8 @@ impl Diagnostics {
     fn sorted(&self) -> Vec<&Diagnostic> {
         let mut v: Vec<&Diagnostic> = self.items.iter().collect();
         v.sort_by(|a, b| {
-            (a.severity, &a.path, a.line, a.column, &a.message).cmp(&(b.severity, &b.path, b.line, b.column, &b.message))
+            (a.severity, &a.path, a.line, a.column, &a.message)
+                .cmp(&(b.severity, &b.path, b.line, b.column, &b.message))
         });
         v.dedup();
         v
@@ -184,7 +201,9 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// The path to show for a file: relative to the site root when it is inside it.
 pub fn display_path(root: &Path, path: &Path) -> PathBuf {
-    path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 #[cfg(test)]

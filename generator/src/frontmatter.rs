@@ -67,7 +67,10 @@ pub fn split(text: &str) -> Result<Split<'_>, FmError> {
         }
         pos += line.len();
     }
-    Err((Some((1, 1)), format!("front matter opened with `{delim}` on line 1 is never closed")))
+    Err((
+        Some((1, 1)),
+        format!("front matter opened with `{delim}` on line 1 is never closed"),
+    ))
 }
 
 /// Where `key = …` (or `key: …`) first appears in `text`, as a 1-based (line, column).
@@ -230,14 +233,27 @@ impl Date {
     pub fn parse(s: &str) -> Option<Date> {
         let s = s.trim();
         if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            return Some(Date { at: d.and_hms_opt(0, 0, 0)?, text: d.format("%Y-%m-%d").to_string() });
+            return Some(Date {
+                at: d.and_hms_opt(0, 0, 0)?,
+                text: d.format("%Y-%m-%d").to_string(),
+            });
         }
         if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-            return Some(Date { at: dt.naive_utc(), text: dt.to_rfc3339() });
+            return Some(Date {
+                at: dt.naive_utc(),
+                text: dt.to_rfc3339(),
+            });
         }
-        for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f"] {
+        for fmt in [
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M:%S%.f",
+        ] {
             if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
-                return Some(Date { at: dt, text: dt.format("%Y-%m-%dT%H:%M:%SZ").to_string() });
+                return Some(Date {
+                    at: dt,
+                    text: dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                });
             }
         }
         None
@@ -281,8 +297,20 @@ pub struct Parsed<T> {
 }
 
 const PAGE_KEYS: &[&str] = &[
-    "title", "date", "updated", "description", "tags", "draft", "weight", "slug", "aliases", "template", "repo", "cover",
-    "demo", "extra",
+    "title",
+    "date",
+    "updated",
+    "description",
+    "tags",
+    "draft",
+    "weight",
+    "slug",
+    "aliases",
+    "template",
+    "repo",
+    "cover",
+    "demo",
+    "extra",
 ];
 
 /// Parses a page's front matter. `text` is the whole file (for positions).
@@ -292,25 +320,49 @@ pub fn parse_page(text: &str, split: &Split<'_>) -> Result<Parsed<PageMeta>, FmE
     let mut warnings = Vec::new();
     for key in keys.iter().filter(|k| !PAGE_KEYS.contains(&k.as_str())) {
         let pos = find_key(split.front, key).map(|(l, c)| shift(text, split, l, c));
-        let hint = suggest(key, PAGE_KEYS).map(|s| format!("; did you mean `{s}`?")).unwrap_or_else(|| "; free-form keys go under [extra]".into());
-        warnings.push((pos, format!("unknown front matter key `{key}` is ignored{hint}")));
+        let hint = suggest(key, PAGE_KEYS)
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_else(|| "; free-form keys go under [extra]".into());
+        warnings.push((
+            pos,
+            format!("unknown front matter key `{key}` is ignored{hint}"),
+        ));
     }
     let date = parse_date_field(text, split, "date", fm.date.as_ref())?;
     let updated = parse_date_field(text, split, "updated", fm.updated.as_ref())?;
-    let extra = normalise(fm.extra.clone().unwrap_or(Value::Object(Default::default())));
+    let extra = normalise(
+        fm.extra
+            .clone()
+            .unwrap_or(Value::Object(Default::default())),
+    );
     if fm.title.trim().is_empty() {
         let pos = find_key(split.front, "title").map(|(l, c)| shift(text, split, l, c));
         return Err((pos, "`title` is empty".into()));
     }
-    Ok(Parsed { meta: PageMeta { fm, date, updated, extra }, warnings })
+    Ok(Parsed {
+        meta: PageMeta {
+            fm,
+            date,
+            updated,
+            extra,
+        },
+        warnings,
+    })
 }
 
 /// Parses a section's front matter (`_index.md`). Unknown keys are errors here: a section has
 /// few settings and a misspelt `paginate_by` silently changing the site is worse than a failure.
 pub fn parse_section(text: &str, split: &Split<'_>) -> Result<Parsed<SectionMeta>, FmError> {
     let fm: SectionFrontMatter = deserialize(split, text)?;
-    let extra = normalise(fm.extra.clone().unwrap_or(Value::Object(Default::default())));
-    Ok(Parsed { meta: SectionMeta { fm, extra }, warnings: Vec::new() })
+    let extra = normalise(
+        fm.extra
+            .clone()
+            .unwrap_or(Value::Object(Default::default())),
+    );
+    Ok(Parsed {
+        meta: SectionMeta { fm, extra },
+        warnings: Vec::new(),
+    })
 }
 
 fn shift(text: &str, split: &Split<'_>, line: usize, col: usize) -> (usize, usize) {
@@ -330,9 +382,15 @@ fn deserialize<T: DeserializeOwned>(split: &Split<'_>, text: &str) -> Result<T, 
             (Some(pos), e.message().trim().to_string())
         }),
         Format::Yaml => serde_norway::from_str(split.front).map_err(|e| {
-            let pos = e.location().map(|l| line_col(text, split.front_offset + l.index())).unwrap_or_else(|| (1, 1));
+            let pos = e
+                .location()
+                .map(|l| line_col(text, split.front_offset + l.index()))
+                .unwrap_or_else(|| (1, 1));
             let msg = e.to_string();
-            let msg = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]).to_string();
+            let msg = msg
+                .rfind(" at line ")
+                .map_or(msg.as_str(), |i| &msg[..i])
+                .to_string();
             (Some(pos), msg)
         }),
     }
@@ -341,22 +399,39 @@ fn deserialize<T: DeserializeOwned>(split: &Split<'_>, text: &str) -> Result<T, 
 fn top_level_keys(split: &Split<'_>) -> Result<Vec<String>, FmError> {
     // Syntax errors are reported by the typed pass with better messages; here we only list keys.
     Ok(match split.format {
-        Format::Toml => toml::from_str::<toml::Table>(split.front).map(|t| t.keys().cloned().collect()).unwrap_or_default(),
+        Format::Toml => toml::from_str::<toml::Table>(split.front)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default(),
         Format::Yaml => serde_norway::from_str::<serde_norway::Mapping>(split.front)
-            .map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_string)).collect())
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default(),
     })
 }
 
-fn parse_date_field(text: &str, split: &Split<'_>, key: &str, v: Option<&Value>) -> Result<Option<Date>, FmError> {
+fn parse_date_field(
+    text: &str,
+    split: &Split<'_>,
+    key: &str,
+    v: Option<&Value>,
+) -> Result<Option<Date>, FmError> {
     let Some(v) = v else { return Ok(None) };
     let v = normalise(v.clone());
     let pos = || find_key(split.front, key).map(|(l, c)| shift(text, split, l, c));
     match v.as_str() {
         Some(s) => Date::parse(s).map(Some).ok_or_else(|| {
-            (pos(), format!("`{key}` = {s:?} is not a date (use 2024-03-02 or 2024-03-02T10:00:00Z)"))
+            (
+                pos(),
+                format!("`{key}` = {s:?} is not a date (use 2024-03-02 or 2024-03-02T10:00:00Z)"),
+            )
         }),
-        None => Err((pos(), format!("invalid type: `{key}` must be a date such as 2024-03-02, got {v}"))),
+        None => Err((
+            pos(),
+            format!("invalid type: `{key}` must be a date such as 2024-03-02, got {v}"),
+        )),
     }
 }
 
@@ -378,7 +453,12 @@ fn normalise(v: Value) -> Value {
 
 /// The known key closest to a misspelt one, if any is close.
 fn suggest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
-    known.iter().map(|k| (edit_distance(key, k), *k)).filter(|(d, _)| *d <= 2).min().map(|(_, k)| k)
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -387,7 +467,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -450,11 +534,16 @@ mod tests {
 
     #[test]
     fn demo_table_is_strict() {
-        let (pos, msg) = page("+++\ntitle = \"x\"\n[demo]\nworkdir = \"src\"\ncomand = \"ls\"\n+++\n").unwrap_err();
+        let (pos, msg) =
+            page("+++\ntitle = \"x\"\n[demo]\nworkdir = \"src\"\ncomand = \"ls\"\n+++\n")
+                .unwrap_err();
         assert!(msg.contains("comand"), "{msg}");
         assert_eq!(pos.unwrap().0, 5);
         let p = page("+++\ntitle = \"x\"\n[demo]\ncommand = [\"./a\", \"b\"]\n+++\n").unwrap();
-        assert_eq!(p.meta.fm.demo.unwrap().command, Some(CommandSpec::Argv(vec!["./a".into(), "b".into()])));
+        assert_eq!(
+            p.meta.fm.demo.unwrap().command,
+            Some(CommandSpec::Argv(vec!["./a".into(), "b".into()]))
+        );
     }
 
     #[test]

@@ -10,7 +10,12 @@ use folio::commands::{self, Output};
 ///
 /// Write one markdown file per project under content/, run `folio build`, deploy public/.
 #[derive(Parser)]
-#[command(name = "folio", version, propagate_version = true, arg_required_else_help = true)]
+#[command(
+    name = "folio",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
 struct Cli {
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
@@ -68,7 +73,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Output::new(cli.quiet, cli.verbose);
     let ok = match cli.command {
-        Command::Build(a) => commands::build(&out, a.root, a.output, a.drafts, a.base_url, !a.no_minify),
+        Command::Build(a) => {
+            commands::build(&out, a.root, a.output, a.drafts, a.base_url, !a.no_minify)
+        }
         Command::Check(a) => commands::check(&out, a.root, a.drafts),
         Command::New { dir } => commands::new_site(&out, &dir),
     };

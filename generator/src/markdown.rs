@@ -3,7 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use pulldown_cmark::{html, CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{
+    html, CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd,
+};
 use serde::Serialize;
 
 use crate::content::slugify;
@@ -88,7 +90,12 @@ pub fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
     let mut iter = Parser::new_ext(body, options).into_offset_iter().peekable();
     while let Some((event, range)) = iter.next() {
         match event {
-            Event::Start(Tag::Heading { level, id, classes, attrs: _ }) => {
+            Event::Start(Tag::Heading {
+                level,
+                id,
+                classes,
+                attrs: _,
+            }) => {
                 let mut inner = Vec::new();
                 let mut text = String::new();
                 for (e, _) in iter.by_ref() {
@@ -109,8 +116,14 @@ pub fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
                 });
                 let id = unique_id(&mut ids, base);
                 let n = heading_number(level);
-                let class = if classes.is_empty() { String::new() } else { format!(" class=\"{}\"", escape(&classes.join(" "))) };
-                events.push(Event::Html(format!("<h{n} id=\"{}\"{class}>", escape(&id)).into()));
+                let class = if classes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" class=\"{}\"", escape(&classes.join(" ")))
+                };
+                events.push(Event::Html(
+                    format!("<h{n} id=\"{}\"{class}>", escape(&id)).into(),
+                ));
                 events.extend(inner);
                 events.push(Event::Html(format!("<a class=\"anchor\" href=\"#{}\" aria-hidden=\"true\" tabindex=\"-1\">#</a></h{n}>\n", escape(&id)).into()));
                 out.word_count += text.split_whitespace().count();
@@ -121,7 +134,11 @@ pub fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
             }
             Event::Start(Tag::CodeBlock(kind)) => {
                 let lang = match &kind {
-                    CodeBlockKind::Fenced(info) => info.split(|c: char| c.is_whitespace() || c == ',' || c == '{').next().filter(|s| !s.is_empty()).map(str::to_string),
+                    CodeBlockKind::Fenced(info) => info
+                        .split(|c: char| c.is_whitespace() || c == ',' || c == '{')
+                        .next()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
                     CodeBlockKind::Indented => None,
                 };
                 let mut code = String::new();
@@ -135,7 +152,12 @@ pub fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
                 let inner = match opts.highlighter {
                     Some(h) => {
                         if let Some(l) = &lang {
-                            if !h.knows(l) && !matches!(l.as_str(), "text" | "txt" | "plain" | "console" | "output") {
+                            if !h.knows(l)
+                                && !matches!(
+                                    l.as_str(),
+                                    "text" | "txt" | "plain" | "console" | "output"
+                                )
+                            {
                                 out.unknown_languages.push((range.start, l.clone()));
                             }
                         }
@@ -143,17 +165,48 @@ pub fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
                     }
                     None => escape(&code),
                 };
-                let lang_attr = lang.as_deref().map(|l| format!(" data-lang=\"{}\"", escape(l))).unwrap_or_default();
-                let code_class = lang.as_deref().map(|l| format!(" class=\"language-{}\"", escape(l))).unwrap_or_default();
-                events.push(Event::Html(format!("<pre class=\"code\"{lang_attr}><code{code_class}>{inner}</code></pre>\n").into()));
+                let lang_attr = lang
+                    .as_deref()
+                    .map(|l| format!(" data-lang=\"{}\"", escape(l)))
+                    .unwrap_or_default();
+                let code_class = lang
+                    .as_deref()
+                    .map(|l| format!(" class=\"language-{}\"", escape(l)))
+                    .unwrap_or_default();
+                events.push(Event::Html(
+                    format!(
+                        "<pre class=\"code\"{lang_attr}><code{code_class}>{inner}</code></pre>\n"
+                    )
+                    .into(),
+                ));
             }
-            Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => {
                 let dest_url = resolve(&dest_url, range.start, opts, &mut out);
-                events.push(Event::Start(Tag::Link { link_type, dest_url, title, id }));
+                events.push(Event::Start(Tag::Link {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                }));
             }
-            Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => {
                 let dest_url = resolve(&dest_url, range.start, opts, &mut out);
-                events.push(Event::Start(Tag::Image { link_type, dest_url, title, id }));
+                events.push(Event::Start(Tag::Image {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                }));
             }
             Event::Html(h) | Event::InlineHtml(h) if h.trim() == MORE_MARKER => {
                 if more_at.is_none() {
@@ -194,13 +247,24 @@ fn align_classes(html: &str) -> String {
         .replace(" style=\"text-align: right\"", " class=\"align-right\"")
 }
 
-fn resolve<'a>(dest: &CowStr<'a>, offset: usize, opts: &RenderOptions<'_>, out: &mut Rendered) -> CowStr<'a> {
-    let Some(rest) = dest.strip_prefix("@/") else { return dest.clone() };
+fn resolve<'a>(
+    dest: &CowStr<'a>,
+    offset: usize,
+    opts: &RenderOptions<'_>,
+    out: &mut Rendered,
+) -> CowStr<'a> {
+    let Some(rest) = dest.strip_prefix("@/") else {
+        return dest.clone();
+    };
     let (target, anchor) = match rest.split_once('#') {
         Some((t, a)) => (t.to_string(), Some(a.to_string())),
         None => (rest.to_string(), None),
     };
-    out.links.push(InternalLink { target: target.clone(), anchor: anchor.clone(), offset });
+    out.links.push(InternalLink {
+        target: target.clone(),
+        anchor: anchor.clone(),
+        offset,
+    });
     match opts.links.get(&target) {
         Some(path) => match anchor {
             Some(a) => format!("{path}#{a}").into(),
@@ -246,7 +310,12 @@ fn nest(flat: &[(u8, String, String)]) -> Vec<TocEntry> {
             }
             *i += 1;
             let children = build(flat, i, l + 1);
-            out.push(TocEntry { level: *l, id: id.clone(), title: title.clone(), children });
+            out.push(TocEntry {
+                level: *l,
+                id: id.clone(),
+                title: title.clone(),
+                children,
+            });
         }
         out
     }
@@ -271,7 +340,12 @@ mod tests {
     use super::*;
 
     fn opts(links: &HashMap<String, String>) -> RenderOptions<'_> {
-        RenderOptions { smart_punctuation: true, toc_depth: 3, links, highlighter: None }
+        RenderOptions {
+            smart_punctuation: true,
+            toc_depth: 3,
+            links,
+            highlighter: None,
+        }
     }
 
     #[test]
@@ -290,7 +364,10 @@ mod tests {
     #[test]
     fn summary_stops_at_the_marker() {
         let links = HashMap::new();
-        let r = render("First para.\n\n<!-- more -->\n\nSecond para.\n", &opts(&links));
+        let r = render(
+            "First para.\n\n<!-- more -->\n\nSecond para.\n",
+            &opts(&links),
+        );
         assert_eq!(r.summary.as_deref(), Some("<p>First para.</p>\n"));
         assert!(r.html.contains("Second para."));
         assert!(!r.html.contains("more -->"));
@@ -299,8 +376,14 @@ mod tests {
     #[test]
     fn internal_links_resolve_or_report_their_offset() {
         let mut links = HashMap::new();
-        links.insert("projects/a/index.md".to_string(), "/projects/a/".to_string());
-        let r = render("See [a](@/projects/a/index.md#intro) and [b](@/projects/b.md).\n", &opts(&links));
+        links.insert(
+            "projects/a/index.md".to_string(),
+            "/projects/a/".to_string(),
+        );
+        let r = render(
+            "See [a](@/projects/a/index.md#intro) and [b](@/projects/b.md).\n",
+            &opts(&links),
+        );
         assert!(r.html.contains("href=\"/projects/a/#intro\""), "{}", r.html);
         assert_eq!(r.links.len(), 2);
         assert_eq!(r.errors.len(), 1);
@@ -314,7 +397,11 @@ mod tests {
         let r = render(md, &opts(&links));
         assert!(r.html.contains("<table>"));
         let r2 = render("| a | b |\n|--:|:-:|\n| 1 | 2 |\n", &opts(&links));
-        assert!(r2.html.contains("<th class=\"align-right\">"), "{}", r2.html);
+        assert!(
+            r2.html.contains("<th class=\"align-right\">"),
+            "{}",
+            r2.html
+        );
         assert!(!r2.html.contains("style="));
         assert!(r.html.contains("<del>old</del>"));
         assert!(r.html.contains("type=\"checkbox\""));
@@ -326,9 +413,12 @@ mod tests {
     fn code_blocks_are_highlighted_with_classes() {
         let links = HashMap::new();
         let h = Highlighter::new();
-        let o = RenderOptions { highlighter: Some(&h), ..opts(&links) };
+        let o = RenderOptions {
+            highlighter: Some(&h),
+            ..opts(&links)
+        };
         let r = render("```rust\nfn main() {}\n```\n\n```rsut\nx\n```\n", &o);
-        assert!(r.html.contains("<pre class=\"code\" data-lang=\"rust\"><code class=\"language-rust\"><span class=\"z-"), "{}", r.html);
+        assert!(r.html.contains("<pre class=\"code\" data-lang=\"rust\"><code class=\"language-rust\"><span class=\"hl-"), "{}", r.html);
         assert_eq!(r.unknown_languages.len(), 1);
     }
 }

@@ -28,7 +28,9 @@ impl Sink {
                 std::fs::write(path, bytes)
             }
             Sink::Memory(m) => {
-                m.lock().expect("output poisoned").insert(rel.to_string(), bytes.to_vec());
+                m.lock()
+                    .expect("output poisoned")
+                    .insert(rel.to_string(), bytes.to_vec());
                 Ok(())
             }
             Sink::Discard => Ok(()),
@@ -70,13 +72,26 @@ pub struct Staging {
 impl Staging {
     /// Creates the staging folder for `target` (which need not exist yet).
     pub fn new(target: &Path) -> io::Result<Staging> {
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)?;
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "public".into());
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         let dir = parent.join(format!(".{name}.folio-new-{}-{stamp}", std::process::id()));
         std::fs::create_dir(&dir)?;
-        Ok(Staging { dir, target: target.to_path_buf(), committed: false })
+        Ok(Staging {
+            dir,
+            target: target.to_path_buf(),
+            committed: false,
+        })
     }
 
     /// The folder to write into.
@@ -94,7 +109,10 @@ impl Staging {
                 let _ = std::fs::remove_dir_all(&self.dir);
                 return Ok(());
             }
-            let old = self.dir.with_file_name(format!("{}.old", self.dir.file_name().unwrap_or_default().to_string_lossy()));
+            let old = self.dir.with_file_name(format!(
+                "{}.old",
+                self.dir.file_name().unwrap_or_default().to_string_lossy()
+            ));
             std::fs::rename(&self.target, &old)?;
             if let Err(e) = std::fs::rename(&self.dir, &self.target) {
                 let _ = std::fs::rename(&old, &self.target);
@@ -105,7 +123,10 @@ impl Staging {
             Ok(())
         } else {
             if self.target.exists() {
-                return Err(io::Error::other(format!("{} exists and is not a folder", self.target.display())));
+                return Err(io::Error::other(format!(
+                    "{} exists and is not a folder",
+                    self.target.display()
+                )));
             }
             std::fs::rename(&self.dir, &self.target)?;
             self.committed = true;
@@ -129,7 +150,16 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
     let ca = CString::new(a.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let cb = CString::new(b.as_os_str().as_bytes()).map_err(io::Error::other)?;
     // SAFETY: both paths are valid NUL-terminated strings; renameat2 has no other preconditions.
-    let r = unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
     if r == 0 {
         Ok(())
     } else {
@@ -157,7 +187,11 @@ mod tests {
         std::fs::write(s.dir().join("new.html"), "new").unwrap();
         drop(s);
         assert!(target.join("old.html").exists());
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "staging folder left behind");
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "staging folder left behind"
+        );
 
         let s = Staging::new(&target).unwrap();
         std::fs::write(s.dir().join("new.html"), "new").unwrap();

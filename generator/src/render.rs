@@ -28,11 +28,22 @@ pub struct Tag {
 pub fn collect_tags(content: &Content) -> Vec<Tag> {
     let mut by_slug: BTreeMap<String, Tag> = BTreeMap::new();
     let mut order: Vec<usize> = (0..content.pages.len()).collect();
-    order.sort_by(|&a, &b| content.pages[b].meta.date.cmp(&content.pages[a].meta.date).then_with(|| content.pages[a].path.cmp(&content.pages[b].path)));
+    order.sort_by(|&a, &b| {
+        content.pages[b]
+            .meta
+            .date
+            .cmp(&content.pages[a].meta.date)
+            .then_with(|| content.pages[a].path.cmp(&content.pages[b].path))
+    });
     for i in order {
         for name in &content.pages[i].meta.fm.tags {
             let slug = crate::content::slugify(name);
-            let tag = by_slug.entry(slug.clone()).or_insert_with(|| Tag { name: name.clone(), path: format!("/tags/{slug}/"), slug, pages: vec![] });
+            let tag = by_slug.entry(slug.clone()).or_insert_with(|| Tag {
+                name: name.clone(),
+                path: format!("/tags/{slug}/"),
+                slug,
+                pages: vec![],
+            });
             if !tag.pages.contains(&i) {
                 tag.pages.push(i);
             }
@@ -95,19 +106,41 @@ pub fn page_summary(cfg: &Config, p: &Page, r: &Rendered) -> Value {
 
 /// The `page` variable of a page's own template: the summary fields plus the body, the table of
 /// contents, the demo and the neighbours in its section.
-pub fn page_full(mut summary: Value, p: &Page, r: &Rendered, lower: Option<&Value>, higher: Option<&Value>) -> Value {
+pub fn page_full(
+    mut summary: Value,
+    p: &Page,
+    r: &Rendered,
+    lower: Option<&Value>,
+    higher: Option<&Value>,
+) -> Value {
     let o = summary.as_object_mut().expect("object");
     o.insert("content".into(), Value::String(r.html.clone()));
-    o.insert("toc".into(), serde_json::to_value(&r.toc).unwrap_or(Value::Null));
+    o.insert(
+        "toc".into(),
+        serde_json::to_value(&r.toc).unwrap_or(Value::Null),
+    );
     o.insert(
         "demo".into(),
         match &p.demo {
-            Some(d) => json!({ "id": d.id, "motd": d.motd, "endpoint": format!("/terminal/{}", d.id) }),
+            Some(d) => {
+                json!({ "id": d.id, "motd": d.motd, "endpoint": format!("/terminal/{}", d.id) })
+            }
             None => Value::Null,
         },
     );
-    o.insert("assets".into(), Value::Array(p.assets.iter().map(|(_, out)| Value::String(format!("/{out}"))).collect()));
-    let neighbour = |v: Option<&Value>| v.map(|v| json!({ "title": v["title"], "path": v["path"] })).unwrap_or(Value::Null);
+    o.insert(
+        "assets".into(),
+        Value::Array(
+            p.assets
+                .iter()
+                .map(|(_, out)| Value::String(format!("/{out}")))
+                .collect(),
+        ),
+    );
+    let neighbour = |v: Option<&Value>| {
+        v.map(|v| json!({ "title": v["title"], "path": v["path"] }))
+            .unwrap_or(Value::Null)
+    };
     o.insert("lower".into(), neighbour(lower));
     o.insert("higher".into(), neighbour(higher));
     summary
@@ -126,16 +159,40 @@ pub fn section_summary(cfg: &Config, s: &Section) -> Value {
     })
 }
 
-/// The `section` variable of a section's template: its summary, body, all its pages (summaries)
-/// and subsections.
-pub fn section_full(cfg: &Config, s: &Section, body: Option<&Rendered>, pages: &[Value], subsections: Vec<Value>) -> Value {
+/// The `section` variable of a section's template: its summary, body, its pages (summaries;
+/// empty when the section is paginated and `all_pages` is false — the `paginator` holds them
+/// then) and subsections.
+pub fn section_full(
+    cfg: &Config,
+    s: &Section,
+    body: Option<&Rendered>,
+    pages: &[Value],
+    subsections: Vec<Value>,
+    all_pages: bool,
+) -> Value {
     let mut v = section_summary(cfg, s);
     let o = v.as_object_mut().expect("object");
-    o.insert("content".into(), Value::String(body.map(|r| r.html.clone()).unwrap_or_default()));
-    o.insert("toc".into(), body.map(|r| serde_json::to_value(&r.toc).unwrap_or(Value::Null)).unwrap_or(Value::Array(vec![])));
-    o.insert("pages".into(), Value::Array(s.pages.iter().map(|&i| pages[i].clone()).collect()));
+    o.insert(
+        "content".into(),
+        Value::String(body.map(|r| r.html.clone()).unwrap_or_default()),
+    );
+    o.insert(
+        "toc".into(),
+        body.map(|r| serde_json::to_value(&r.toc).unwrap_or(Value::Null))
+            .unwrap_or(Value::Array(vec![])),
+    );
+    let paginated = s.meta.as_ref().is_some_and(|m| m.fm.paginate_by > 0);
+    let listed = if paginated && !all_pages {
+        Vec::new()
+    } else {
+        s.pages.iter().map(|&i| pages[i].clone()).collect()
+    };
+    o.insert("pages".into(), Value::Array(listed));
     o.insert("subsections".into(), Value::Array(subsections));
-    o.insert("paginate_by".into(), Value::from(s.meta.as_ref().map_or(0, |m| m.fm.paginate_by)));
+    o.insert(
+        "paginate_by".into(),
+        Value::from(s.meta.as_ref().map_or(0, |m| m.fm.paginate_by)),
+    );
     v
 }
 
@@ -193,8 +250,16 @@ pub fn paginate(s: &Section, pages: &[Value]) -> Vec<Pager> {
 
 /// The Atom feed of the newest dated pages.
 pub fn atom(cfg: &Config, content: &Content, rendered: &[Rendered]) -> String {
-    let mut dated: Vec<usize> = (0..content.pages.len()).filter(|&i| content.pages[i].meta.date.is_some()).collect();
-    dated.sort_by(|&a, &b| content.pages[b].meta.date.cmp(&content.pages[a].meta.date).then_with(|| content.pages[a].path.cmp(&content.pages[b].path)));
+    let mut dated: Vec<usize> = (0..content.pages.len())
+        .filter(|&i| content.pages[i].meta.date.is_some())
+        .collect();
+    dated.sort_by(|&a, &b| {
+        content.pages[b]
+            .meta
+            .date
+            .cmp(&content.pages[a].meta.date)
+            .then_with(|| content.pages[a].path.cmp(&content.pages[b].path))
+    });
     dated.truncate(cfg.feed_limit);
     let updated = dated
         .iter()
@@ -207,14 +272,26 @@ pub fn atom(cfg: &Config, content: &Content, rendered: &[Rendered]) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
-    x.push_str(&format!("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"{}\">\n", escape(&cfg.language)));
+    x.push_str(&format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"{}\">\n",
+        escape(&cfg.language)
+    ));
     x.push_str(&format!("  <title>{}</title>\n", escape(&cfg.title)));
     if let Some(d) = &cfg.description {
         x.push_str(&format!("  <subtitle>{}</subtitle>\n", escape(d)));
     }
-    x.push_str(&format!("  <link rel=\"self\" type=\"application/atom+xml\" href=\"{}\"/>\n", escape(&cfg.permalink("/atom.xml"))));
-    x.push_str(&format!("  <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n", escape(&cfg.permalink("/"))));
-    x.push_str(&format!("  <id>{}</id>\n  <updated>{updated}</updated>\n", escape(&cfg.permalink("/"))));
+    x.push_str(&format!(
+        "  <link rel=\"self\" type=\"application/atom+xml\" href=\"{}\"/>\n",
+        escape(&cfg.permalink("/atom.xml"))
+    ));
+    x.push_str(&format!(
+        "  <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
+        escape(&cfg.permalink("/"))
+    ));
+    x.push_str(&format!(
+        "  <id>{}</id>\n  <updated>{updated}</updated>\n",
+        escape(&cfg.permalink("/"))
+    ));
     if let Some(a) = &cfg.author {
         x.push_str(&format!("  <author><name>{}</name></author>\n", escape(a)));
     }
@@ -223,20 +300,42 @@ pub fn atom(cfg: &Config, content: &Content, rendered: &[Rendered]) -> String {
         let p = &content.pages[i];
         let r = &rendered[i];
         let link = cfg.permalink(&p.path);
-        let published = p.meta.date.as_ref().map(|d| d.rfc3339()).unwrap_or_default();
-        let upd = p.meta.updated.as_ref().map(|d| d.rfc3339()).unwrap_or_else(|| published.clone());
+        let published = p
+            .meta
+            .date
+            .as_ref()
+            .map(|d| d.rfc3339())
+            .unwrap_or_default();
+        let upd = p
+            .meta
+            .updated
+            .as_ref()
+            .map(|d| d.rfc3339())
+            .unwrap_or_else(|| published.clone());
         x.push_str("  <entry>\n");
-        x.push_str(&format!("    <title>{}</title>\n", escape(&p.meta.fm.title)));
-        x.push_str(&format!("    <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n", escape(&link)));
+        x.push_str(&format!(
+            "    <title>{}</title>\n",
+            escape(&p.meta.fm.title)
+        ));
+        x.push_str(&format!(
+            "    <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
+            escape(&link)
+        ));
         x.push_str(&format!("    <id>{}</id>\n", escape(&link)));
-        x.push_str(&format!("    <published>{published}</published>\n    <updated>{upd}</updated>\n"));
+        x.push_str(&format!(
+            "    <published>{published}</published>\n    <updated>{upd}</updated>\n"
+        ));
         for t in &p.meta.fm.tags {
             x.push_str(&format!("    <category term=\"{}\"/>\n", escape(t)));
         }
         if let Some(d) = &p.meta.fm.description {
             x.push_str(&format!("    <summary>{}</summary>\n", escape(d)));
         }
-        x.push_str(&format!("    <content type=\"html\" xml:base=\"{}\">{}</content>\n", escape(&link), escape(&r.html)));
+        x.push_str(&format!(
+            "    <content type=\"html\" xml:base=\"{}\">{}</content>\n",
+            escape(&link),
+            escape(&r.html)
+        ));
         x.push_str("  </entry>\n");
     }
     x.push_str("</feed>\n");
@@ -247,7 +346,10 @@ pub fn atom(cfg: &Config, content: &Content, rendered: &[Rendered]) -> String {
 pub fn sitemap(cfg: &Config, entries: &[(String, Option<String>)]) -> String {
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
     for (path, lastmod) in entries {
-        x.push_str(&format!("  <url><loc>{}</loc>", escape(&cfg.permalink(path))));
+        x.push_str(&format!(
+            "  <url><loc>{}</loc>",
+            escape(&cfg.permalink(path))
+        ));
         if let Some(l) = lastmod {
             x.push_str(&format!("<lastmod>{l}</lastmod>"));
         }
@@ -259,7 +361,10 @@ pub fn sitemap(cfg: &Config, entries: &[(String, Option<String>)]) -> String {
 
 /// `robots.txt`: everything allowed, the sitemap announced.
 pub fn robots(cfg: &Config) -> String {
-    format!("User-agent: *\nAllow: /\n\nSitemap: {}\n", cfg.permalink("/sitemap.xml"))
+    format!(
+        "User-agent: *\nAllow: /\n\nSitemap: {}\n",
+        cfg.permalink("/sitemap.xml")
+    )
 }
 
 /// A page at an old URL that sends the browser (and search engines, through the canonical
@@ -277,8 +382,14 @@ pub fn redirect_page(cfg: &Config, to_path: &str) -> String {
 /// search and for the Worker to know which pages exist.
 pub fn projects_json(cfg: &Config, content: &Content) -> String {
     let mut items = Vec::new();
-    let order: Vec<usize> = content.sections.get("projects").map(|s| s.pages.clone()).unwrap_or_default();
-    let mut rest: Vec<usize> = (0..content.pages.len()).filter(|i| content.pages[*i].section.starts_with("projects/") && !order.contains(i)).collect();
+    let order: Vec<usize> = content
+        .sections
+        .get("projects")
+        .map(|s| s.pages.clone())
+        .unwrap_or_default();
+    let mut rest: Vec<usize> = (0..content.pages.len())
+        .filter(|i| content.pages[*i].section.starts_with("projects/") && !order.contains(i))
+        .collect();
     rest.sort();
     for i in order.into_iter().chain(rest) {
         let p = &content.pages[i];
@@ -303,7 +414,15 @@ pub fn edge_json(cfg: &Config, content: &Content, headers: &[(String, String)]) 
     let mut pages: Vec<&str> = content.pages.iter().map(|p| p.slug.as_str()).collect();
     pages.sort();
     pages.dedup();
-    let mut demos: Vec<&str> = if cfg.terminal.enabled { content.pages.iter().filter_map(|p| p.demo.as_ref().map(|d| d.id.as_str())).collect() } else { vec![] };
+    let mut demos: Vec<&str> = if cfg.terminal.enabled {
+        content
+            .pages
+            .iter()
+            .filter_map(|p| p.demo.as_ref().map(|d| d.id.as_str()))
+            .collect()
+    } else {
+        vec![]
+    };
     demos.sort();
     let v = json!({
         "version": 1,

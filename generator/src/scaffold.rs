@@ -73,19 +73,35 @@ Link to other pages with their file path, e.g. [about me](@/about.md); broken li
 /// Creates the site in `dir` and returns how many files were written.
 pub fn create(dir: &Path) -> Result<usize, String> {
     if dir.exists() {
-        let empty = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?.next().is_none();
+        let empty = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+            .next()
+            .is_none();
         if !empty {
-            return Err(format!("{} already exists and is not empty; choose a new folder", dir.display()));
+            return Err(format!(
+                "{} already exists and is not empty; choose a new folder",
+                dir.display()
+            ));
         }
     }
-    let title = dir.file_name().map(|n| n.to_string_lossy().replace(['-', '_'], " ")).filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "My portfolio".into());
+    let title = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().replace(['-', '_'], " "))
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| "My portfolio".into());
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let files: Vec<(&str, String)> = vec![
-        ("folio.toml", FOLIO_TOML.replace("{title}", &title.replace('"', "'"))),
+        (
+            "folio.toml",
+            FOLIO_TOML.replace("{title}", &title.replace('"', "'")),
+        ),
         ("content/_index.md", HOME.to_string()),
         ("content/about.md", ABOUT.to_string()),
         ("content/projects/_index.md", PROJECTS.to_string()),
-        ("content/projects/hello-folio/index.md", PROJECT.replace("{date}", &today)),
+        (
+            "content/projects/hello-folio/index.md",
+            PROJECT.replace("{date}", &today),
+        ),
         ("static/.gitkeep", String::new()),
         ("templates/.gitkeep", String::new()),
         ("data/.gitkeep", String::new()),
@@ -94,7 +110,8 @@ pub fn create(dir: &Path) -> Result<usize, String> {
     for (rel, text) in &files {
         let path = dir.join(rel);
         if let Some(p) = path.parent() {
-            std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+            std::fs::create_dir_all(p)
+                .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
         }
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }

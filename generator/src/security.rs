@@ -31,7 +31,10 @@ impl InlineCode {
 
 /// The CSP source for some inline code: `'sha256-<base64>'`.
 pub fn csp_hash(code: &[u8]) -> String {
-    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(code)))
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(code))
+    )
 }
 
 /// Finds the inline scripts and styles of an HTML document (as it will be served).
@@ -44,7 +47,11 @@ pub fn scan_html(html: &str) -> InlineCode {
         let Some(&next) = b.get(start + 1) else { break };
         if next == b'!' {
             // comments and doctype
-            i = if html[start..].starts_with("<!--") { html[start..].find("-->").map_or(b.len(), |e| start + e + 3) } else { start + 2 };
+            i = if html[start..].starts_with("<!--") {
+                html[start..].find("-->").map_or(b.len(), |e| start + e + 3)
+            } else {
+                start + 2
+            };
             continue;
         }
         if !next.is_ascii_alphabetic() {
@@ -81,7 +88,11 @@ fn is_executable(attrs: &[(String, String)]) -> bool {
         None => true,
         Some((_, t)) => {
             let t = t.trim().to_ascii_lowercase();
-            t.is_empty() || t == "module" || t == "importmap" || t == "text/javascript" || t == "application/javascript"
+            t.is_empty()
+                || t == "module"
+                || t == "importmap"
+                || t == "text/javascript"
+                || t == "application/javascript"
         }
     }
 }
@@ -89,7 +100,9 @@ fn is_executable(attrs: &[(String, String)]) -> bool {
 fn find_ci(h: &str, from: usize, needle: &str) -> Option<usize> {
     let hay = &h.as_bytes()[from..];
     let n = needle.as_bytes();
-    hay.windows(n.len()).position(|w| w.eq_ignore_ascii_case(n)).map(|p| from + p)
+    hay.windows(n.len())
+        .position(|w| w.eq_ignore_ascii_case(n))
+        .map(|p| from + p)
 }
 
 /// Parses a start tag from just after `<`: (lowercase name, attributes, offset after `>`).
@@ -142,7 +155,10 @@ fn parse_tag(h: &str, from: usize) -> (String, Vec<(String, String)>, usize) {
 
 /// The response headers every page (and every Worker response) carries, in a stable order.
 pub fn headers(cfg: &SecurityConfig, inline: &InlineCode) -> Vec<(String, String)> {
-    let mut h = vec![("Content-Security-Policy".to_string(), content_security_policy(cfg, inline))];
+    let mut h = vec![(
+        "Content-Security-Policy".to_string(),
+        content_security_policy(cfg, inline),
+    )];
     if cfg.hsts_max_age > 0 {
         let mut v = format!("max-age={}", cfg.hsts_max_age);
         if cfg.hsts_include_subdomains {
@@ -164,8 +180,14 @@ pub fn headers(cfg: &SecurityConfig, inline: &InlineCode) -> Vec<(String, String
     }
     h.push(("Referrer-Policy".into(), cfg.referrer_policy.clone()));
     h.push(("Permissions-Policy".into(), cfg.permissions_policy.clone()));
-    h.push(("Cross-Origin-Opener-Policy".into(), cfg.cross_origin_opener_policy.clone()));
-    h.push(("Cross-Origin-Resource-Policy".into(), cfg.cross_origin_resource_policy.clone()));
+    h.push((
+        "Cross-Origin-Opener-Policy".into(),
+        cfg.cross_origin_opener_policy.clone(),
+    ));
+    h.push((
+        "Cross-Origin-Resource-Policy".into(),
+        cfg.cross_origin_resource_policy.clone(),
+    ));
     for (k, v) in &cfg.extra_headers {
         h.push((k.clone(), v.clone()));
     }
@@ -176,8 +198,18 @@ pub fn headers(cfg: &SecurityConfig, inline: &InlineCode) -> Vec<(String, String
 pub fn content_security_policy(cfg: &SecurityConfig, inline: &InlineCode) -> String {
     let mut directives: Vec<(String, Vec<String>)> = vec![
         ("default-src".into(), vec!["'none'".into()]),
-        ("script-src".into(), std::iter::once("'self'".to_string()).chain(inline.scripts.iter().cloned()).collect()),
-        ("style-src".into(), std::iter::once("'self'".to_string()).chain(inline.styles.iter().cloned()).collect()),
+        (
+            "script-src".into(),
+            std::iter::once("'self'".to_string())
+                .chain(inline.scripts.iter().cloned())
+                .collect(),
+        ),
+        (
+            "style-src".into(),
+            std::iter::once("'self'".to_string())
+                .chain(inline.styles.iter().cloned())
+                .collect(),
+        ),
         ("img-src".into(), vec!["'self'".into(), "data:".into()]),
         ("font-src".into(), vec!["'self'".into()]),
         ("connect-src".into(), vec!["'self'".into()]),
@@ -196,19 +228,32 @@ pub fn content_security_policy(cfg: &SecurityConfig, inline: &InlineCode) -> Str
             None => directives.push((k.clone(), extra.clone())),
         }
     }
-    let s: Vec<String> = directives.into_iter().map(|(k, v)| if v.is_empty() { k } else { format!("{k} {}", v.join(" ")) }).collect();
+    let s: Vec<String> = directives
+        .into_iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k
+            } else {
+                format!("{k} {}", v.join(" "))
+            }
+        })
+        .collect();
     s.join("; ")
 }
 
 /// The Cloudflare static-assets `_headers` file: the policy for every path, and long caching
 /// for the content-hashed assets.
 pub fn headers_file(headers: &[(String, String)], immutable_paths: &[String]) -> String {
-    let mut out = String::from("# Written by folio build: the security policy of [security] in folio.toml.\n/*\n");
+    let mut out = String::from(
+        "# Written by folio build: the security policy of [security] in folio.toml.\n/*\n",
+    );
     for (k, v) in headers {
         out.push_str(&format!("  {k}: {v}\n"));
     }
     for p in immutable_paths {
-        out.push_str(&format!("{p}\n  Cache-Control: public, max-age=31536000, immutable\n"));
+        out.push_str(&format!(
+            "{p}\n  Cache-Control: public, max-age=31536000, immutable\n"
+        ));
     }
     out
 }
@@ -229,7 +274,10 @@ mod tests {
     #[test]
     fn hash_matches_the_csp_spec_example() {
         // sha256 of "alert('Hello, world.');" from the CSP Level 3 specification.
-        assert_eq!(csp_hash(b"alert('Hello, world.');"), "'sha256-qznLcsROx4GACP2dm0UCKCzCG+HiZ1guq6ZZDob/Tng='");
+        assert_eq!(
+            csp_hash(b"alert('Hello, world.');"),
+            "'sha256-qznLcsROx4GACP2dm0UCKCzCG+HiZ1guq6ZZDob/Tng='"
+        );
     }
 
     #[test]
@@ -241,7 +289,9 @@ mod tests {
         assert!(csp.contains(&csp_hash(b"x")));
         assert!(!csp.contains("unsafe-inline"));
         assert!(csp.contains("frame-ancestors 'none'"));
-        assert!(h.iter().any(|(k, v)| k == "Strict-Transport-Security" && v.starts_with("max-age=63072000")));
+        assert!(h
+            .iter()
+            .any(|(k, v)| k == "Strict-Transport-Security" && v.starts_with("max-age=63072000")));
         assert!(h.iter().any(|(k, v)| k == "X-Frame-Options" && v == "DENY"));
     }
 }

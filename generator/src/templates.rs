@@ -41,7 +41,11 @@ impl Templates {
                 let e = match e {
                     Ok(e) => e,
                     Err(err) => {
-                        diags.push(Diagnostic::error(display_path(root, err.path().unwrap_or(&site_dir)), None, format!("cannot read: {err}")));
+                        diags.push(Diagnostic::error(
+                            display_path(root, err.path().unwrap_or(&site_dir)),
+                            None,
+                            format!("cannot read: {err}"),
+                        ));
                         continue;
                     }
                 };
@@ -49,7 +53,12 @@ impl Templates {
                     continue;
                 }
                 let shown = display_path(root, e.path());
-                let name = e.path().strip_prefix(&site_dir).expect("under templates").to_string_lossy().replace('\\', "/");
+                let name = e
+                    .path()
+                    .strip_prefix(&site_dir)
+                    .expect("under templates")
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 match std::fs::read(e.path()).map(String::from_utf8) {
                     Ok(Ok(text)) => {
                         sources.insert(name, (shown, text));
@@ -57,9 +66,17 @@ impl Templates {
                     Ok(Err(err)) => {
                         let valid = err.utf8_error().valid_up_to();
                         let t = String::from_utf8_lossy(&err.as_bytes()[..valid]).into_owned();
-                        diags.push(Diagnostic::error(shown, Some(line_col(&t, valid)), "not valid UTF-8"));
+                        diags.push(Diagnostic::error(
+                            shown,
+                            Some(line_col(&t, valid)),
+                            "not valid UTF-8",
+                        ));
                     }
-                    Err(err) => diags.push(Diagnostic::error(shown, None, format!("cannot read: {err}"))),
+                    Err(err) => diags.push(Diagnostic::error(
+                        shown,
+                        None,
+                        format!("cannot read: {err}"),
+                    )),
                 }
             }
         }
@@ -70,7 +87,11 @@ impl Templates {
             if let Err(e) = tera::Template::new(name, None, text) {
                 ok = false;
                 let (pos, msg) = syntax_error(&e);
-                diags.push(Diagnostic::error(shown, pos, format!("template syntax error: {msg}")));
+                diags.push(Diagnostic::error(
+                    shown,
+                    pos,
+                    format!("template syntax error: {msg}"),
+                ));
             }
         }
         if !ok {
@@ -79,22 +100,33 @@ impl Templates {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html", ".htm", ".xml"]);
         // Tera's default also escapes `/`, which mangles every URL; HTML needs only these five.
-        tera.set_escape_fn(|s| crate::highlight::escape(s));
-        if let Err(e) = tera.add_raw_templates(sources.iter().map(|(n, (_, t))| (n.as_str(), t.as_str()))) {
+        tera.set_escape_fn(crate::highlight::escape);
+        if let Err(e) =
+            tera.add_raw_templates(sources.iter().map(|(n, (_, t))| (n.as_str(), t.as_str())))
+        {
             // Inheritance problems: a missing parent, a cycle.
             let msg = chain(&e);
-            let named = sources.keys().find(|n| msg.contains(&format!("'{n}'"))).cloned();
+            let named = sources
+                .keys()
+                .find(|n| msg.contains(&format!("'{n}'")))
+                .cloned();
             let (shown, pos) = match &named {
                 Some(n) => {
                     let (shown, text) = &sources[n];
-                    (shown.clone(), text.find("extends").map(|o| line_col(text, o)))
+                    (
+                        shown.clone(),
+                        text.find("extends").map(|o| line_col(text, o)),
+                    )
                 }
                 None => (PathBuf::from("templates"), None),
             };
             diags.push(Diagnostic::error(shown, pos, msg));
             return None;
         }
-        Some(Templates { tera, sources: sources.into_iter().collect() })
+        Some(Templates {
+            tera,
+            sources: sources.into_iter().collect(),
+        })
     }
 
     /// Whether a template of that name exists.
@@ -109,13 +141,20 @@ impl Templates {
 
     /// Renders `name`; a failure is located in the template that caused it.
     pub fn render(&self, name: &str, ctx: &Context) -> Result<String, Diagnostic> {
-        self.tera.render(name, ctx).map_err(|e| self.locate(name, &e))
+        self.tera
+            .render(name, ctx)
+            .map_err(|e| self.locate(name, &e))
     }
 
     fn locate(&self, name: &str, e: &tera::Error) -> Diagnostic {
         let msg = chain(e);
         // The deepest template named in the message is where it happened (a parent or include).
-        let mut candidates: Vec<&str> = self.sources.keys().filter(|n| msg.contains(&format!("'{n}'"))).map(String::as_str).collect();
+        let mut candidates: Vec<&str> = self
+            .sources
+            .keys()
+            .filter(|n| msg.contains(&format!("'{n}'")))
+            .map(String::as_str)
+            .collect();
         candidates.sort_by_key(|n| std::cmp::Reverse(msg.rfind(&format!("'{n}'"))));
         if !candidates.contains(&name) {
             candidates.push(name);
@@ -131,12 +170,20 @@ impl Templates {
             if let Some((shown, text)) = self.sources.get(*cand) {
                 for needle in &needles {
                     if let Some(off) = find_in_tags(text, needle) {
-                        return Diagnostic::error(shown, Some(line_col(text, off)), format!("template error: {msg}"));
+                        return Diagnostic::error(
+                            shown,
+                            Some(line_col(text, off)),
+                            format!("template error: {msg}"),
+                        );
                     }
                 }
             }
         }
-        let shown = self.sources.get(candidates[0]).map(|(p, _)| p.clone()).unwrap_or_else(|| PathBuf::from(format!("templates/{name}")));
+        let shown = self
+            .sources
+            .get(candidates[0])
+            .map(|(p, _)| p.clone())
+            .unwrap_or_else(|| PathBuf::from(format!("templates/{name}")));
         Diagnostic::error(shown, Some((1, 1)), format!("template error: {msg}"))
     }
 }
@@ -167,7 +214,10 @@ fn syntax_error(e: &tera::Error) -> (Option<(usize, usize)>, String) {
         let (a, b) = rest.split_once(':')?;
         Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
     });
-    let msg = full.lines().find_map(|l| l.trim().strip_prefix("= ").map(str::to_string)).unwrap_or_else(|| full.lines().next().unwrap_or("").to_string());
+    let msg = full
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= ").map(str::to_string))
+        .unwrap_or_else(|| full.lines().next().unwrap_or("").to_string());
     (pos, msg)
 }
 
@@ -177,7 +227,12 @@ fn quoted(msg: &str) -> Vec<String> {
     for delim in ['`', '\''] {
         let parts: Vec<&str> = msg.split(delim).collect();
         for (i, p) in parts.iter().enumerate() {
-            if i % 2 == 1 && !p.is_empty() && !p.ends_with(".html") && !p.ends_with(".xml") && p.len() < 200 {
+            if i % 2 == 1
+                && !p.is_empty()
+                && !p.ends_with(".html")
+                && !p.ends_with(".xml")
+                && p.len() < 200
+            {
                 out.push(p.to_string());
             }
         }
@@ -220,7 +275,11 @@ mod tests {
 
     #[test]
     fn every_syntax_error_is_reported_with_its_line() {
-        let (_d, t, diags) = site(&[("a.html", "ok\n{{ x "), ("b.html", "line\n\n{% if %}{% endif %}"), ("c.html", "fine")]);
+        let (_d, t, diags) = site(&[
+            ("a.html", "ok\n{{ x "),
+            ("b.html", "line\n\n{% if %}{% endif %}"),
+            ("c.html", "fine"),
+        ]);
         assert!(t.is_none());
         let errs = diags.errors();
         assert_eq!(errs.len(), 2, "{diags}");
@@ -231,7 +290,16 @@ mod tests {
 
     #[test]
     fn runtime_error_points_at_the_line_in_the_parent() {
-        let (_d, t, diags) = site(&[("base.html", "<p>\n{% block b %}{% endblock %}\n{{ page.nope }}\n"), ("page.html", "{% extends \"base.html\" %}{% block b %}x{% endblock %}")]);
+        let (_d, t, diags) = site(&[
+            (
+                "base.html",
+                "<p>\n{% block b %}{% endblock %}\n{{ page.nope }}\n",
+            ),
+            (
+                "page.html",
+                "{% extends \"base.html\" %}{% block b %}x{% endblock %}",
+            ),
+        ]);
         let t = t.unwrap_or_else(|| panic!("{diags}"));
         let mut ctx = Context::new();
         ctx.insert("page", &serde_json::json!({"title": "x"}));

@@ -46,7 +46,12 @@ impl Theme {
             return Ok(Theme::Embedded);
         }
         let mut available: Vec<String> = std::fs::read_dir(root.join("themes"))
-            .map(|rd| rd.filter_map(Result::ok).filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         if !available.iter().any(|a| a == DEFAULT_THEME) {
             available.push(format!("{DEFAULT_THEME} (built in)"));
@@ -54,8 +59,14 @@ impl Theme {
         available.sort();
         Err(Diagnostic::error(
             crate::config::CONFIG_FILE,
-            crate::frontmatter::find_key(&std::fs::read_to_string(root.join(crate::config::CONFIG_FILE)).unwrap_or_default(), "theme"),
-            format!("theme `{name}` does not exist: no folder themes/{name}/ (available: {})", available.join(", ")),
+            crate::frontmatter::find_key(
+                &std::fs::read_to_string(root.join(crate::config::CONFIG_FILE)).unwrap_or_default(),
+                "theme",
+            ),
+            format!(
+                "theme `{name}` does not exist: no folder themes/{name}/ (available: {})",
+                available.join(", ")
+            ),
         ))
     }
 
@@ -65,7 +76,12 @@ impl Theme {
             Theme::Embedded => Ok(embedded::FILES
                 .iter()
                 .filter(|(rel, _)| rel.starts_with(prefix))
-                .map(|(rel, bytes)| ThemeFile { rel: rel.to_string(), shown: PathBuf::from(format!("<built-in theme>/{rel}")), source: None, bytes: Cow::Borrowed(bytes) })
+                .map(|(rel, bytes)| ThemeFile {
+                    rel: rel.to_string(),
+                    shown: PathBuf::from(format!("<built-in theme>/{rel}")),
+                    source: None,
+                    bytes: Cow::Borrowed(bytes),
+                })
                 .collect()),
             Theme::Dir(dir) => {
                 let base = dir.join(prefix.trim_end_matches('/'));
@@ -74,14 +90,36 @@ impl Theme {
                     return Ok(out);
                 }
                 for e in walkdir::WalkDir::new(&base).sort_by_file_name() {
-                    let e = e.map_err(|e| Diagnostic::error(display_path(root, e.path().unwrap_or(&base)), None, format!("cannot read: {e}")))?;
-                    if !e.file_type().is_file() || e.file_name().to_string_lossy().starts_with('.') {
+                    let e = e.map_err(|e| {
+                        Diagnostic::error(
+                            display_path(root, e.path().unwrap_or(&base)),
+                            None,
+                            format!("cannot read: {e}"),
+                        )
+                    })?;
+                    if !e.file_type().is_file() || e.file_name().to_string_lossy().starts_with('.')
+                    {
                         continue;
                     }
                     let p = e.path();
-                    let rel = p.strip_prefix(dir).expect("under theme").to_string_lossy().replace('\\', "/");
-                    let bytes = std::fs::read(p).map_err(|err| Diagnostic::error(display_path(root, p), None, format!("cannot read: {err}")))?;
-                    out.push(ThemeFile { rel, shown: display_path(root, p), source: Some(p.to_path_buf()), bytes: Cow::Owned(bytes) });
+                    let rel = p
+                        .strip_prefix(dir)
+                        .expect("under theme")
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    let bytes = std::fs::read(p).map_err(|err| {
+                        Diagnostic::error(
+                            display_path(root, p),
+                            None,
+                            format!("cannot read: {err}"),
+                        )
+                    })?;
+                    out.push(ThemeFile {
+                        rel,
+                        shown: display_path(root, p),
+                        source: Some(p.to_path_buf()),
+                        bytes: Cow::Owned(bytes),
+                    });
                 }
                 Ok(out)
             }

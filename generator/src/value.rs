@@ -7,11 +7,17 @@ pub fn toml_to_json(v: &toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        toml::Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+        }
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect::<Map<_, _>>()),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect::<Map<_, _>>(),
+        ),
     }
 }
 
@@ -27,7 +33,9 @@ pub fn yaml_to_json(v: &serde_norway::Value) -> Value {
             } else if let Some(u) = n.as_u64() {
                 Value::from(u)
             } else {
-                n.as_f64().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(Value::Null, Value::Number)
             }
         }
         Y::String(s) => Value::String(s.clone()),
@@ -37,7 +45,10 @@ pub fn yaml_to_json(v: &serde_norway::Value) -> Value {
                 .map(|(k, v)| {
                     let key = match k {
                         Y::String(s) => s.clone(),
-                        other => serde_norway::to_string(other).unwrap_or_default().trim().to_string(),
+                        other => serde_norway::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
                     };
                     (key, yaml_to_json(v))
                 })

@@ -14,15 +14,24 @@ fn memory_build(site: &Site, drafts: bool) -> BTreeMap<String, String> {
     o.drafts = drafts;
     o.minify = false;
     let r = build(&o).unwrap_or_else(|d| panic!("{d}"));
-    r.files_in_memory.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect()
+    r.files_in_memory
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect()
 }
 
 #[test]
 fn sections_paginate_and_sort() {
     let site = Site::new();
-    site.write("content/projects/_index.md", "+++\ntitle = \"Projects\"\nsort_by = \"weight\"\npaginate_by = 4\n+++\n");
+    site.write(
+        "content/projects/_index.md",
+        "+++\ntitle = \"Projects\"\nsort_by = \"weight\"\npaginate_by = 4\n+++\n",
+    );
     for i in 0..9 {
-        site.write(&format!("content/projects/p{i}.md"), &format!("+++\ntitle = \"P{i}\"\nweight = {}\n+++\nText.\n", 100 - i));
+        site.write(
+            &format!("content/projects/p{i}.md"),
+            &format!("+++\ntitle = \"P{i}\"\nweight = {}\n+++\nText.\n", 100 - i),
+        );
     }
     let files = memory_build(&site, false);
     // 11 pages (alpha, beta weight 0 first, then p8..p0) in 3 list pages
@@ -31,7 +40,11 @@ fn sections_paginate_and_sort() {
     assert!(files.contains_key("projects/page/3/index.html"));
     assert!(!files.contains_key("projects/page/4/index.html"));
     let p3 = &files["projects/page/3/index.html"];
-    assert_eq!(p3.matches("class=\"card\"").count(), 3, "11 pages, 4 per page: 3 on the last");
+    assert_eq!(
+        p3.matches("class=\"card\"").count(),
+        3,
+        "11 pages, 4 per page: 3 on the last"
+    );
     let first = &files["projects/index.html"];
     let (a, b) = (first.find(">Alpha<").unwrap(), first.find(">P8<").unwrap());
     assert!(a < b, "weight 0 sorts before weight 92");
@@ -44,22 +57,42 @@ fn date_sorting_puts_newest_first_and_neighbours_link() {
     let site = Site::new();
     let files = memory_build(&site, false);
     let list = &files["projects/index.html"];
-    assert!(list.find(">Beta<").unwrap() < list.find(">Alpha<").unwrap(), "Beta (2024-03) is newer than Alpha (2024-01)");
+    assert!(
+        list.find(">Beta<").unwrap() < list.find(">Alpha<").unwrap(),
+        "Beta (2024-03) is newer than Alpha (2024-01)"
+    );
     let beta = &files["projects/beta/index.html"];
-    assert!(beta.contains("href=\"/projects/alpha/\""), "next project link");
+    assert!(
+        beta.contains("href=\"/projects/alpha/\""),
+        "next project link"
+    );
 }
 
 #[test]
 fn bundles_drafts_aliases_and_summaries() {
     let site = Site::new();
-    site.write("content/projects/draft.md", "+++\ntitle = \"Secret\"\ndraft = true\n+++\n");
-    site.write("content/about.md", "+++\ntitle = \"About\"\naliases = [\"/me/\", \"old-about.html\"]\n+++\nHi.\n");
+    site.write(
+        "content/projects/draft.md",
+        "+++\ntitle = \"Secret\"\ndraft = true\n+++\n",
+    );
+    site.write(
+        "content/about.md",
+        "+++\ntitle = \"About\"\naliases = [\"/me/\", \"old-about.html\"]\n+++\nHi.\n",
+    );
     let files = memory_build(&site, false);
-    assert!(files.contains_key("projects/beta/cover.svg"), "bundle file copied beside the page");
+    assert!(
+        files.contains_key("projects/beta/cover.svg"),
+        "bundle file copied beside the page"
+    );
     assert!(!files.contains_key("projects/draft/index.html"));
-    assert!(memory_build(&site, true).contains_key("projects/draft/index.html"), "--drafts publishes drafts");
+    assert!(
+        memory_build(&site, true).contains_key("projects/draft/index.html"),
+        "--drafts publishes drafts"
+    );
     assert!(files["me/index.html"].contains("url=/about/"));
-    assert!(files["old-about.html"].contains("rel=\"canonical\" href=\"https://test.example/about/\""));
+    assert!(
+        files["old-about.html"].contains("rel=\"canonical\" href=\"https://test.example/about/\"")
+    );
     assert!(files["_redirects"].contains("/me/ /about/ 301"));
     let list = &files["projects/index.html"];
     assert!(list.contains("The first"), "description in the card");
@@ -67,7 +100,10 @@ fn bundles_drafts_aliases_and_summaries() {
     assert!(alpha.contains("<h2 id=\"intro\">"));
     assert!(alpha.contains("href=\"#intro\""), "table of contents");
     let home = &files["index.html"];
-    assert!(home.contains("href=\"/projects/alpha/#intro\""), "internal link resolved with its anchor");
+    assert!(
+        home.contains("href=\"/projects/alpha/#intro\""),
+        "internal link resolved with its anchor"
+    );
 }
 
 #[test]
@@ -85,13 +121,22 @@ fn tags_get_pages_and_an_index() {
 #[test]
 fn data_files_load_in_templates() {
     let site = Site::new();
-    site.write("data/talks.csv", "date,title\n2024-01-01,First talk\n2024-02-02,\"Second, with comma\"\n");
+    site.write(
+        "data/talks.csv",
+        "date,title\n2024-01-01,First talk\n2024-02-02,\"Second, with comma\"\n",
+    );
     site.write("data/site.json", "{\"motto\": \"Measure twice\"}");
     site.write("data/cv.toml", "[person]\nname = \"Tess\"\n");
     site.write("templates/data.html", "{% set t = load_data(path=\"talks.csv\") %}{% set j = load_data(path=\"data/site.json\") %}{% set c = load_data(path=\"cv.toml\") %}{{ t | length }}|{{ t.1.title }}|{{ j.motto }}|{{ c.person.name }}");
-    site.write("content/data-page.md", "+++\ntitle = \"Data\"\ntemplate = \"data.html\"\n+++\n");
+    site.write(
+        "content/data-page.md",
+        "+++\ntitle = \"Data\"\ntemplate = \"data.html\"\n+++\n",
+    );
     let files = memory_build(&site, false);
-    assert_eq!(files["data-page/index.html"], "2|Second, with comma|Measure twice|Tess");
+    assert_eq!(
+        files["data-page/index.html"],
+        "2|Second, with comma|Measure twice|Tess"
+    );
 }
 
 #[test]
@@ -107,10 +152,18 @@ fn second_build_highlights_nothing() {
     let site = Site::new();
     let first = site.folio(&["build", "-v"]);
     assert!(first.status.success());
-    assert!(stderr(&first).contains("highlighted 1 code blocks, 0 from cache"), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("highlighted 1 code blocks, 0 from cache"),
+        "{}",
+        stderr(&first)
+    );
     assert!(site.path(".folio/cache/highlight.bin").is_file());
     let second = site.folio(&["build", "-v"]);
-    assert!(stderr(&second).contains("highlighted 0 code blocks, 1 from cache"), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("highlighted 0 code blocks, 1 from cache"),
+        "{}",
+        stderr(&second)
+    );
 }
 
 #[test]
@@ -125,20 +178,31 @@ fn check_writes_nothing() {
 #[test]
 fn base_url_override_and_unminified_output() {
     let site = Site::new();
-    let out = site.folio(&["build", "--base-url", "https://preview.example/", "--no-minify"]);
+    let out = site.folio(&[
+        "build",
+        "--base-url",
+        "https://preview.example/",
+        "--no-minify",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let about = site.read("public/about/index.html");
     assert!(about.contains("<link rel=\"canonical\" href=\"https://preview.example/about/\">"));
     assert!(about.contains("\n"), "not minified");
     site.build_ok();
-    assert!(site.read("public/about/index.html").len() < about.len(), "minified is smaller");
+    assert!(
+        site.read("public/about/index.html").len() < about.len(),
+        "minified is smaller"
+    );
 }
 
 #[test]
 fn demos_are_resolved_for_the_terminal_origin() {
     let site = Site::new();
     site.write("content/projects/gamma/index.md", "+++\ntitle = \"Gamma\"\n[demo]\nworkdir = \"src\"\ncommand = \"./gamma --fast 'a b'\"\nbuild = \"make\"\ntimeout = 60\n+++\n");
-    site.write("content/projects/gamma/src/gamma.c", "int main(void) { return 0; }\n");
+    site.write(
+        "content/projects/gamma/src/gamma.c",
+        "int main(void) { return 0; }\n",
+    );
     let demos = folio::demo::load(site.root()).unwrap();
     assert_eq!(demos.demos.len(), 1);
     let d = &demos.demos[0];
@@ -148,23 +212,51 @@ fn demos_are_resolved_for_the_terminal_origin() {
     assert_eq!(d.timeout.as_secs(), 60);
     assert_eq!(d.idle_timeout.as_secs(), 300);
     let files = memory_build(&site, false);
-    assert!(!files.contains_key("projects/gamma/src/gamma.c"), "demo sources stay out of the public site");
+    assert!(
+        !files.contains_key("projects/gamma/src/gamma.c"),
+        "demo sources stay out of the public site"
+    );
 
-    site.write("content/projects/gamma/index.md", "+++\ntitle = \"Gamma\"\n[demo]\nworkdir = \"../beta\"\n+++\n");
+    site.write(
+        "content/projects/gamma/index.md",
+        "+++\ntitle = \"Gamma\"\n[demo]\nworkdir = \"../beta\"\n+++\n",
+    );
     let err = folio::demo::load(site.root()).unwrap_err().to_string();
-    assert!(err.contains("content/projects/gamma/index.md:4:1: demo workdir \"../beta\" must be a folder inside"), "{err}");
+    assert!(
+        err.contains(
+            "content/projects/gamma/index.md:4:1: demo workdir \"../beta\" must be a folder inside"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn folio_new_makes_a_site_that_builds() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("my-site");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_folio")).arg("new").arg(&dir).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+        .arg("new")
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let b = std::process::Command::new(env!("CARGO_BIN_EXE_folio")).arg("build").arg("--root").arg(&dir).output().unwrap();
+    let b = std::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+        .arg("build")
+        .arg("--root")
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(b.status.success(), "{}", stderr(&b));
     assert!(dir.join("public/projects/hello-folio/index.html").is_file());
-    assert!(stderr(&b).is_empty(), "a new site builds without warnings: {}", stderr(&b));
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_folio")).arg("new").arg(&dir).output().unwrap();
+    assert!(
+        stderr(&b).is_empty(),
+        "a new site builds without warnings: {}",
+        stderr(&b)
+    );
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+        .arg("new")
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(1), "refuses a non-empty folder");
 }

@@ -10,13 +10,30 @@ use sha2::{Digest, Sha256};
 mod common;
 
 fn build_example() -> (tempfile::TempDir, PathBuf) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let out = tempfile::tempdir().unwrap();
     let public = out.path().join("public");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_folio")).arg("build").arg("--root").arg(&repo).arg("--output").arg(&public).output().unwrap();
-    assert!(o.status.success(), "example build failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+        .arg("build")
+        .arg("--root")
+        .arg(&repo)
+        .arg("--output")
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "example build failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.starts_with("Built ") && stdout.contains(" pages, ") && stdout.contains(" ms"), "summary line: {stdout}");
+    assert!(
+        stdout.starts_with("Built ") && stdout.contains(" pages, ") && stdout.contains(" ms"),
+        "summary line: {stdout}"
+    );
     (out, public)
 }
 
@@ -39,7 +56,9 @@ fn attr_values(html: &str, attr: &str) -> Vec<String> {
     while let Some(i) = rest.find(&needle) {
         rest = &rest[i + needle.len()..];
         if !rest.starts_with('"') && !rest.starts_with('\'') {
-            let end = rest.find(|c: char| c.is_whitespace() || c == '>').unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '>')
+                .unwrap_or(rest.len());
             v.push(rest[..end].to_string());
         }
     }
@@ -47,7 +66,11 @@ fn attr_values(html: &str, attr: &str) -> Vec<String> {
 }
 
 fn html_files(public: &Path) -> BTreeMap<String, String> {
-    common::snapshot(public).into_iter().filter(|(k, _)| k.ends_with(".html")).map(|(k, v)| (k, String::from_utf8(v).unwrap())).collect()
+    common::snapshot(public)
+        .into_iter()
+        .filter(|(k, _)| k.ends_with(".html"))
+        .map(|(k, v)| (k, String::from_utf8(v).unwrap()))
+        .collect()
 }
 
 fn target_file(public: &Path, url_path: &str) -> PathBuf {
@@ -63,9 +86,23 @@ fn target_file(public: &Path, url_path: &str) -> PathBuf {
 fn pages_and_outputs_exist() {
     let (_t, public) = build_example();
     for f in [
-        "index.html", "about/index.html", "cv/index.html", "projects/index.html", "projects/minirt/index.html", "projects/tinylisp/index.html",
-        "projects/minirt/cover.svg", "tags/index.html", "tags/rust/index.html", "404.html", "atom.xml", "sitemap.xml", "robots.txt", "projects.json",
-        "_headers", "_folio/edge.json", "favicon.svg",
+        "index.html",
+        "about/index.html",
+        "cv/index.html",
+        "projects/index.html",
+        "projects/minirt/index.html",
+        "projects/tinylisp/index.html",
+        "projects/minirt/cover.svg",
+        "tags/index.html",
+        "tags/rust/index.html",
+        "404.html",
+        "atom.xml",
+        "sitemap.xml",
+        "robots.txt",
+        "projects.json",
+        "_headers",
+        "_folio/edge.json",
+        "favicon.svg",
     ] {
         assert!(public.join(f).is_file(), "missing {f}");
     }
@@ -76,7 +113,10 @@ fn pages_and_outputs_exist() {
     assert!(cv.contains("Ferrite Networks"), "cv.toml rendered");
     assert!(cv.contains("Bytes per pixel"), "talks.csv rendered");
     let minirt = std::fs::read_to_string(public.join("projects/minirt/index.html")).unwrap();
-    assert!(minirt.contains("class=\"z-"), "code highlighted with classes");
+    assert!(
+        minirt.contains("class=\"z-"),
+        "code highlighted with classes"
+    );
     assert!(minirt.contains("Run it live"), "demo section shown");
 }
 
@@ -91,12 +131,21 @@ fn every_internal_link_and_anchor_resolves() {
                 if !v.starts_with('/') || v.starts_with("//") {
                     continue;
                 }
-                let (path, frag) = v.split_once('#').map_or((v.as_str(), None), |(p, f)| (p, Some(f)));
+                let (path, frag) = v
+                    .split_once('#')
+                    .map_or((v.as_str(), None), |(p, f)| (p, Some(f)));
                 let target = target_file(&public, path.split('?').next().unwrap());
-                assert!(target.is_file(), "{file}: {attr}={v} points at a missing file {}", target.display());
+                assert!(
+                    target.is_file(),
+                    "{file}: {attr}={v} points at a missing file {}",
+                    target.display()
+                );
                 if let Some(frag) = frag.filter(|f| !f.is_empty()) {
                     let t = std::fs::read_to_string(&target).unwrap();
-                    assert!(t.contains(&format!("id=\"{frag}\"")) || t.contains(&format!("id={frag}")), "{file}: anchor #{frag} missing in {path}");
+                    assert!(
+                        t.contains(&format!("id=\"{frag}\"")) || t.contains(&format!("id={frag}")),
+                        "{file}: anchor #{frag} missing in {path}"
+                    );
                 }
                 checked += 1;
             }
@@ -104,7 +153,11 @@ fn every_internal_link_and_anchor_resolves() {
         // in-page anchors
         for v in attr_values(html, "href") {
             if let Some(frag) = v.strip_prefix('#') {
-                assert!(html.contains(&format!("id=\"{frag}\"")) || html.contains(&format!("id={frag}")), "{file}: #{frag} has no target");
+                assert!(
+                    html.contains(&format!("id=\"{frag}\""))
+                        || html.contains(&format!("id={frag}")),
+                    "{file}: #{frag} has no target"
+                );
             }
         }
     }
@@ -129,12 +182,21 @@ fn feed_and_sitemap_are_xml_and_point_at_pages() {
         assert!(elements > 10, "{f} has {elements} elements");
     }
     let feed = std::fs::read_to_string(public.join("atom.xml")).unwrap();
-    assert_eq!(feed.matches("<entry>").count(), 5, "the five dated projects");
+    assert_eq!(
+        feed.matches("<entry>").count(),
+        5,
+        "the five dated projects"
+    );
     let sitemap = std::fs::read_to_string(public.join("sitemap.xml")).unwrap();
     for loc in sitemap.split("<loc>").skip(1) {
         let url = &loc[..loc.find("</loc>").unwrap()];
-        let path = url.strip_prefix("https://ada.example.dev").unwrap_or_else(|| panic!("{url} not under base_url"));
-        assert!(target_file(&public, path).is_file(), "sitemap lists {url} but there is no page");
+        let path = url
+            .strip_prefix("https://ada.example.dev")
+            .unwrap_or_else(|| panic!("{url} not under base_url"));
+        assert!(
+            target_file(&public, path).is_file(),
+            "sitemap lists {url} but there is no page"
+        );
     }
 }
 
@@ -143,7 +205,10 @@ fn hashed_assets_are_referenced_and_match_their_content() {
     let (_t, public) = build_example();
     let index = std::fs::read_to_string(public.join("index.html")).unwrap();
     let mut assets = BTreeSet::new();
-    for v in attr_values(&index, "href").into_iter().chain(attr_values(&index, "src")) {
+    for v in attr_values(&index, "href")
+        .into_iter()
+        .chain(attr_values(&index, "src"))
+    {
         if v.ends_with(".css") || v.ends_with(".js") {
             assets.insert(v);
         }
@@ -153,11 +218,19 @@ fn hashed_assets_are_referenced_and_match_their_content() {
         let file = public.join(a.trim_start_matches('/'));
         let bytes = std::fs::read(&file).unwrap_or_else(|_| panic!("{a} referenced but missing"));
         let hash = blake3::hash(&bytes).to_hex();
-        assert!(a.contains(&format!(".{}.", &hash.as_str()[..10])), "{a}: name does not carry its content hash");
+        assert!(
+            a.contains(&format!(".{}.", &hash.as_str()[..10])),
+            "{a}: name does not carry its content hash"
+        );
     }
     let headers = std::fs::read_to_string(public.join("_headers")).unwrap();
     for a in &assets {
-        assert!(headers.contains(&format!("{a}\n  Cache-Control: public, max-age=31536000, immutable")), "{a} not cached immutably");
+        assert!(
+            headers.contains(&format!(
+                "{a}\n  Cache-Control: public, max-age=31536000, immutable"
+            )),
+            "{a} not cached immutably"
+        );
     }
 }
 
@@ -171,7 +244,10 @@ fn inline_script_hashes(html: &str) -> BTreeSet<String> {
         let body_end = rest.find("</script>").unwrap();
         let body = &rest[tag_end + 1..body_end];
         if !attrs.contains("src=") && !attrs.contains("ld+json") {
-            out.insert(format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body.as_bytes()))));
+            out.insert(format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body.as_bytes()))
+            ));
         }
         rest = &rest[body_end..];
     }
@@ -185,17 +261,40 @@ fn headers_carry_the_hashes_of_every_inline_script() {
     for html in html_files(&public).values() {
         expected.extend(inline_script_hashes(html));
     }
-    assert!(!expected.is_empty(), "the theme has an inline script; its hash must be in the CSP");
+    assert!(
+        !expected.is_empty(),
+        "the theme has an inline script; its hash must be in the CSP"
+    );
     let headers = std::fs::read_to_string(public.join("_headers")).unwrap();
-    let csp = headers.lines().find_map(|l| l.trim().strip_prefix("Content-Security-Policy: ")).expect("CSP in _headers");
-    let script_src: BTreeSet<String> = csp.split(';').find_map(|d| d.trim().strip_prefix("script-src ")).unwrap().split_whitespace().filter(|s| s.starts_with("'sha256-")).map(str::to_string).collect();
+    let csp = headers
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Content-Security-Policy: "))
+        .expect("CSP in _headers");
+    let script_src: BTreeSet<String> = csp
+        .split(';')
+        .find_map(|d| d.trim().strip_prefix("script-src "))
+        .unwrap()
+        .split_whitespace()
+        .filter(|s| s.starts_with("'sha256-"))
+        .map(str::to_string)
+        .collect();
     assert_eq!(script_src, expected);
     assert!(!csp.contains("unsafe-inline"));
-    for h in ["Strict-Transport-Security: max-age=", "X-Content-Type-Options: nosniff", "frame-ancestors 'none'", "Referrer-Policy: ", "Permissions-Policy: ", "Cross-Origin-Opener-Policy: same-origin", "Cross-Origin-Resource-Policy: same-origin"] {
+    for h in [
+        "Strict-Transport-Security: max-age=",
+        "X-Content-Type-Options: nosniff",
+        "frame-ancestors 'none'",
+        "Referrer-Policy: ",
+        "Permissions-Policy: ",
+        "Cross-Origin-Opener-Policy: same-origin",
+        "Cross-Origin-Resource-Policy: same-origin",
+    ] {
         assert!(headers.contains(h), "_headers lacks {h}");
     }
     // The Worker's copy of the policy is the same block.
-    let edge: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(public.join("_folio/edge.json")).unwrap()).unwrap();
+    let edge: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(public.join("_folio/edge.json")).unwrap())
+            .unwrap();
     let block: Vec<(String, String)> = headers
         .lines()
         .skip_while(|l| *l != "/*")
@@ -206,16 +305,34 @@ fn headers_carry_the_hashes_of_every_inline_script() {
             (k.to_string(), v.to_string())
         })
         .collect();
-    let edge_headers: Vec<(String, String)> = edge["headers"].as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string())).collect();
+    let edge_headers: Vec<(String, String)> = edge["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_string(),
+                p[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
     assert_eq!(block, edge_headers);
-    assert_eq!(edge["demos"], serde_json::json!(["life", "minirt", "tinylisp"]));
-    assert!(edge["pages"].as_array().unwrap().contains(&serde_json::json!("minirt")));
+    assert_eq!(
+        edge["demos"],
+        serde_json::json!(["life", "minirt", "tinylisp"])
+    );
+    assert!(edge["pages"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("minirt")));
 }
 
 #[test]
 fn projects_index_lists_published_projects() {
     let (_t, public) = build_example();
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(public.join("projects.json")).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(public.join("projects.json")).unwrap())
+            .unwrap();
     let items = v.as_array().unwrap();
     assert_eq!(items.len(), 5);
     let mut dates: Vec<&str> = Vec::new();
@@ -223,7 +340,10 @@ fn projects_index_lists_published_projects() {
         for k in ["title", "url", "date", "tags", "description"] {
             assert!(!p[k].is_null(), "{k} missing in {p}");
         }
-        assert!(p["url"].as_str().unwrap().starts_with("https://ada.example.dev/projects/"));
+        assert!(p["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://ada.example.dev/projects/"));
         dates.push(p["date"].as_str().unwrap());
     }
     let mut sorted = dates.clone();

@@ -9,22 +9,37 @@ pub struct Site {
     pub dir: tempfile::TempDir,
 }
 
-pub const CONFIG: &str = "title = \"Test site\"\nbase_url = \"https://test.example\"\nauthor = \"Tess\"\n";
+pub const CONFIG: &str =
+    "title = \"Test site\"\nbase_url = \"https://test.example\"\nauthor = \"Tess\"\n";
 
 impl Site {
     /// A small valid site: home, about, a projects section with two projects, one bundle.
     pub fn new() -> Site {
-        let s = Site { dir: tempfile::tempdir().expect("tempdir") };
+        let s = Site {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
         s.write("folio.toml", CONFIG);
-        s.write("content/_index.md", "+++\ntitle = \"Home\"\n+++\nWelcome. See [alpha](@/projects/alpha.md#intro).\n");
-        s.write("content/about.md", "+++\ntitle = \"About\"\n+++\n## Me\n\nHello.\n");
-        s.write("content/projects/_index.md", "+++\ntitle = \"Projects\"\nsort_by = \"date\"\n+++\n");
+        s.write(
+            "content/_index.md",
+            "+++\ntitle = \"Home\"\n+++\nWelcome. See [alpha](@/projects/alpha.md#intro).\n",
+        );
+        s.write(
+            "content/about.md",
+            "+++\ntitle = \"About\"\n+++\n## Me\n\nHello.\n",
+        );
+        s.write(
+            "content/projects/_index.md",
+            "+++\ntitle = \"Projects\"\nsort_by = \"date\"\n+++\n",
+        );
         s.write(
             "content/projects/alpha.md",
             "+++\ntitle = \"Alpha\"\ndate = 2024-01-02\ntags = [\"rust\", \"cli\"]\ndescription = \"The first\"\n+++\nSummary here.\n\n<!-- more -->\n\n## Intro\n\nBody with `code`.\n\n```rust\nfn main() {}\n```\n",
         );
         s.write("content/projects/beta/index.md", "+++\ntitle = \"Beta\"\ndate = 2024-03-04\ntags = [\"rust\"]\ncover = \"cover.svg\"\n+++\n## Intro\n\nSee [alpha](@/projects/alpha.md).\n");
-        s.write("content/projects/beta/cover.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"/>");
+        s.write(
+            "content/projects/beta/cover.svg",
+            "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+        );
         s
     }
 
@@ -63,7 +78,11 @@ impl Site {
 
     pub fn build_ok(&self) -> String {
         let out = self.folio(&["build"]);
-        assert!(out.status.success(), "build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -82,7 +101,14 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     for e in walkdir::WalkDir::new(dir) {
         let e = e.unwrap();
         if e.file_type().is_file() {
-            m.insert(e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap());
+            m.insert(
+                e.path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            );
         }
     }
     m
