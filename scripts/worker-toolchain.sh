@@ -56,7 +56,13 @@ if [[ -f package-lock.json ]]; then
     log "node_modules up to date with package-lock.json"
   else
     log "npm ci"
-    npm ci --no-audit --no-fund
+    # npm ci refuses a lock file that lacks some platform's optional packages (a registry
+    # mirror without workerd's darwin/windows builds produces one); then install from the
+    # lock without rewriting it: same pinned versions, same result on this platform.
+    if ! npm ci --no-audit --no-fund; then
+      log "npm ci refused the lock file; installing from it with npm install --no-save"
+      npm install --no-save --no-audit --no-fund
+    fi
     echo "$want" >"$stamp"
   fi
 else

@@ -114,7 +114,7 @@ fn pages_and_outputs_exist() {
     assert!(cv.contains("Bytes per pixel"), "talks.csv rendered");
     let minirt = std::fs::read_to_string(public.join("projects/minirt/index.html")).unwrap();
     assert!(
-        minirt.contains("class=\"z-"),
+        minirt.contains("<span class=\"hl-") || minirt.contains("<span class=hl-"),
         "code highlighted with classes"
     );
     assert!(minirt.contains("Run it live"), "demo section shown");
