@@ -109,6 +109,10 @@ fn verbose_report(out: &Output, r: &BuildReport) {
         r.highlight.misses,
         r.highlight.hits
     );
+    eprintln!(
+        "  rendered {} templates, {} from cache",
+        r.page_cache.misses, r.page_cache.hits
+    );
 }
 
 /// `folio build`: returns whether it succeeded.

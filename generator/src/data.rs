@@ -88,6 +88,18 @@ impl DataFiles {
         self.files.get(path.trim_start_matches("data/"))
     }
 
+    /// A hash of every data file's name and value: part of the page cache key.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut names: Vec<&String> = self.files.keys().collect();
+        names.sort();
+        let mut h = blake3::Hasher::new();
+        for n in names {
+            h.update(n.as_bytes());
+            let _ = serde_json::to_writer(&mut h, &self.files[n]);
+        }
+        *h.finalize().as_bytes()
+    }
+
     /// Names of all data files, for error messages.
     pub fn names(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.files.keys().map(String::as_str).collect();

@@ -10,11 +10,11 @@
 //! unchanged site highlights nothing. syntect's grammars are loaded once and shared by all
 //! rendering threads, each grammar's regexes compiled once on first use.
 
-use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use crate::cache::BlobCache;
 
 use syntect::highlighting::{FontStyle, Theme, ThemeSet};
 use syntect::parsing::{ParseState, Scope, ScopeStack, SyntaxSet};
@@ -27,7 +27,11 @@ const CACHE_FORMAT: &[u8; 8] = b"FOLIOHL3";
 /// the innermost scope outwards; the first prefix that matches a scope wins.
 const CLASSES: &[(&str, &str, &str)] = &[
     ("comment", "c", "comment.line"),
-    ("constant.character.escape", "se", "constant.character.escape"),
+    (
+        "constant.character.escape",
+        "se",
+        "constant.character.escape",
+    ),
     ("string", "s", "string.quoted.double"),
     ("constant.numeric", "m", "constant.numeric"),
     ("constant.language", "kc", "constant.language"),
@@ -41,7 +45,11 @@ const CLASSES: &[(&str, &str, &str)] = &[
     ("variable.function", "nf", "entity.name.function"),
     ("support.function", "nb", "support.function"),
     ("entity.name.tag", "nt", "entity.name.tag"),
-    ("entity.other.attribute-name", "na", "entity.other.attribute-name"),
+    (
+        "entity.other.attribute-name",
+        "na",
+        "entity.other.attribute-name",
+    ),
     ("entity.name.section", "ns", "entity.name.section"),
     ("entity.name", "nc", "entity.name.type"),
     ("entity.other.inherited-class", "nc", "entity.name.type"),
@@ -60,7 +68,12 @@ const CLASSES: &[(&str, &str, &str)] = &[
 
 fn class_prefixes() -> &'static [(Scope, &'static str)] {
     static P: OnceLock<Vec<(Scope, &'static str)>> = OnceLock::new();
-    P.get_or_init(|| CLASSES.iter().map(|(p, c, _)| (Scope::new(p).expect("valid scope"), *c)).collect())
+    P.get_or_init(|| {
+        CLASSES
+            .iter()
+            .map(|(p, c, _)| (Scope::new(p).expect("valid scope"), *c))
+            .collect()
+    })
 }
 
 /// The class of a token from its scope stack, if any.
@@ -76,8 +89,6 @@ fn class_of(stack: &ScopeStack) -> Option<&'static str> {
     None
 }
 
-type Key = [u8; 32];
-
 /// Grammars of our own for languages syntect's default set lacks.
 const EXTRA_SYNTAXES: &[&str] = &[include_str!("../syntaxes/toml.sublime-syntax")];
 
@@ -85,10 +96,7 @@ const EXTRA_SYNTAXES: &[&str] = &[include_str!("../syntaxes/toml.sublime-syntax"
 pub struct Highlighter {
     syntaxes: OnceLock<SyntaxSet>,
     extra: OnceLock<SyntaxSet>,
-    cache: Mutex<HashMap<Key, Arc<str>>>,
-    used: Mutex<HashSet<Key>>,
-    hits: AtomicUsize,
-    misses: AtomicUsize,
+    cache: BlobCache,
 }
 
 impl Default for Highlighter {
@@ -98,13 +106,7 @@ impl Default for Highlighter {
 }
 
 /// Counts of one build's highlighting work, for `--verbose`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Stats {
-    /// Blocks served from the cache.
-    pub hits: usize,
-    /// Blocks highlighted now.
-    pub misses: usize,
-}
+pub use crate::cache::Stats;
 
 impl Highlighter {
     /// A highlighter with an empty cache; grammars load on first use.
@@ -112,10 +114,7 @@ impl Highlighter {
         Highlighter {
             syntaxes: OnceLock::new(),
             extra: OnceLock::new(),
-            cache: Mutex::new(HashMap::new()),
-            used: Mutex::new(HashSet::new()),
-            hits: AtomicUsize::new(0),
-            misses: AtomicUsize::new(0),
+            cache: BlobCache::new(CACHE_FORMAT),
         }
     }
 
@@ -133,7 +132,8 @@ impl Highlighter {
         self.extra.get_or_init(|| {
             let mut b = syntect::parsing::SyntaxSetBuilder::new();
             for src in EXTRA_SYNTAXES {
-                let def = syntect::parsing::SyntaxDefinition::load_from_str(src, true, None).expect("bundled grammar is valid");
+                let def = syntect::parsing::SyntaxDefinition::load_from_str(src, true, None)
+                    .expect("bundled grammar is valid");
                 b.add(def);
             }
             b.build()
@@ -159,24 +159,14 @@ impl Highlighter {
     /// when the language is unknown or not given.
     pub fn highlight(&self, lang: Option<&str>, code: &str) -> Arc<str> {
         let key = cache_key(lang.unwrap_or(""), code);
-        if let Some(hit) = self
-            .cache
-            .lock()
-            .expect("highlight cache poisoned")
-            .get(&key)
-            .cloned()
-        {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            self.used.lock().expect("poisoned").insert(key);
-            return hit;
+        if let Some(hit) = self.cache.get(&key) {
+            if let Ok(s) = std::str::from_utf8(&hit) {
+                return Arc::from(s);
+            }
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        let html: Arc<str> = self.highlight_uncached(lang, code).into();
-        self.cache
-            .lock()
-            .expect("highlight cache poisoned")
-            .insert(key, html.clone());
-        self.used.lock().expect("poisoned").insert(key);
+        let html = self.highlight_uncached(lang, code);
+        let html: Arc<str> = html.into();
+        self.cache.put(key, Arc::from(html.as_bytes()));
         html
     }
 
@@ -205,7 +195,9 @@ impl Highlighter {
             }
         };
         for line in LinesWithEndings::from(code) {
-            let Ok(ops) = state.parse_line(line, ss) else { return escape(code) };
+            let Ok(ops) = state.parse_line(line, ss) else {
+                return escape(code);
+            };
             let mut pos = 0;
             let mut segment = |text: &str, class: Option<&'static str>, out: &mut String| {
                 // whitespace joins any run; other text starts a new run when the class changes
@@ -235,72 +227,21 @@ impl Highlighter {
 
     /// This build's cache counts.
     pub fn stats(&self) -> Stats {
-        Stats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-        }
+        self.cache.stats()
     }
 
-    /// Loads a cache file written by [`Highlighter::save`]; a missing, old or damaged file is
-    /// simply an empty cache.
+    /// Loads the highlight cache file; a missing or damaged one is an empty cache.
     pub fn load(&self, path: &Path) {
-        let Ok(mut f) = std::fs::File::open(path) else {
-            return;
-        };
-        let mut buf = Vec::new();
-        if f.read_to_end(&mut buf).is_err() || buf.len() < 8 || &buf[..8] != CACHE_FORMAT {
-            return;
-        }
-        let mut map = HashMap::new();
-        let mut i = 8;
-        while i + 36 <= buf.len() {
-            let mut key = [0u8; 32];
-            key.copy_from_slice(&buf[i..i + 32]);
-            let len = u32::from_le_bytes(buf[i + 32..i + 36].try_into().expect("4 bytes")) as usize;
-            i += 36;
-            let Some(bytes) = buf.get(i..i + len) else {
-                return;
-            };
-            let Ok(s) = std::str::from_utf8(bytes) else {
-                return;
-            };
-            map.insert(key, Arc::from(s));
-            i += len;
-        }
-        *self.cache.lock().expect("poisoned") = map;
+        self.cache.load(path);
     }
 
-    /// Writes the blocks used by this build (so the file does not grow forever), atomically.
-    /// Skipped when nothing changed since the cache was loaded.
+    /// Saves the blocks used by this build.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let used = self.used.lock().expect("poisoned");
-        let cache = self.cache.lock().expect("poisoned");
-        if self.misses.load(Ordering::Relaxed) == 0 && used.len() == cache.len() && path.exists() {
-            return Ok(());
-        }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        {
-            let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            w.write_all(CACHE_FORMAT)?;
-            let mut keys: Vec<&Key> = used.iter().collect();
-            keys.sort();
-            for k in keys {
-                if let Some(v) = cache.get(k) {
-                    w.write_all(k)?;
-                    w.write_all(&(v.len() as u32).to_le_bytes())?;
-                    w.write_all(v.as_bytes())?;
-                }
-            }
-            w.flush()?;
-        }
-        std::fs::rename(&tmp, path)
+        self.cache.save(path)
     }
 }
 
-fn cache_key(lang: &str, code: &str) -> Key {
+fn cache_key(lang: &str, code: &str) -> crate::cache::Key {
     let mut h = blake3::Hasher::new();
     h.update(CACHE_FORMAT);
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -339,10 +280,16 @@ pub fn theme_names() -> Vec<String> {
 pub fn stylesheet(light: &str, dark: &str) -> Result<String, String> {
     let themes = ThemeSet::load_defaults();
     let get = |name: &str| {
-        themes.themes.get(name).ok_or_else(|| format!("unknown highlight theme {name:?}; available: {}", theme_names().join(", ")))
+        themes.themes.get(name).ok_or_else(|| {
+            format!(
+                "unknown highlight theme {name:?}; available: {}",
+                theme_names().join(", ")
+            )
+        })
     };
     let (light, dark) = (get(light)?, get(dark)?);
-    let mut out = String::from("/* Code highlighting, generated by folio from syntect themes. */\n");
+    let mut out =
+        String::from("/* Code highlighting, generated by folio from syntect themes. */\n");
     out.push_str(&rules(light, ""));
     out.push_str("@media (prefers-color-scheme: dark) {\n");
     out.push_str(&rules(dark, ":root:not([data-theme=\"light\"]) "));
@@ -366,13 +313,20 @@ fn rules(theme: &Theme, scope: &str) -> String {
     let mut out = String::new();
     let fg = theme.settings.foreground.unwrap_or(default.foreground);
     let bg = theme.settings.background.unwrap_or(default.background);
-    out.push_str(&format!("{scope}pre.code{{color:{};background:{}}}\n", css_color(fg), css_color(bg)));
+    out.push_str(&format!(
+        "{scope}pre.code{{color:{};background:{}}}\n",
+        css_color(fg),
+        css_color(bg)
+    ));
     let mut seen = HashSet::new();
     for (_, class, representative) in CLASSES {
         if !seen.insert(*class) {
             continue;
         }
-        let stack: Vec<Scope> = representative.split(' ').map(|s| Scope::new(s).expect("valid scope")).collect();
+        let stack: Vec<Scope> = representative
+            .split(' ')
+            .map(|s| Scope::new(s).expect("valid scope"))
+            .collect();
         let style = hl.style_for_stack(&stack);
         let mut decl = Vec::new();
         if style.foreground != fg {
@@ -416,9 +370,15 @@ mod tests {
     fn toml_is_highlighted_by_our_own_grammar() {
         let h = Highlighter::new();
         assert!(h.knows("toml"));
-        let html = h.highlight(Some("toml"), "[demo]\nworkdir = \"src\" # here\ntimeout = 60\n");
+        let html = h.highlight(
+            Some("toml"),
+            "[demo]\nworkdir = \"src\" # here\ntimeout = 60\n",
+        );
         assert!(html.contains("<span class=\"hl-ns\">demo</span>"), "{html}");
-        assert!(html.contains("<span class=\"hl-s\">&quot;src&quot;"), "{html}");
+        assert!(
+            html.contains("<span class=\"hl-s\">&quot;src&quot;"),
+            "{html}"
+        );
         assert!(html.contains("<span class=\"hl-c\"># here"), "{html}");
         assert!(html.contains("<span class=\"hl-m\">60"), "{html}");
     }

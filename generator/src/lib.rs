@@ -18,6 +18,7 @@ pub mod value;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub mod assets;
+pub mod cache;
 pub mod commands;
 pub mod data;
 pub mod output;

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tera::Context;
 
 use crate::assets::{Assets, Payload};
+use crate::cache::BlobCache;
 use crate::config::Config;
 use crate::content::{self, Content, LoadOptions};
 use crate::data::DataFiles;
@@ -89,6 +90,8 @@ pub struct BuildReport {
     pub warnings: Diagnostics,
     /// Highlight cache hits and misses.
     pub highlight: highlight::Stats,
+    /// Rendered-page cache hits and misses.
+    pub page_cache: crate::cache::Stats,
     /// Time of each phase, for `--verbose`.
     pub phases: Vec<(&'static str, Duration)>,
     /// Where the site was written (Write mode).
@@ -100,6 +103,11 @@ pub struct BuildReport {
 /// The highlight cache of a site.
 pub fn cache_path(root: &Path) -> PathBuf {
     root.join(".folio/cache/highlight.bin")
+}
+
+/// The rendered-page cache of a site.
+pub fn pages_cache_path(root: &Path) -> PathBuf {
+    root.join(".folio/cache/pages.bin")
 }
 
 /// Builds the site. On failure, every error found is returned (warnings included) and the
@@ -149,6 +157,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
 
     // Load everything at once: content, data, templates, static files, grammars, cache.
     let highlighter = Highlighter::new();
+    let page_cache = BlobCache::new(b"FOLIOPG1");
     let highlighting = cfg.markdown.highlight && opts.mode != Mode::Check;
     let ((content, content_diags), (data, templates, assets, other_diags)) = rayon::join(
         || {
@@ -169,6 +178,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
                 ),
                 None => (None, Assets::default()),
             };
+            page_cache.load(&pages_cache_path(&root));
             if highlighting {
                 highlighter.load(&cache_path(&root));
                 highlighter.warm_up();
@@ -269,8 +279,13 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
             )
         })
         .collect();
-    let pagers: HashMap<String, Vec<render::Pager>> = content.sections.iter().map(|(k, s)| (k.clone(), render::paginate(s, &summaries))).collect();
+    let pagers: HashMap<String, Vec<render::Pager>> = content
+        .sections
+        .iter()
+        .map(|(k, s)| (k.clone(), render::paginate(s, &summaries)))
+        .collect();
     let tags_ctx: Vec<Value> = tags.iter().map(|t| json!({ "name": t.name, "slug": t.slug, "path": t.path, "permalink": cfg.permalink(&t.path), "count": t.pages.len() })).collect();
+    let data_digest = data.digest();
     register_functions(
         &mut templates,
         &content,
@@ -303,7 +318,30 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
     let inline = Mutex::new(InlineCode::default());
     let errors = Mutex::new(Diagnostics::new());
     let minify_cfg = minify_config();
-    let home_section = content.sections.get("");
+    let global = global_digest(
+        opts.minify,
+        &templates,
+        &config_ctx,
+        &summaries,
+        &section_ctx,
+        &tags_ctx,
+        &data_digest,
+        &assets,
+    );
+    let render_cached = |t: &Templates, name: &str, ctx: &Context| -> Result<Vec<u8>, Diagnostic> {
+        let key = page_key(&global, name, ctx);
+        if let Some(hit) = page_cache.get(&key) {
+            return Ok(hit.to_vec());
+        }
+        let html = t.render(name, ctx)?;
+        let bytes = if opts.minify {
+            minify_html::minify(html.as_bytes(), &minify_cfg)
+        } else {
+            html.into_bytes()
+        };
+        page_cache.put(key, Arc::from(bytes.as_slice()));
+        Ok(bytes)
+    };
     jobs.par_iter().for_each(|job| {
         let result = render_job(
             job,
@@ -317,15 +355,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
             &tags_ctx,
             &config_ctx,
             &templates,
-            home_section.is_some(),
+            &render_cached,
         );
         match result {
-            Ok((out, html)) => {
-                let bytes = if opts.minify {
-                    minify_html::minify(html.as_bytes(), &minify_cfg)
-                } else {
-                    html.into_bytes()
-                };
+            Ok((out, bytes)) => {
                 let found = security::scan_html(std::str::from_utf8(&bytes).unwrap_or(""));
                 inline.lock().expect("poisoned").merge(found);
                 if let Err(e) = sink.write(&out, &bytes) {
@@ -457,6 +490,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         tags: tags.len(),
         files: plan,
         highlight: highlighter.stats(),
+        page_cache: page_cache.stats(),
         ..Default::default()
     };
     if let Some(s) = staging {
@@ -468,6 +502,15 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
             ))
         })?;
         report.output = Some(output);
+    }
+    if opts.mode == Mode::Write {
+        if let Err(e) = page_cache.save(&pages_cache_path(&root)) {
+            diags.push(Diagnostic::warning(
+                ".folio/cache",
+                None,
+                format!("cannot save the page cache: {e}"),
+            ));
+        }
     }
     if highlighting {
         if let Err(e) = highlighter.save(&cache_path(&root)) {
@@ -779,6 +822,52 @@ fn check_template_names(content: &Content, tags: &[Tag], t: &Templates, diags: &
     }
 }
 
+/// Renders a template with a context into the page's final bytes (through the page cache).
+type RenderFn<'a> = dyn Fn(&Templates, &str, &Context) -> Result<Vec<u8>, Diagnostic> + Sync + 'a;
+
+/// A hash of everything a template can reach besides its own context (other pages through
+/// `get_page`/`get_section`, data files, assets, the templates themselves): part of every page's
+/// cache key, so a cached page is only reused when rendering it again would give the same bytes.
+#[allow(clippy::too_many_arguments)]
+fn global_digest(
+    minify: bool,
+    t: &Templates,
+    config: &Value,
+    summaries: &[Value],
+    sections: &HashMap<String, Value>,
+    tags: &[Value],
+    data: &[u8; 32],
+    assets: &Assets,
+) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(&[u8::from(minify)]);
+    h.update(&t.digest());
+    h.update(data);
+    let _ = serde_json::to_writer(&mut h, config);
+    let _ = serde_json::to_writer(&mut h, summaries);
+    let mut keys: Vec<&String> = sections.keys().collect();
+    keys.sort();
+    for k in keys {
+        h.update(k.as_bytes());
+        let _ = serde_json::to_writer(&mut h, &sections[k]);
+    }
+    let _ = serde_json::to_writer(&mut h, tags);
+    let mut urls: Vec<(&String, &String)> = assets.urls.iter().collect();
+    urls.sort();
+    let _ = serde_json::to_writer(&mut h, &urls);
+    *h.finalize().as_bytes()
+}
+
+fn page_key(global: &[u8; 32], template: &str, ctx: &Context) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(global);
+    h.update(template.as_bytes());
+    h.update(&[0]);
+    let _ = serde_json::to_writer(&mut h, &ctx.clone().into_json());
+    *h.finalize().as_bytes()
+}
+
 enum Job {
     Page(usize),
     Section(String, usize),
@@ -823,15 +912,15 @@ fn render_job(
     tags_ctx: &[Value],
     config_ctx: &Value,
     t: &Templates,
-    _has_home: bool,
-) -> Result<(String, String), Diagnostic> {
+    render: &RenderFn<'_>,
+) -> Result<(String, Vec<u8>), Diagnostic> {
     let mut ctx = Context::new();
     ctx.insert("config", config_ctx);
     let path_ctx = |ctx: &mut Context, path: &str| {
         ctx.insert("current_path", path);
         ctx.insert("current_url", &cfg.permalink(path));
     };
-    let with_file = |r: Result<String, Diagnostic>, shown: &Path| {
+    let with_file = |r: Result<Vec<u8>, Diagnostic>, shown: &Path| {
         r.map_err(|mut d| {
             d.message = format!("{} (rendering {})", d.message, shown.display());
             d
@@ -853,7 +942,7 @@ fn render_job(
             let (name, _, _) = page_template(content, p);
             Ok((
                 format!("{}index.html", p.path.trim_start_matches('/')),
-                with_file(t.render(name, &ctx), &p.file.shown)?,
+                with_file(render(t, name, &ctx), &p.file.shown)?,
             ))
         }
         Job::Section(key, n) => {
@@ -871,7 +960,7 @@ fn render_job(
                 .unwrap_or_else(|| "content".into());
             Ok((
                 format!("{}index.html", path.trim_start_matches('/')),
-                with_file(t.render(section_template(s), &ctx), &shown)?,
+                with_file(render(t, section_template(s), &ctx), &shown)?,
             ))
         }
         Job::TagList => {
@@ -883,7 +972,7 @@ fn render_job(
             path_ctx(&mut ctx, "/tags/");
             Ok((
                 "tags/index.html".into(),
-                t.render("taxonomy_list.html", &ctx)?,
+                render(t, "taxonomy_list.html", &ctx)?,
             ))
         }
         Job::Tag(i) => {
@@ -901,12 +990,12 @@ fn render_job(
             path_ctx(&mut ctx, &tag.path);
             Ok((
                 format!("tags/{}/index.html", tag.slug),
-                t.render("taxonomy_single.html", &ctx)?,
+                render(t, "taxonomy_single.html", &ctx)?,
             ))
         }
         Job::NotFound => {
             path_ctx(&mut ctx, "/404.html");
-            Ok(("404.html".into(), t.render("404.html", &ctx)?))
+            Ok(("404.html".into(), render(t, "404.html", &ctx)?))
         }
     }
 }
@@ -1049,14 +1138,13 @@ fn register_functions(
             .sections
             .iter()
             .filter_map(|(k, s)| {
-                s.file
-                    .as_ref()
-                    .map(|f| {
-                        let mut v = sections[k].clone();
-                        // get_section lists every page, paginated or not.
-                        v["pages"] = Value::Array(s.pages.iter().map(|&i| summaries[i].clone()).collect());
-                        (f.content_path.clone(), v)
-                    })
+                s.file.as_ref().map(|f| {
+                    let mut v = sections[k].clone();
+                    // get_section lists every page, paginated or not.
+                    v["pages"] =
+                        Value::Array(s.pages.iter().map(|&i| summaries[i].clone()).collect());
+                    (f.content_path.clone(), v)
+                })
             })
             .collect(),
     );

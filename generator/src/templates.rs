@@ -129,6 +129,20 @@ impl Templates {
         })
     }
 
+    /// A hash of every template's name and source: part of the page cache key.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut names: Vec<&String> = self.sources.keys().collect();
+        names.sort();
+        let mut h = blake3::Hasher::new();
+        for n in names {
+            h.update(n.as_bytes());
+            h.update(&[0]);
+            h.update(self.sources[n].1.as_bytes());
+            h.update(&[0]);
+        }
+        *h.finalize().as_bytes()
+    }
+
     /// Whether a template of that name exists.
     pub fn has(&self, name: &str) -> bool {
         self.sources.contains_key(name)

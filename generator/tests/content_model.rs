@@ -260,3 +260,51 @@ fn folio_new_makes_a_site_that_builds() {
         .unwrap();
     assert_eq!(again.status.code(), Some(1), "refuses a non-empty folder");
 }
+
+#[test]
+fn warm_builds_reuse_pages_and_match_a_cold_build_exactly() {
+    let site = Site::new();
+    let first = site.folio(&["build", "-v"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let cold = site.snapshot();
+    let warm = site.folio(&["build", "-v"]);
+    assert!(
+        stderr(&warm).contains("rendered 0 templates"),
+        "{}",
+        stderr(&warm)
+    );
+    assert_eq!(site.snapshot(), cold, "a warm build writes the same bytes");
+
+    // Any input change is seen: a template, a page, a data file.
+    site.write(
+        "templates/404.html",
+        "{% extends \"base.html\" %}{% block content %}gone{% endblock %}",
+    );
+    site.write(
+        "content/projects/alpha.md",
+        &site
+            .read("content/projects/alpha.md")
+            .replace("Summary here.", "A new summary."),
+    );
+    site.write("data/x.json", "[1]");
+    let changed = site.folio(&["build", "-v"]);
+    assert!(changed.status.success());
+    assert!(
+        !stderr(&changed).contains("rendered 0 templates"),
+        "{}",
+        stderr(&changed)
+    );
+    let warm_output = site.snapshot();
+    std::fs::remove_dir_all(site.path(".folio")).unwrap();
+    site.build_ok();
+    assert_eq!(
+        site.snapshot(),
+        warm_output,
+        "cached and uncached builds agree"
+    );
+    assert!(String::from_utf8_lossy(&warm_output["404.html"]).contains("gone"));
+    assert!(
+        String::from_utf8_lossy(&warm_output["projects/alpha/index.html"])
+            .contains("A new summary.")
+    );
+}

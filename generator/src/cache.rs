@@ -1,0 +1,157 @@
+//! Content-addressed caches kept between builds under `.folio/cache/`: highlighted code blocks
+//! and rendered pages, each entry keyed by a hash of everything that produced it, so a hit is
+//! always exactly what rendering again would give.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A cache key: a BLAKE3 hash of the inputs.
+pub type Key = [u8; 32];
+
+/// Hit and miss counts of one build.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    /// Entries served from the cache.
+    pub hits: usize,
+    /// Entries computed now.
+    pub misses: usize,
+}
+
+/// A map from input hash to output bytes, loadable from and savable to one file.
+pub struct BlobCache {
+    format: &'static [u8; 8],
+    map: Mutex<HashMap<Key, Arc<[u8]>>>,
+    used: Mutex<HashSet<Key>>,
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+}
+
+impl BlobCache {
+    /// An empty cache whose files start with `format` (change it when entries change shape).
+    pub fn new(format: &'static [u8; 8]) -> Self {
+        BlobCache {
+            format,
+            map: Mutex::new(HashMap::new()),
+            used: Mutex::new(HashSet::new()),
+            hits: AtomicUsize::new(0),
+            misses: AtomicUsize::new(0),
+        }
+    }
+
+    /// The entry for `key`, counted as a hit, or `None` (counted as a miss).
+    pub fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
+        let hit = self.map.lock().expect("cache poisoned").get(key).cloned();
+        match &hit {
+            Some(_) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                self.used.lock().expect("cache poisoned").insert(*key);
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        hit
+    }
+
+    /// Stores an entry computed by this build.
+    pub fn put(&self, key: Key, value: Arc<[u8]>) {
+        self.map.lock().expect("cache poisoned").insert(key, value);
+        self.used.lock().expect("cache poisoned").insert(key);
+    }
+
+    /// This build's counts.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Loads a file written by [`BlobCache::save`]; a missing, old or damaged file is simply an
+    /// empty cache.
+    pub fn load(&self, path: &Path) {
+        let Ok(mut f) = std::fs::File::open(path) else {
+            return;
+        };
+        let mut buf = Vec::new();
+        if f.read_to_end(&mut buf).is_err() || buf.len() < 8 || &buf[..8] != self.format {
+            return;
+        }
+        let mut map = HashMap::new();
+        let mut i = 8;
+        while i + 36 <= buf.len() {
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&buf[i..i + 32]);
+            let len = u32::from_le_bytes(buf[i + 32..i + 36].try_into().expect("4 bytes")) as usize;
+            i += 36;
+            let Some(bytes) = buf.get(i..i + len) else {
+                return;
+            };
+            map.insert(key, Arc::from(bytes));
+            i += len;
+        }
+        *self.map.lock().expect("cache poisoned") = map;
+    }
+
+    /// Writes the entries used by this build (so the file does not grow forever), atomically.
+    /// Skipped when nothing changed since the file was loaded.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let used = self.used.lock().expect("cache poisoned");
+        let map = self.map.lock().expect("cache poisoned");
+        if self.misses.load(Ordering::Relaxed) == 0 && used.len() == map.len() && path.exists() {
+            return Ok(());
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        {
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            w.write_all(self.format)?;
+            let mut keys: Vec<&Key> = used.iter().collect();
+            keys.sort();
+            for k in keys {
+                if let Some(v) = map.get(k) {
+                    w.write_all(k)?;
+                    w.write_all(&(v.len() as u32).to_le_bytes())?;
+                    w.write_all(v)?;
+                }
+            }
+            w.flush()?;
+        }
+        std::fs::rename(&tmp, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_only_used_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
+        let a = BlobCache::new(b"TESTFMT1");
+        a.put([1; 32], Arc::from(&b"one"[..]));
+        a.put([2; 32], Arc::from(&b"two"[..]));
+        a.save(&path).unwrap();
+        let b = BlobCache::new(b"TESTFMT1");
+        b.load(&path);
+        assert_eq!(&*b.get(&[1; 32]).unwrap(), b"one");
+        assert!(b.get(&[3; 32]).is_none());
+        b.save(&path).unwrap();
+        let c = BlobCache::new(b"TESTFMT1");
+        c.load(&path);
+        assert!(
+            c.get(&[2; 32]).is_none(),
+            "unused entries are dropped on save"
+        );
+        assert!(c.get(&[1; 32]).is_some());
+        let other = BlobCache::new(b"OTHERFMT");
+        other.load(&path);
+        assert!(other.get(&[1; 32]).is_none(), "another format is ignored");
+    }
+}
