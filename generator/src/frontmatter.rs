@@ -77,6 +77,12 @@ pub fn split(text: &str) -> Result<Split<'_>, FmError> {
 pub fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
+        if key.starts_with('[') {
+            if trimmed.trim_end() == key {
+                return Some((i + 1, line.len() - trimmed.len() + 1));
+            }
+            continue;
+        }
         if let Some(after) = trimmed.strip_prefix(key) {
             let after = after.trim_start();
             if after.starts_with('=') || after.starts_with(':') {
