@@ -1,0 +1,225 @@
+//! The terminal relay's rules: when to upgrade, where to connect, what to forward and how
+//! to close. The glue in `glue::terminal` only moves frames as these functions say.
+
+use crate::api::ApiError;
+use terminal_protocol::MAX_FRAME_BYTES;
+
+/// Close code for a frame over [`MAX_FRAME_BYTES`] (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code when the origin vanished without a close frame, or errored.
+pub const CLOSE_INTERNAL: u16 = 1011;
+/// Close code when the Worker ends a session that hit its time limit (application range).
+pub const CLOSE_SESSION_TIME_LIMIT: u16 = 4008;
+/// Longest close reason a close frame can carry, in bytes.
+pub const MAX_CLOSE_REASON: usize = 123;
+
+/// Which socket a frame came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The visitor's browser.
+    Client,
+    /// The terminal origin.
+    Origin,
+}
+
+impl Side {
+    /// The socket frames from this side are sent to.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Client => Self::Origin,
+            Self::Origin => Self::Client,
+        }
+    }
+}
+
+/// What to do with a frame of `len` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameAction {
+    /// Forward it unchanged to the other side.
+    Forward,
+    /// Close both sockets with this code and reason.
+    CloseBoth(u16, &'static str),
+}
+
+/// The size rule, the same both ways: the origin refuses frames over [`MAX_FRAME_BYTES`]
+/// too, so the relay refusing first only saves carrying them.
+pub fn frame_action(len: usize) -> FrameAction {
+    if len > MAX_FRAME_BYTES {
+        FrameAction::CloseBoth(CLOSE_TOO_BIG, "frame too large")
+    } else {
+        FrameAction::Forward
+    }
+}
+
+/// The close to pass on when one side closed with `code` and `reason`. Codes that may
+/// appear in a close frame are passed through unchanged; codes that only describe a
+/// local condition and must never be sent (1005 "no status", 1006 "abnormal", 1015
+/// "TLS") and reserved ones become `None` (close without a status) or 1011.
+pub fn passthrough_close(code: u16, reason: &str) -> (Option<u16>, String) {
+    let reason = truncate_reason(reason);
+    match code {
+        1005 => (None, String::new()),
+        1000..=1003 | 1007..=1014 | 3000..=4999 => (Some(code), reason),
+        1006 => (
+            Some(CLOSE_INTERNAL),
+            if reason.is_empty() {
+                "connection lost".to_string()
+            } else {
+                reason
+            },
+        ),
+        _ => (Some(CLOSE_INTERNAL), reason),
+    }
+}
+
+/// Cuts a close reason to [`MAX_CLOSE_REASON`] bytes at a character boundary.
+pub fn truncate_reason(reason: &str) -> String {
+    if reason.len() <= MAX_CLOSE_REASON {
+        return reason.to_string();
+    }
+    let mut end = MAX_CLOSE_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_string()
+}
+
+/// Whether the request asks for a WebSocket (`Upgrade: websocket`, case-insensitive).
+/// Anything else gets 426.
+pub fn wants_websocket(upgrade_header: Option<&str>) -> bool {
+    upgrade_header.is_some_and(|v| {
+        v.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+    })
+}
+
+/// The 426 for a plain request to a terminal URL.
+pub fn upgrade_required() -> ApiError {
+    ApiError::new(
+        426,
+        "upgrade_required",
+        "this endpoint speaks WebSocket only",
+    )
+    .with_header("Upgrade", "websocket")
+}
+
+/// The URL the Worker fetches (with `Upgrade: websocket`) to reach a demo on the origin.
+/// `TERMINAL_ORIGIN` may be given as `https://`, `wss://`, `http://` or `ws://`; fetch
+/// only speaks http(s), the upgrade header does the rest.
+pub fn upstream_url(terminal_origin: &str, demo: &str) -> Result<String, ApiError> {
+    let base = terminal_origin.trim().trim_end_matches('/');
+    let (scheme, rest) = base
+        .split_once("://")
+        .ok_or_else(|| ApiError::misconfigured("TERMINAL_ORIGIN must be an absolute URL"))?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" => "https",
+        "http" | "ws" => "http",
+        _ => {
+            return Err(ApiError::misconfigured(
+                "TERMINAL_ORIGIN must be an http(s) or ws(s) URL",
+            ))
+        }
+    };
+    if rest.is_empty() || rest.contains(['?', '#']) {
+        return Err(ApiError::misconfigured(
+            "TERMINAL_ORIGIN must be a base URL without query or fragment",
+        ));
+    }
+    if !terminal_protocol::is_valid_demo_id(demo) {
+        return Err(ApiError::not_found("unknown_demo", "no such demo"));
+    }
+    Ok(format!("{scheme}://{rest}/terminal/{demo}"))
+}
+
+/// The URL `/api/health` probes to tell whether the origin answers: a plain `GET` (no
+/// upgrade, no token) of a demo's terminal path. It is the only path the tunnel exposes
+/// (`deploy/cloudflared/config.yml`), and folio-pty answers it with a 4xx without starting
+/// anything, which proves the tunnel *and* folio-pty are up.
+pub fn probe_url(terminal_origin: &str, demo: &str) -> Option<String> {
+    upstream_url(terminal_origin, demo).ok()
+}
+
+/// Whether a probe's status means the origin answered. Cloudflare answers 530 when the
+/// tunnel is down and cloudflared 502 when folio-pty is: any status under 500 came from
+/// folio-pty itself.
+pub fn origin_answered(status: u16) -> bool {
+    status < 500
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_rule() {
+        assert_eq!(frame_action(0), FrameAction::Forward);
+        assert_eq!(frame_action(MAX_FRAME_BYTES), FrameAction::Forward);
+        assert_eq!(
+            frame_action(MAX_FRAME_BYTES + 1),
+            FrameAction::CloseBoth(1009, "frame too large")
+        );
+        assert_eq!(Side::Client.other(), Side::Origin);
+    }
+
+    #[test]
+    fn close_codes_pass_through_when_sendable() {
+        for code in [1000, 1001, 1008, 1009, 1011, 3000, 4000, 4401, 4999] {
+            assert_eq!(passthrough_close(code, "r"), (Some(code), "r".into()));
+        }
+        assert_eq!(passthrough_close(1005, "x"), (None, String::new()));
+        assert_eq!(
+            passthrough_close(1006, ""),
+            (Some(1011), "connection lost".into())
+        );
+        assert_eq!(passthrough_close(1015, "tls").0, Some(1011));
+        assert_eq!(passthrough_close(2000, "").0, Some(1011));
+        assert_eq!(passthrough_close(999, "").0, Some(1011));
+        assert_eq!(passthrough_close(5000, "").0, Some(1011));
+    }
+
+    #[test]
+    fn reasons_are_cut_at_char_boundaries() {
+        let long = "é".repeat(100);
+        let cut = truncate_reason(&long);
+        assert!(cut.len() <= MAX_CLOSE_REASON);
+        assert_eq!(cut.len(), 122);
+        assert_eq!(truncate_reason("short"), "short");
+    }
+
+    #[test]
+    fn upgrade_detection() {
+        assert!(wants_websocket(Some("websocket")));
+        assert!(wants_websocket(Some("WebSocket")));
+        assert!(wants_websocket(Some("h2c, websocket")));
+        assert!(!wants_websocket(Some("h2c")));
+        assert!(!wants_websocket(None));
+        let e = upgrade_required();
+        assert_eq!(e.status, 426);
+        assert_eq!(e.extra_headers, vec![("Upgrade", "websocket".to_string())]);
+    }
+
+    #[test]
+    fn upstream_urls() {
+        assert_eq!(
+            upstream_url("wss://pty.ada.dev/", "minirt").unwrap(),
+            "https://pty.ada.dev/terminal/minirt"
+        );
+        assert_eq!(
+            upstream_url("http://127.0.0.1:7681", "a").unwrap(),
+            "http://127.0.0.1:7681/terminal/a"
+        );
+        assert_eq!(upstream_url("ftp://x", "a").unwrap_err().status, 503);
+        assert_eq!(upstream_url("pty.ada.dev", "a").unwrap_err().status, 503);
+        assert_eq!(upstream_url("https://x/?q", "a").unwrap_err().status, 503);
+        assert_eq!(upstream_url("https://x", "../a").unwrap_err().status, 404);
+        assert_eq!(
+            probe_url("wss://pty.ada.dev", "minirt").as_deref(),
+            Some("https://pty.ada.dev/terminal/minirt")
+        );
+        assert_eq!(probe_url("nonsense", "minirt"), None);
+        assert!(origin_answered(401));
+        assert!(origin_answered(426));
+        assert!(!origin_answered(502));
+        assert!(!origin_answered(530));
+    }
+}
