@@ -1,0 +1,459 @@
+//! The HTTP side of the origin: `/terminal/<demo>` (token check, session caps, WebSocket
+//! upgrade), `/healthz`, `/metrics`, and graceful shutdown.
+//!
+//! Every refusal happens before the upgrade and before any process exists: unknown demo
+//! 404, any token problem 401, capacity 503 (global) or 429 (per client), both with
+//! `Retry-After`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use terminal_protocol::{is_valid_demo_id, MAX_FRAME_BYTES};
+use tokio::sync::{watch, Notify};
+
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::prepare::PreparedDemo;
+use crate::replay::ReplayCache;
+use crate::sandbox::Sandbox;
+use crate::secret::{now_unix, session_id};
+use crate::session::{self, SessionCtx};
+
+/// How `folio-pty serve` was asked to run.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Site root (with `folio.toml`).
+    pub site: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The shared HMAC secret.
+    pub secret: Vec<u8>,
+    /// Run demos unconfined (loopback development only).
+    pub no_sandbox: bool,
+    /// Where the runtime directory is created.
+    pub runtime_base: PathBuf,
+    /// When running as root: first host uid of the per-session pool.
+    pub uid_base: u32,
+    /// Use rlimits only, even where cgroups are writable (exercises the fallback).
+    pub no_cgroups: bool,
+    /// How long shutdown waits for sessions to end after telling them.
+    pub shutdown_grace: Duration,
+}
+
+/// Concurrent sessions, globally and per client.
+#[derive(Default)]
+struct Caps {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+struct AppState {
+    demos: HashMap<String, Arc<PreparedDemo>>,
+    secret: Vec<u8>,
+    replay: ReplayCache,
+    metrics: Arc<Metrics>,
+    sandbox: Arc<Sandbox>,
+    caps: Mutex<Caps>,
+    max_sessions: usize,
+    max_per_client: usize,
+    shutting_down: AtomicBool,
+    shutdown_rx: watch::Receiver<bool>,
+    idle: Notify,
+}
+
+/// A reserved session slot; released (and shutdown notified) on drop.
+struct SlotGuard {
+    state: Arc<AppState>,
+    client: IpAddr,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut caps = self.state.caps.lock().unwrap_or_else(|e| e.into_inner());
+        caps.total -= 1;
+        if let Some(n) = caps.per_client.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                caps.per_client.remove(&self.client);
+            }
+        }
+        self.state
+            .metrics
+            .active
+            .store(caps.total as u64, Ordering::Relaxed);
+        if caps.total == 0 {
+            self.state.idle.notify_waiters();
+        }
+    }
+}
+
+/// Loads the site, prepares the sandbox and the demos, and serves until SIGTERM/SIGINT.
+pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    let site = folio::demo::load(&opts.site)
+        .map_err(|d| anyhow::anyhow!("{d}"))
+        .with_context(|| format!("loading demos of the site at {}", opts.site.display()))?;
+    if !site.terminal.enabled {
+        bail!("[terminal] enabled = false in folio.toml: nothing to serve");
+    }
+    let bwrap = if opts.no_sandbox {
+        if !opts.listen.ip().is_loopback() {
+            bail!(
+                "--no-sandbox is for loopback development only; refusing to listen on {}",
+                opts.listen
+            );
+        }
+        crate::warn!("no_sandbox", None, {"message": "demos run UNCONFINED (--no-sandbox); never expose this origin"});
+        None
+    } else {
+        Some(crate::sandbox::find_bwrap()?)
+    };
+    let runtime = opts
+        .runtime_base
+        .join(format!("folio-pty-{}", std::process::id()));
+    let limits = Limits::from(&site.terminal);
+    let sandbox = Arc::new(
+        Sandbox::new(
+            bwrap,
+            runtime.clone(),
+            limits,
+            site.terminal.max_sessions,
+            opts.uid_base,
+            !opts.no_cgroups,
+        )
+        .context("setting up the sandbox")?,
+    );
+    if let crate::limits::CgroupMode::Unavailable(why) = &sandbox.cgroups {
+        crate::warn!("cgroups_unavailable", None, {"reason": why, "fallback": "rlimits only: RLIMIT_NPROC per session user namespace, RLIMIT_AS per process"});
+    }
+    let mut demos = HashMap::new();
+    for spec in &site.demos {
+        let prepared = crate::prepare::prepare(&sandbox, spec).await?;
+        demos.insert(spec.id.clone(), Arc::new(prepared));
+    }
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let state = Arc::new(AppState {
+        demos,
+        secret: opts.secret,
+        replay: ReplayCache::default(),
+        metrics: Arc::new(Metrics::default()),
+        sandbox: sandbox.clone(),
+        caps: Mutex::new(Caps::default()),
+        max_sessions: site.terminal.max_sessions,
+        max_per_client: site.terminal.max_sessions_per_client,
+        shutting_down: AtomicBool::new(false),
+        shutdown_rx,
+        idle: Notify::new(),
+    });
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/terminal/{demo}", get(terminal))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("listening on {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    let mut ids: Vec<&String> = state.demos.keys().collect();
+    ids.sort();
+    crate::info!("listening", None, {
+        "addr": addr.to_string(), "demos": ids, "sandbox": sandbox.is_enabled(),
+        "limits": sandbox.cgroups.name(), "runtime": runtime.display().to_string(),
+    });
+
+    let st = state.clone();
+    let grace = opts.shutdown_grace;
+    let shutdown = async move {
+        wait_for_signal().await;
+        st.shutting_down.store(true, Ordering::SeqCst);
+        let active = st.caps.lock().unwrap_or_else(|e| e.into_inner()).total;
+        crate::info!("shutdown", None, {"active": active});
+        let _ = shutdown_tx.send(true);
+        let wait_idle = async {
+            loop {
+                let notified = st.idle.notified();
+                if st.caps.lock().unwrap_or_else(|e| e.into_inner()).total == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(grace, wait_idle).await;
+    };
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving")?;
+    crate::limits::cleanup(&sandbox.cgroups);
+    let _ = std::fs::remove_dir_all(&runtime);
+    crate::info!("stopped", None, {});
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn healthz(State(st): State<Arc<AppState>>) -> Response {
+    let active = st.caps.lock().unwrap_or_else(|e| e.into_inner()).total;
+    let down = st.shutting_down.load(Ordering::SeqCst);
+    let mut demos: Vec<&String> = st.demos.keys().collect();
+    demos.sort();
+    let body = serde_json::json!({
+        "status": if down { "shutting_down" } else { "ok" },
+        "active": active,
+        "capacity": st.max_sessions,
+        "available": st.max_sessions.saturating_sub(active),
+        "demos": demos,
+        "sandbox": if st.sandbox.is_enabled() { "bubblewrap" } else { "none" },
+        "limits": st.sandbox.cgroups.name(),
+    });
+    let code = if down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(st.max_sessions),
+    )
+        .into_response()
+}
+
+fn refuse(st: &AppState, code: StatusCode, reason: &str, detail: &str, client: IpAddr) -> Response {
+    st.metrics.refused(reason);
+    crate::warn!("refused", None, {"reason": reason, "detail": detail, "client": client.to_string(), "status": code.as_u16()});
+    let mut resp = (
+        code,
+        format!("{}\n", code.canonical_reason().unwrap_or("refused")),
+    )
+        .into_response();
+    if matches!(
+        code,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    ) {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
+    }
+    if code == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+    }
+    resp
+}
+
+/// The visitor: `CF-Connecting-IP` when the connection comes from the local tunnel
+/// (`cloudflared` connects over loopback), otherwise the peer address. The header is never
+/// trusted from a non-loopback peer, where anybody could set it.
+fn client_of(peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    if peer.ip().is_loopback() {
+        if let Some(ip) = headers
+            .get("cf-connecting-ip")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<IpAddr>().ok())
+        {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+fn token_of<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Option<&'a str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .or_else(|| query.get("token").map(String::as_str))
+}
+
+async fn terminal(
+    State(st): State<Arc<AppState>>,
+    UrlPath(demo): UrlPath<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let client = client_of(peer, &headers);
+    if st.shutting_down.load(Ordering::SeqCst) {
+        return refuse(
+            &st,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "origin is shutting down",
+            client,
+        );
+    }
+    let Some(prepared) = is_valid_demo_id(&demo)
+        .then(|| st.demos.get(&demo))
+        .flatten()
+        .cloned()
+    else {
+        return refuse(
+            &st,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such demo",
+            client,
+        );
+    };
+    let Some(token) = token_of(&headers, &query) else {
+        return refuse(
+            &st,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "no token",
+            client,
+        );
+    };
+    let now = now_unix();
+    let claims = match terminal_protocol::verify(&st.secret, token, &demo, now) {
+        Ok(c) => c,
+        Err(e) => {
+            return refuse(
+                &st,
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                &e.to_string(),
+                client,
+            )
+        }
+    };
+    if !st.replay.first_use(claims.nonce, claims.expires, now) {
+        return refuse(
+            &st,
+            StatusCode::UNAUTHORIZED,
+            "replay",
+            "nonce already used",
+            client,
+        );
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    // Reserve a slot before upgrading; released when the session (or a failed upgrade) ends.
+    let guard = {
+        let mut caps = st.caps.lock().unwrap_or_else(|e| e.into_inner());
+        if caps.total >= st.max_sessions {
+            drop(caps);
+            return refuse(
+                &st,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "capacity",
+                "all sessions in use",
+                client,
+            );
+        }
+        let mine = caps.per_client.get(&client).copied().unwrap_or(0);
+        if mine >= st.max_per_client {
+            drop(caps);
+            return refuse(
+                &st,
+                StatusCode::TOO_MANY_REQUESTS,
+                "client_capacity",
+                "too many sessions for this client",
+                client,
+            );
+        }
+        caps.total += 1;
+        *caps.per_client.entry(client).or_default() += 1;
+        st.metrics
+            .active
+            .store(caps.total as u64, Ordering::Relaxed);
+        SlotGuard {
+            state: st.clone(),
+            client,
+        }
+    };
+    let ctx = SessionCtx {
+        id: session_id(),
+        demo: prepared,
+        sandbox: st.sandbox.clone(),
+        metrics: st.metrics.clone(),
+        shutdown: st.shutdown_rx.clone(),
+        client: client.to_string(),
+    };
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            let _guard = guard;
+            session::run(socket, ctx).await;
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cf_connecting_ip_is_trusted_only_from_loopback() {
+        let h = headers(&[("cf-connecting-ip", "203.0.113.9")]);
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let remote: SocketAddr = "198.51.100.7:5000".parse().unwrap();
+        assert_eq!(
+            client_of(local, &h),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_of(remote, &h), remote.ip());
+        assert_eq!(
+            client_of(local, &headers(&[("cf-connecting-ip", "junk")])),
+            local.ip()
+        );
+        assert_eq!(client_of(local, &HeaderMap::new()), local.ip());
+    }
+
+    #[test]
+    fn token_from_header_or_query() {
+        let q: HashMap<String, String> = [("token".to_owned(), "from-query".to_owned())].into();
+        let h = headers(&[("authorization", "Bearer from-header")]);
+        assert_eq!(token_of(&h, &q), Some("from-header"));
+        assert_eq!(token_of(&HeaderMap::new(), &q), Some("from-query"));
+        assert_eq!(
+            token_of(&headers(&[("authorization", "Basic x")]), &HashMap::new()),
+            None
+        );
+    }
+}

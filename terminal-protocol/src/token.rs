@@ -1,0 +1,413 @@
+//! Session tokens: the Worker's proof to the origin that it admitted this visitor to this
+//! demo, just now, once.
+//!
+//! String form: `v1.<demo>.<expires_unix>.<nonce_b64url_nopad>.<sig_b64url_nopad>`, where
+//! `sig = HMAC-SHA256(secret, "folio-terminal-v1\0" + demo + "\0" + expires + "\0" + nonce_b64)`.
+//! Every field has exactly one accepted spelling, so a token cannot be re-spelled into a
+//! "different" token with the same signature (which would slip past a replay cache keyed on
+//! the nonce string).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::demo::is_valid_demo_id;
+use crate::{CLOCK_SKEW_SECS, MAX_TOKEN_TTL_SECS, NONCE_LEN};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Version prefix of the token's string form; bump it (and the signing domain) on any change.
+const VERSION: &str = "v1";
+/// Domain-separation prefix of the signed message, so a MAC made for anything else with the
+/// same secret can never verify as a token.
+const DOMAIN: &str = "folio-terminal-v1";
+/// Length of an HMAC-SHA256 tag.
+const SIG_LEN: usize = 32;
+/// Upper bound on a token's length: version, a 64-byte demo id, 20 digits, 22 + 43 base64
+/// characters and four dots fit well within it. Anything longer is refused unparsed.
+const MAX_TOKEN_LEN: usize = 256;
+
+/// What a valid token asserts. The origin uses `nonce` and `expires` to refuse replays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    /// The demo this token admits to (a valid demo id).
+    pub demo: String,
+    /// Unix time (seconds) from which the token is no longer accepted.
+    pub expires: u64,
+    /// The single-use nonce the Worker drew for this token.
+    pub nonce: [u8; NONCE_LEN],
+}
+
+/// Why a token was refused. The origin answers 401 for every variant and logs which one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not five dot-separated fields in the expected spelling.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// A token of another format version.
+    #[error("unsupported token version")]
+    UnsupportedVersion,
+    /// The signature does not match: wrong secret, or a field was altered.
+    #[error("bad token signature")]
+    BadSignature,
+    /// The token's expiry has passed.
+    #[error("token expired at {expires} (now {now})")]
+    Expired {
+        /// The token's expiry.
+        expires: u64,
+        /// The verifier's clock.
+        now: u64,
+    },
+    /// The token claims to live longer than any honest Worker would mint.
+    #[error("token expiry {expires} is too far in the future (now {now})")]
+    ExpiryTooFar {
+        /// The token's expiry.
+        expires: u64,
+        /// The verifier's clock.
+        now: u64,
+    },
+    /// The token was minted for another demo than the one being opened.
+    #[error("token is for demo {token_demo:?}, not {expected:?}")]
+    DemoMismatch {
+        /// The demo named in the token.
+        token_demo: String,
+        /// The demo the connection asked for.
+        expected: String,
+    },
+}
+
+fn signing_message(demo: &str, expires: &str, nonce_b64: &str) -> Vec<u8> {
+    let mut msg =
+        Vec::with_capacity(DOMAIN.len() + demo.len() + expires.len() + nonce_b64.len() + 3);
+    for (i, part) in [DOMAIN, demo, expires, nonce_b64].iter().enumerate() {
+        if i > 0 {
+            msg.push(0);
+        }
+        msg.extend_from_slice(part.as_bytes());
+    }
+    msg
+}
+
+fn mac(secret: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length; new_from_slice cannot fail for it.
+    HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length")
+}
+
+/// Mints a token admitting one connection to `demo` until `expires_unix`.
+///
+/// Called by the Worker (with a fresh random `nonce` and `expires_unix = now + ttl`,
+/// `ttl <= MAX_TOKEN_TTL_SECS`) and by `folio-pty token` for local use and tests.
+/// `demo` should satisfy [`is_valid_demo_id`]; a token for an invalid id never verifies.
+pub fn mint(secret: &[u8], demo: &str, expires_unix: u64, nonce: [u8; NONCE_LEN]) -> String {
+    let expires = expires_unix.to_string();
+    let nonce_b64 = URL_SAFE_NO_PAD.encode(nonce);
+    let mut m = mac(secret);
+    m.update(&signing_message(demo, &expires, &nonce_b64));
+    let sig = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+    format!("{VERSION}.{demo}.{expires}.{nonce_b64}.{sig}")
+}
+
+/// Verifies `token` for a connection to `expected_demo` at time `now_unix`.
+///
+/// Checks, in order: the shape of every field, the signature (in constant time), the expiry
+/// (strictly after `now_unix`, and at most [`MAX_TOKEN_TTL_SECS`] + [`CLOCK_SKEW_SECS`]
+/// ahead), and the demo. It does not check single use: the caller keeps a replay cache of
+/// nonces until their expiry.
+pub fn verify(
+    secret: &[u8],
+    token: &str,
+    expected_demo: &str,
+    now_unix: u64,
+) -> Result<Claims, TokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::Malformed("too long"));
+    }
+    let mut parts = token.split('.');
+    let (Some(version), Some(demo), Some(expires_s), Some(nonce_b64), Some(sig_b64), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(TokenError::Malformed("expected 5 dot-separated fields"));
+    };
+    if version != VERSION {
+        return Err(TokenError::UnsupportedVersion);
+    }
+    if !is_valid_demo_id(demo) {
+        return Err(TokenError::Malformed("invalid demo id"));
+    }
+    let expires = parse_canonical_u64(expires_s).ok_or(TokenError::Malformed("invalid expiry"))?;
+    let nonce: [u8; NONCE_LEN] =
+        decode_canonical(nonce_b64).ok_or(TokenError::Malformed("invalid nonce"))?;
+    let sig: [u8; SIG_LEN] =
+        decode_canonical(sig_b64).ok_or(TokenError::Malformed("invalid signature encoding"))?;
+
+    let mut m = mac(secret);
+    m.update(&signing_message(demo, expires_s, nonce_b64));
+    m.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
+
+    if now_unix >= expires {
+        return Err(TokenError::Expired {
+            expires,
+            now: now_unix,
+        });
+    }
+    if expires > now_unix.saturating_add(MAX_TOKEN_TTL_SECS + CLOCK_SKEW_SECS) {
+        return Err(TokenError::ExpiryTooFar {
+            expires,
+            now: now_unix,
+        });
+    }
+    if demo != expected_demo {
+        return Err(TokenError::DemoMismatch {
+            token_demo: demo.to_owned(),
+            expected: expected_demo.to_owned(),
+        });
+    }
+    Ok(Claims {
+        demo: demo.to_owned(),
+        expires,
+        nonce,
+    })
+}
+
+/// Decimal digits only, no sign, no leading zeros (except "0" itself), fits in u64.
+fn parse_canonical_u64(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Base64url without padding, exactly `N` bytes, and re-encoding gives back `s` (the
+/// engine already rejects non-zero trailing bits; the round trip makes it explicit).
+fn decode_canonical<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
+    let arr: [u8; N] = bytes.try_into().ok()?;
+    (URL_SAFE_NO_PAD.encode(arr) == s).then_some(arr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"correct horse battery staple, but longer and random";
+    const NOW: u64 = 1_800_000_000;
+    const NONCE: [u8; 16] = [7; 16];
+
+    fn token() -> String {
+        mint(SECRET, "minirt", NOW + 30, NONCE)
+    }
+
+    #[test]
+    fn round_trip() {
+        let claims = verify(SECRET, &token(), "minirt", NOW).unwrap();
+        assert_eq!(
+            claims,
+            Claims {
+                demo: "minirt".into(),
+                expires: NOW + 30,
+                nonce: NONCE
+            }
+        );
+    }
+
+    #[test]
+    fn string_form() {
+        let t = token();
+        let parts: Vec<&str> = t.split('.').collect();
+        assert_eq!(parts.len(), 5);
+        assert_eq!(parts[0], "v1");
+        assert_eq!(parts[1], "minirt");
+        assert_eq!(parts[2], (NOW + 30).to_string());
+        assert_eq!(parts[3], URL_SAFE_NO_PAD.encode(NONCE));
+        assert_eq!(parts[4].len(), 43);
+    }
+
+    /// Pins the signing message so the Worker and the origin cannot drift apart silently:
+    /// recompute the MAC independently over the documented message.
+    #[test]
+    fn signature_is_documented_hmac() {
+        let t = token();
+        let nonce_b64 = URL_SAFE_NO_PAD.encode(NONCE);
+        let msg = format!("folio-terminal-v1\0minirt\0{}\0{}", NOW + 30, nonce_b64);
+        let mut m = HmacSha256::new_from_slice(SECRET).unwrap();
+        m.update(msg.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+        assert!(t.ends_with(&format!(".{sig}")));
+    }
+
+    #[test]
+    fn wrong_secret() {
+        assert_eq!(
+            verify(b"other", &token(), "minirt", NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    fn replace_field(t: &str, i: usize, v: &str) -> String {
+        let mut p: Vec<String> = t.split('.').map(str::to_owned).collect();
+        p[i] = v.to_owned();
+        p.join(".")
+    }
+
+    #[test]
+    fn tampered_demo() {
+        let t = replace_field(&token(), 1, "other");
+        assert_eq!(
+            verify(SECRET, &t, "other", NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn tampered_expiry() {
+        let t = replace_field(&token(), 2, &(NOW + 31).to_string());
+        assert_eq!(
+            verify(SECRET, &t, "minirt", NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn tampered_nonce() {
+        let t = replace_field(&token(), 3, &URL_SAFE_NO_PAD.encode([8u8; 16]));
+        assert_eq!(
+            verify(SECRET, &t, "minirt", NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn tampered_signature() {
+        let t = token();
+        let sig = t.rsplit('.').next().unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        for i in [0, 15, 31] {
+            let mut b = bytes.clone();
+            b[i] ^= 1;
+            let t2 = replace_field(&t, 4, &URL_SAFE_NO_PAD.encode(&b));
+            assert_eq!(
+                verify(SECRET, &t2, "minirt", NOW),
+                Err(TokenError::BadSignature)
+            );
+        }
+        bytes.truncate(31);
+        let t3 = replace_field(&t, 4, &URL_SAFE_NO_PAD.encode(&bytes));
+        assert!(matches!(
+            verify(SECRET, &t3, "minirt", NOW),
+            Err(TokenError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn tampered_version() {
+        let t = replace_field(&token(), 0, "v2");
+        assert_eq!(
+            verify(SECRET, &t, "minirt", NOW),
+            Err(TokenError::UnsupportedVersion)
+        );
+    }
+
+    #[test]
+    fn demo_mismatch() {
+        assert_eq!(
+            verify(SECRET, &token(), "other", NOW),
+            Err(TokenError::DemoMismatch {
+                token_demo: "minirt".into(),
+                expected: "other".into()
+            })
+        );
+    }
+
+    #[test]
+    fn expiry_edges() {
+        let t = mint(SECRET, "minirt", NOW, NONCE);
+        assert!(verify(SECRET, &t, "minirt", NOW - 1).is_ok());
+        assert_eq!(
+            verify(SECRET, &t, "minirt", NOW),
+            Err(TokenError::Expired {
+                expires: NOW,
+                now: NOW
+            })
+        );
+        assert!(matches!(
+            verify(SECRET, &t, "minirt", NOW + 1000),
+            Err(TokenError::Expired { .. })
+        ));
+    }
+
+    #[test]
+    fn expiry_too_far() {
+        let limit = NOW + MAX_TOKEN_TTL_SECS + CLOCK_SKEW_SECS;
+        assert!(verify(SECRET, &mint(SECRET, "minirt", limit, NONCE), "minirt", NOW).is_ok());
+        let t = mint(SECRET, "minirt", limit + 1, NONCE);
+        assert!(matches!(
+            verify(SECRET, &t, "minirt", NOW),
+            Err(TokenError::ExpiryTooFar { .. })
+        ));
+        let t = mint(SECRET, "minirt", u64::MAX, NONCE);
+        assert!(matches!(
+            verify(SECRET, &t, "minirt", NOW),
+            Err(TokenError::ExpiryTooFar { .. })
+        ));
+    }
+
+    #[test]
+    fn malformed() {
+        let t = token();
+        let cases = [
+            String::new(),
+            "v1".into(),
+            "v1.minirt.1.2".into(),
+            format!("{t}.extra"),
+            format!("{t}."),
+            replace_field(&t, 1, "Bad"),
+            replace_field(&t, 1, ""),
+            replace_field(&t, 2, "+1800000030"),
+            replace_field(&t, 2, &format!("0{}", NOW + 30)),
+            replace_field(&t, 2, "-1"),
+            replace_field(&t, 2, "99999999999999999999999"),
+            replace_field(&t, 2, ""),
+            replace_field(&t, 3, "AAAA"),
+            replace_field(&t, 3, &format!("{}==", URL_SAFE_NO_PAD.encode(NONCE))),
+            replace_field(
+                &t,
+                3,
+                &base64::engine::general_purpose::STANDARD.encode([0xfbu8; 16]),
+            ),
+            replace_field(&t, 4, "!!!"),
+            "x".repeat(300),
+        ];
+        for c in cases {
+            let r = verify(SECRET, &c, "minirt", NOW);
+            assert!(
+                matches!(
+                    r,
+                    Err(TokenError::Malformed(_)) | Err(TokenError::UnsupportedVersion)
+                ),
+                "{c:?} gave {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_canonical_nonce_rejected() {
+        // Same 16 bytes, different spelling: last char with non-zero trailing bits.
+        let t = token();
+        let nonce_b64 = URL_SAFE_NO_PAD.encode(NONCE);
+        let mut alt = nonce_b64.clone().into_bytes();
+        let last = alt.last_mut().unwrap();
+        *last = if *last == b'w' { b'x' } else { b'w' };
+        let alt = String::from_utf8(alt).unwrap();
+        let r = verify(SECRET, &replace_field(&t, 3, &alt), "minirt", NOW);
+        assert!(r.is_err());
+    }
+}
