@@ -160,7 +160,11 @@ fn remove_tree(dir: &Path) {
         }
     }
     subtrees.par_iter().for_each(|p| {
-        let _ = if p.is_dir() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
+        let _ = if p.is_dir() {
+            std::fs::remove_dir_all(p)
+        } else {
+            std::fs::remove_file(p)
+        };
     });
     let _ = std::fs::remove_dir_all(dir);
 }

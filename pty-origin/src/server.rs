@@ -55,7 +55,7 @@ pub struct ServeOptions {
 #[derive(Default)]
 struct Caps {
     total: usize,
-    per_client: HashMap<IpAddr, usize>,
+    per_client: HashMap<String, usize>,
 }
 
 struct AppState {
@@ -75,7 +75,7 @@ struct AppState {
 /// A reserved session slot; released (and shutdown notified) on drop.
 struct SlotGuard {
     state: Arc<AppState>,
-    client: IpAddr,
+    client: String,
 }
 
 impl Drop for SlotGuard {
@@ -251,9 +251,9 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-fn refuse(st: &AppState, code: StatusCode, reason: &str, detail: &str, client: IpAddr) -> Response {
+fn refuse(st: &AppState, code: StatusCode, reason: &str, detail: &str, client: &str) -> Response {
     st.metrics.refused(reason);
-    crate::warn!("refused", None, {"reason": reason, "detail": detail, "client": client.to_string(), "status": code.as_u16()});
+    crate::warn!("refused", None, {"reason": reason, "detail": detail, "client": client, "status": code.as_u16()});
     let mut resp = (
         code,
         format!("{}\n", code.canonical_reason().unwrap_or("refused")),
@@ -278,17 +278,29 @@ fn refuse(st: &AppState, code: StatusCode, reason: &str, detail: &str, client: I
 /// The visitor: `CF-Connecting-IP` when the connection comes from the local tunnel
 /// (`cloudflared` connects over loopback), otherwise the peer address. The header is never
 /// trusted from a non-loopback peer, where anybody could set it.
-fn client_of(peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+fn client_of(peer: SocketAddr, headers: &HeaderMap) -> String {
     if peer.ip().is_loopback() {
         if let Some(ip) = headers
             .get("cf-connecting-ip")
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<IpAddr>().ok())
         {
-            return ip;
+            return ip.to_string();
         }
     }
-    peer.ip()
+    peer.ip().to_string()
+}
+
+/// The visitor key the Worker sends (`X-Folio-Visitor`: a daily, salted hash of the visitor,
+/// 64 hex digits). Behind the Worker every request comes from the Worker's address, so this is
+/// what caps sessions per visitor. Trusted only once the request's token has verified: only the
+/// Worker holds the secret that mints tokens, and it sets this header beside the token.
+fn visitor_of(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("x-folio-visitor")?.to_str().ok()?.trim();
+    (v.len() == 64
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then(|| format!("visitor:{v}"))
 }
 
 fn token_of<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Option<&'a str> {
@@ -315,7 +327,7 @@ async fn terminal(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "origin is shutting down",
-            client,
+            &client,
         );
     }
     let Some(prepared) = is_valid_demo_id(&demo)
@@ -328,7 +340,7 @@ async fn terminal(
             StatusCode::NOT_FOUND,
             "not_found",
             "no such demo",
-            client,
+            &client,
         );
     };
     let Some(token) = token_of(&headers, &query) else {
@@ -337,7 +349,7 @@ async fn terminal(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "no token",
-            client,
+            &client,
         );
     };
     let now = now_unix();
@@ -349,7 +361,7 @@ async fn terminal(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 &e.to_string(),
-                client,
+                &client,
             )
         }
     };
@@ -359,9 +371,11 @@ async fn terminal(
             StatusCode::UNAUTHORIZED,
             "replay",
             "nonce already used",
-            client,
+            &client,
         );
     }
+    // The token verified: the Worker's visitor key, if sent, names the client from here on.
+    let client = visitor_of(&headers).unwrap_or(client);
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
@@ -376,7 +390,7 @@ async fn terminal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "capacity",
                 "all sessions in use",
-                client,
+                &client,
             );
         }
         let mine = caps.per_client.get(&client).copied().unwrap_or(0);
@@ -387,17 +401,17 @@ async fn terminal(
                 StatusCode::TOO_MANY_REQUESTS,
                 "client_capacity",
                 "too many sessions for this client",
-                client,
+                &client,
             );
         }
         caps.total += 1;
-        *caps.per_client.entry(client).or_default() += 1;
+        *caps.per_client.entry(client.clone()).or_default() += 1;
         st.metrics
             .active
             .store(caps.total as u64, Ordering::Relaxed);
         SlotGuard {
             state: st.clone(),
-            client,
+            client: client.clone(),
         }
     };
     let ctx = SessionCtx {
@@ -406,7 +420,7 @@ async fn terminal(
         sandbox: st.sandbox.clone(),
         metrics: st.metrics.clone(),
         shutdown: st.shutdown_rx.clone(),
-        client: client.to_string(),
+        client: client.clone(),
     };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
@@ -433,16 +447,31 @@ mod tests {
         let h = headers(&[("cf-connecting-ip", "203.0.113.9")]);
         let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let remote: SocketAddr = "198.51.100.7:5000".parse().unwrap();
-        assert_eq!(
-            client_of(local, &h),
-            "203.0.113.9".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(client_of(remote, &h), remote.ip());
+        assert_eq!(client_of(local, &h), "203.0.113.9");
+        assert_eq!(client_of(remote, &h), remote.ip().to_string());
         assert_eq!(
             client_of(local, &headers(&[("cf-connecting-ip", "junk")])),
-            local.ip()
+            local.ip().to_string()
         );
-        assert_eq!(client_of(local, &HeaderMap::new()), local.ip());
+        assert_eq!(client_of(local, &HeaderMap::new()), local.ip().to_string());
+    }
+
+    #[test]
+    fn visitor_key_must_be_64_hex_digits() {
+        let key = "ab".repeat(32);
+        assert_eq!(
+            visitor_of(&headers(&[("x-folio-visitor", &key)])),
+            Some(format!("visitor:{key}"))
+        );
+        assert_eq!(
+            visitor_of(&headers(&[("x-folio-visitor", "203.0.113.9")])),
+            None
+        );
+        assert_eq!(
+            visitor_of(&headers(&[("x-folio-visitor", &"AB".repeat(32))])),
+            None
+        );
+        assert_eq!(visitor_of(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -181,6 +181,41 @@ async fn session_caps_hold_globally_and_per_client() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_the_worker_the_visitor_key_caps_sessions() {
+    // Behind the Worker every request arrives from the same address; the Worker names the
+    // visitor with X-Folio-Visitor (a daily salted hash), which the per-client cap uses.
+    let origin = Origin::start(&fixture_site());
+    let worker = "198.51.100.50";
+    let va = "a".repeat(64);
+    let vb = "b".repeat(64);
+    let a = [
+        ("cf-connecting-ip", worker),
+        ("x-folio-visitor", va.as_str()),
+    ];
+    let b = [
+        ("cf-connecting-ip", worker),
+        ("x-folio-visitor", vb.as_str()),
+    ];
+    let _a1 = origin.connect_as("shell", &a).await.unwrap();
+    let _a2 = origin.connect_as("shell", &a).await.unwrap();
+    assert_eq!(
+        origin.connect_as("shell", &a).await.err(),
+        Some(429),
+        "third for one visitor"
+    );
+    let _b1 = origin
+        .connect_as("shell", &b)
+        .await
+        .expect("another visitor from the same address is not capped by the first");
+    // A malformed key is ignored: the address is the client then.
+    let junk = [
+        ("cf-connecting-ip", "203.0.113.77"),
+        ("x-folio-visitor", "not-a-key"),
+    ];
+    let _j1 = origin.connect_as("shell", &junk).await.unwrap();
+}
+
 #[test]
 fn refuses_to_start_without_bubblewrap() {
     let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_folio-pty"))
