@@ -218,10 +218,8 @@ impl Config {
             }
             Err(e) => return Err(Diagnostic::error(shown, None, format!("cannot read: {e}"))),
         };
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let (l, c) = (1, e.utf8_error().valid_up_to() + 1);
-            Diagnostic::error(&shown, Some((l, c)), "not valid UTF-8")
-        })?;
+        let text =
+            String::from_utf8(bytes).map_err(|e| crate::diagnostics::not_utf8(&shown, &e))?;
         Self::parse(&text).map_err(|(pos, msg)| Diagnostic::error(shown, pos, msg))
     }
 

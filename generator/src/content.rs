@@ -286,6 +286,18 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
     Ok(args)
 }
 
+/// `path` relative to `base`, `/`-separated (empty when `path` is not under `base`).
+fn rel_slash(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_default()
+}
+
 enum Kind {
     Section(String),
     Page {
@@ -349,16 +361,7 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
             .map(Path::to_path_buf)
     };
 
-    let rel_key = |dir: &Path| -> String {
-        dir.strip_prefix(&content_dir)
-            .map(|p| {
-                p.components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
-            .unwrap_or_default()
-    };
+    let rel_key = |dir: &Path| rel_slash(dir, &content_dir);
 
     let mut md: Vec<(PathBuf, Kind)> = Vec::new();
     let mut bundle_assets: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
@@ -552,25 +555,6 @@ enum Loaded {
     Section(Option<Box<Section>>, Vec<Diagnostic>),
 }
 
-fn read_source(root: &Path, content_dir: &Path, path: &Path) -> Result<String, Diagnostic> {
-    let shown = display_path(root, path);
-    let bytes = std::fs::read(path)
-        .map_err(|e| Diagnostic::error(&shown, None, format!("cannot read: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let text = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
-        let _ = content_dir;
-        Diagnostic::error(
-            &shown,
-            Some(line_col(&text, valid)),
-            format!(
-                "not valid UTF-8 (byte 0x{:02x} at offset {valid}); save the file as UTF-8",
-                e.as_bytes()[valid]
-            ),
-        )
-    })
-}
-
 fn read_one(
     root: &Path,
     content_dir: &Path,
@@ -580,16 +564,8 @@ fn read_one(
     opts: LoadOptions,
 ) -> Result<Loaded, Diagnostics> {
     let shown = display_path(root, &path);
-    let text = read_source(root, content_dir, &path)?;
-    let content_path = path
-        .strip_prefix(content_dir)
-        .map(|p| {
-            p.components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/")
-        })
-        .unwrap_or_default();
+    let text = crate::diagnostics::read_text(&path, &shown)?;
+    let content_path = rel_slash(&path, content_dir);
     let err = |pos: Option<(usize, usize)>, msg: String| {
         Diagnostics::from(Diagnostic::error(&shown, pos, msg))
     };
@@ -687,15 +663,7 @@ fn read_one(
                             continue;
                         }
                     }
-                    let rel = f
-                        .strip_prefix(b)
-                        .map(|r| {
-                            r.components()
-                                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                                .collect::<Vec<_>>()
-                                .join("/")
-                        })
-                        .unwrap_or_default();
+                    let rel = rel_slash(f, b);
                     assets.push((
                         f.clone(),
                         format!("{}{}", page_path.trim_start_matches('/'), rel),

@@ -58,13 +58,7 @@ impl DataFiles {
                 if !matches!(ext.as_str(), "toml" | "json" | "csv") {
                     return Ok(None);
                 }
-                let bytes = std::fs::read(p)
-                    .map_err(|e| Diagnostic::error(&shown, None, format!("cannot read: {e}")))?;
-                let text = String::from_utf8(bytes).map_err(|e| {
-                    let valid = e.utf8_error().valid_up_to();
-                    let t = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
-                    Diagnostic::error(&shown, Some(line_col(&t, valid)), "not valid UTF-8")
-                })?;
+                let text = crate::diagnostics::read_text(p, &shown)?;
                 parse(&ext, &text)
                     .map(|v| Some((key, v)))
                     .map_err(|(pos, msg)| Diagnostic::error(&shown, pos, msg))

@@ -199,6 +199,27 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The error for a file that is not UTF-8, pointing at its first invalid byte.
+pub fn not_utf8(shown: &Path, e: &std::string::FromUtf8Error) -> Diagnostic {
+    let valid = e.utf8_error().valid_up_to();
+    let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+    Diagnostic::error(
+        shown,
+        Some(line_col(&before, valid)),
+        format!(
+            "not valid UTF-8 (byte 0x{:02x}); save the file as UTF-8",
+            e.as_bytes()[valid]
+        ),
+    )
+}
+
+/// Reads a text file; an unreadable file or invalid UTF-8 becomes a diagnostic naming `shown`.
+pub fn read_text(path: &Path, shown: &Path) -> Result<String, Diagnostic> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error(shown, None, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| not_utf8(shown, &e))
+}
+
 /// The path to show for a file: relative to the site root when it is inside it.
 pub fn display_path(root: &Path, path: &Path) -> PathBuf {
     path.strip_prefix(root)

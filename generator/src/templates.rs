@@ -29,7 +29,7 @@ impl Templates {
                         Ok(text) => {
                             sources.insert(name, (f.shown, text));
                         }
-                        Err(_) => diags.push(Diagnostic::error(f.shown, None, "not valid UTF-8")),
+                        Err(e) => diags.push(crate::diagnostics::not_utf8(&f.shown, &e)),
                     }
                 }
             }
@@ -59,24 +59,11 @@ impl Templates {
                     .expect("under templates")
                     .to_string_lossy()
                     .replace('\\', "/");
-                match std::fs::read(e.path()).map(String::from_utf8) {
-                    Ok(Ok(text)) => {
+                match crate::diagnostics::read_text(e.path(), &shown) {
+                    Ok(text) => {
                         sources.insert(name, (shown, text));
                     }
-                    Ok(Err(err)) => {
-                        let valid = err.utf8_error().valid_up_to();
-                        let t = String::from_utf8_lossy(&err.as_bytes()[..valid]).into_owned();
-                        diags.push(Diagnostic::error(
-                            shown,
-                            Some(line_col(&t, valid)),
-                            "not valid UTF-8",
-                        ));
-                    }
-                    Err(err) => diags.push(Diagnostic::error(
-                        shown,
-                        None,
-                        format!("cannot read: {err}"),
-                    )),
+                    Err(d) => diags.push(d),
                 }
             }
         }

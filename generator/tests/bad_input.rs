@@ -292,3 +292,15 @@ fn refuses_to_build_over_the_site() {
     assert!(stderr(&out).contains("refusing"), "{}", stderr(&out));
     assert!(site.path("content/about.md").exists());
 }
+
+#[test]
+fn non_utf8_config_points_at_the_byte() {
+    fails_at(
+        |s| {
+            let mut bytes = common::CONFIG.as_bytes().to_vec();
+            bytes.extend_from_slice(b"description = \"caf\xe9\"\n");
+            s.write_bytes("folio.toml", &bytes);
+        },
+        &["folio.toml:4:19: not valid UTF-8"],
+    );
+}
