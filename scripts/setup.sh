@@ -11,13 +11,17 @@ command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)   # folio-pty's sandb
 command -v make >/dev/null 2>&1 || need_apt+=(make)          # the example demos' build step
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=()
   if [ "$(id -u)" -ne 0 ]; then
-    say "missing ${need_apt[*]}: run as root or install them with your package manager"; exit 1
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      sudo=(sudo -n)
+    else
+      say "missing ${need_apt[*]}: run as root or install them with your package manager"; exit 1
+    fi
   fi
   say "apt-get install ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 if command -v rustup >/dev/null 2>&1; then
