@@ -20,7 +20,7 @@ struct Cli {
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// Print warnings in full, the time of each phase and cache statistics.
+    /// Also print the time of each phase and the cache statistics.
     #[arg(short, long, global = true)]
     verbose: bool,
     #[command(subcommand)]
