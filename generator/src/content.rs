@@ -513,27 +513,23 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
 
 fn compare(a: &Page, b: &Page, by: SortBy) -> std::cmp::Ordering {
     let tie = || a.path.cmp(&b.path);
+    let by_title = || {
+        a.meta
+            .fm
+            .title
+            .to_lowercase()
+            .cmp(&b.meta.fm.title.to_lowercase())
+            .then_with(tie)
+    };
     match by {
         SortBy::Date => match (&a.meta.date, &b.meta.date) {
             (Some(x), Some(y)) => y.cmp(x).then_with(tie),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a
-                .meta
-                .fm
-                .title
-                .to_lowercase()
-                .cmp(&b.meta.fm.title.to_lowercase())
-                .then_with(tie),
+            (None, None) => by_title(),
         },
         SortBy::Weight => a.meta.fm.weight.cmp(&b.meta.fm.weight).then_with(tie),
-        SortBy::Title => a
-            .meta
-            .fm
-            .title
-            .to_lowercase()
-            .cmp(&b.meta.fm.title.to_lowercase())
-            .then_with(tie),
+        SortBy::Title => by_title(),
     }
 }
 

@@ -308,3 +308,26 @@ fn warm_builds_reuse_pages_and_match_a_cold_build_exactly() {
             .contains("A new summary.")
     );
 }
+
+#[test]
+fn title_sorting_ignores_case() {
+    let site = Site::new();
+    site.write(
+        "content/projects/_index.md",
+        "+++\ntitle = \"Projects\"\nsort_by = \"title\"\n+++\n",
+    );
+    site.write(
+        "content/projects/aardvark.md",
+        "+++\ntitle = \"aardvark\"\ndate = 2020-01-01\n+++\n",
+    );
+    let files = memory_build(&site, false);
+    let list = &files["projects/index.html"];
+    let pos = |t: &str| {
+        list.find(&format!(">{t}<"))
+            .unwrap_or_else(|| panic!("{t} not listed"))
+    };
+    assert!(
+        pos("aardvark") < pos("Alpha") && pos("Alpha") < pos("Beta"),
+        "A→Z, case-insensitive"
+    );
+}
