@@ -62,13 +62,6 @@ pub struct Page {
     pub aliases: Vec<String>,
 }
 
-impl Page {
-    /// The folder the write-up lives in: a bundle's folder, or the section folder of a lone file.
-    pub fn folder(&self) -> &Path {
-        self.file.path.parent().unwrap_or(Path::new("."))
-    }
-}
-
 /// A section: a folder of pages with an `_index.md` (or without one: then it is not rendered).
 #[derive(Debug, Clone)]
 pub struct Section {
@@ -103,6 +96,25 @@ impl Section {
     /// Whether the section gets pages of its own in the output.
     pub fn is_rendered(&self) -> bool {
         self.file.is_some()
+    }
+
+    /// Whether the build writes list pages for it: sections with an `_index.md`, and the home
+    /// page always.
+    pub fn gets_page(&self) -> bool {
+        self.is_rendered() || self.key.is_empty()
+    }
+
+    /// Pages per list page (0: not paginated).
+    pub fn paginate_by(&self) -> usize {
+        self.meta.as_ref().map_or(0, |m| m.fm.paginate_by)
+    }
+
+    /// How many list pages the section has (at least one).
+    pub fn pager_count(&self) -> usize {
+        match self.paginate_by() {
+            0 => 1,
+            per => self.pages.len().div_ceil(per).max(1),
+        }
     }
 }
 
@@ -146,21 +158,6 @@ pub struct Content {
 }
 
 impl Content {
-    /// The URL path an `@/…` content path stands for, if that file is published.
-    pub fn resolve(&self, content_path: &str) -> Option<&str> {
-        let cp = content_path.trim_start_matches("@/");
-        self.pages
-            .iter()
-            .find(|p| p.file.content_path == cp)
-            .map(|p| p.path.as_str())
-            .or_else(|| {
-                self.sections
-                    .values()
-                    .find(|s| s.file.as_ref().is_some_and(|f| f.content_path == cp))
-                    .map(|s| s.path.as_str())
-            })
-    }
-
     /// A map from every `@/` content path to its URL path.
     pub fn link_table(&self) -> HashMap<String, String> {
         let mut m = HashMap::new();

@@ -181,7 +181,7 @@ pub fn section_full(
         body.map(|r| serde_json::to_value(&r.toc).unwrap_or(Value::Null))
             .unwrap_or(Value::Array(vec![])),
     );
-    let paginated = s.meta.as_ref().is_some_and(|m| m.fm.paginate_by > 0);
+    let paginated = s.paginate_by() > 0;
     let listed = if paginated && !all_pages {
         Vec::new()
     } else {
@@ -189,10 +189,7 @@ pub fn section_full(
     };
     o.insert("pages".into(), Value::Array(listed));
     o.insert("subsections".into(), Value::Array(subsections));
-    o.insert(
-        "paginate_by".into(),
-        Value::from(s.meta.as_ref().map_or(0, |m| m.fm.paginate_by)),
-    );
+    o.insert("paginate_by".into(), Value::from(s.paginate_by()));
     v
 }
 
@@ -228,22 +225,27 @@ pub fn pager_path(section_path: &str, n: usize) -> String {
 
 /// Splits a section's pages into list pages.
 pub fn paginate(s: &Section, pages: &[Value]) -> Vec<Pager> {
-    let per = s.meta.as_ref().map_or(0, |m| m.fm.paginate_by);
-    let all: Vec<Value> = s.pages.iter().map(|&i| pages[i].clone()).collect();
+    let per = s.paginate_by();
     if per == 0 {
         return vec![];
     }
-    let n = all.len().div_ceil(per).max(1);
+    let n = s.pager_count();
     (1..=n)
         .map(|k| Pager {
             current_index: k,
             number_pagers: n,
-            total_pages: all.len(),
+            total_pages: s.pages.len(),
             first: pager_path(&s.path, 1),
             last: pager_path(&s.path, n),
             previous: (k > 1).then(|| pager_path(&s.path, k - 1)),
             next: (k < n).then(|| pager_path(&s.path, k + 1)),
-            pages: all.iter().skip((k - 1) * per).take(per).cloned().collect(),
+            pages: s
+                .pages
+                .iter()
+                .skip((k - 1) * per)
+                .take(per)
+                .map(|&i| pages[i].clone())
+                .collect(),
         })
         .collect()
 }

@@ -312,7 +312,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         (None, Mode::Memory) => Sink::Memory(Mutex::new(BTreeMap::new())),
         _ => Sink::Discard,
     };
-    let jobs = jobs(&content, &tags, &templates);
+    let jobs = jobs(&content, &tags);
     let total = jobs.len();
     let done = AtomicUsize::new(0);
     let inline = Mutex::new(InlineCode::default());
@@ -672,24 +672,13 @@ fn plan_outputs(
     ] {
         claim(f.to_string(), generated, None, diags);
     }
-    for s in content
-        .sections
-        .values()
-        .filter(|s| s.is_rendered() || s.key.is_empty())
-    {
+    for s in content.sections.values().filter(|s| s.gets_page()) {
         let shown = s
             .file
             .as_ref()
             .map(|f| f.shown.clone())
             .unwrap_or_else(|| PathBuf::from("content"));
-        let pagers = s.meta.as_ref().map_or(0, |m| {
-            if m.fm.paginate_by > 0 {
-                s.pages.len().div_ceil(m.fm.paginate_by).max(1)
-            } else {
-                0
-            }
-        });
-        for n in 1..=pagers.max(1) {
+        for n in 1..=s.pager_count() {
             claim(
                 format!(
                     "{}index.html",
@@ -788,11 +777,7 @@ fn check_template_names(content: &Content, tags: &[Tag], t: &Templates, diags: &
             ));
         }
     }
-    for s in content
-        .sections
-        .values()
-        .filter(|s| s.is_rendered() || s.key.is_empty())
-    {
+    for s in content.sections.values().filter(|s| s.gets_page()) {
         let name = section_template(s);
         if !t.has(name) {
             let (shown, pos) = s
@@ -876,20 +861,10 @@ enum Job {
     NotFound,
 }
 
-fn jobs(content: &Content, tags: &[Tag], _t: &Templates) -> Vec<Job> {
+fn jobs(content: &Content, tags: &[Tag]) -> Vec<Job> {
     let mut v: Vec<Job> = (0..content.pages.len()).map(Job::Page).collect();
-    for s in content
-        .sections
-        .values()
-        .filter(|s| s.is_rendered() || s.key.is_empty())
-    {
-        let per = s.meta.as_ref().map_or(0, |m| m.fm.paginate_by);
-        let n = if per > 0 {
-            s.pages.len().div_ceil(per).max(1)
-        } else {
-            1
-        };
-        v.extend((1..=n).map(|k| Job::Section(s.key.clone(), k)));
+    for s in content.sections.values().filter(|s| s.gets_page()) {
+        v.extend((1..=s.pager_count()).map(|k| Job::Section(s.key.clone(), k)));
     }
     if !tags.is_empty() {
         v.push(Job::TagList);
@@ -1018,11 +993,7 @@ fn neighbours<'a>(
 
 fn sitemap_entries(content: &Content, tags: &[Tag]) -> Vec<(String, Option<String>)> {
     let mut v: Vec<(String, Option<String>)> = Vec::new();
-    for s in content
-        .sections
-        .values()
-        .filter(|s| s.is_rendered() || s.key.is_empty())
-    {
+    for s in content.sections.values().filter(|s| s.gets_page()) {
         let last = s
             .pages
             .iter()

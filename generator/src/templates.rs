@@ -135,11 +135,6 @@ impl Templates {
         self.sources.contains_key(name)
     }
 
-    /// Where a template comes from, for messages.
-    pub fn shown(&self, name: &str) -> Option<&Path> {
-        self.sources.get(name).map(|(p, _)| p.as_path())
-    }
-
     /// Renders `name`; a failure is located in the template that caused it.
     pub fn render(&self, name: &str, ctx: &Context) -> Result<String, Diagnostic> {
         self.tera

@@ -125,9 +125,4 @@ impl Theme {
             }
         }
     }
-
-    /// All files of the built-in theme, for `folio new`.
-    pub fn embedded_files() -> &'static [(&'static str, &'static [u8])] {
-        embedded::FILES
-    }
 }
