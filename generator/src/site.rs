@@ -263,6 +263,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         .zip(rendered.par_iter())
         .map(|(p, r)| render::page_summary(&cfg, p, r))
         .collect();
+    let section_summaries: HashMap<String, Value> = content
+        .sections
+        .iter()
+        .map(|(k, sec)| (k.clone(), render::section_summary(&cfg, sec)))
+        .collect();
     let section_ctx: HashMap<String, Value> = content
         .sections
         .iter()
@@ -270,8 +275,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
             let subs = s
                 .subsections
                 .iter()
-                .filter_map(|sk| content.sections.get(sk))
-                .map(|ss| render::section_summary(&cfg, ss))
+                .filter_map(|sk| section_summaries.get(sk).cloned())
                 .collect();
             (
                 k.clone(),
@@ -318,16 +322,19 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
     let inline = Mutex::new(InlineCode::default());
     let errors = Mutex::new(Diagnostics::new());
     let minify_cfg = minify_config();
-    let global = global_digest(
-        opts.minify,
-        &templates,
-        &config_ctx,
-        &summaries,
-        &section_ctx,
-        &tags_ctx,
-        &data_digest,
-        &assets,
-    );
+    let inputs = RenderInputs {
+        cfg: &cfg,
+        content: &content,
+        rendered: &rendered,
+        summaries: &summaries,
+        section_summaries,
+        section_ctx,
+        pagers,
+        tags: &tags,
+        tags_ctx,
+        config_ctx,
+    };
+    let global = global_digest(opts.minify, &templates, &inputs, &data_digest, &assets);
     let render_cached = |t: &Templates, name: &str, ctx: &Context| -> Result<Vec<u8>, Diagnostic> {
         let key = page_key(&global, name, ctx);
         if let Some(hit) = page_cache.get(&key) {
@@ -343,20 +350,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         Ok(bytes)
     };
     jobs.par_iter().for_each(|job| {
-        let result = render_job(
-            job,
-            &cfg,
-            &content,
-            &rendered,
-            &summaries,
-            &section_ctx,
-            &pagers,
-            &tags,
-            &tags_ctx,
-            &config_ctx,
-            &templates,
-            &render_cached,
-        );
+        let result = render_job(job, &inputs, &templates, &render_cached);
         match result {
             Ok((out, bytes)) => {
                 let found = security::scan_html(std::str::from_utf8(&bytes).unwrap_or(""));
@@ -813,17 +807,19 @@ type RenderFn<'a> = dyn Fn(&Templates, &str, &Context) -> Result<Vec<u8>, Diagno
 /// A hash of everything a template can reach besides its own context (other pages through
 /// `get_page`/`get_section`, data files, assets, the templates themselves): part of every page's
 /// cache key, so a cached page is only reused when rendering it again would give the same bytes.
-#[allow(clippy::too_many_arguments)]
 fn global_digest(
     minify: bool,
     t: &Templates,
-    config: &Value,
-    summaries: &[Value],
-    sections: &HashMap<String, Value>,
-    tags: &[Value],
+    inputs: &RenderInputs<'_>,
     data: &[u8; 32],
     assets: &Assets,
 ) -> [u8; 32] {
+    let (config, summaries, sections, tags) = (
+        &inputs.config_ctx,
+        inputs.summaries,
+        &inputs.section_ctx,
+        &inputs.tags_ctx,
+    );
     let mut h = blake3::Hasher::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update(&[u8::from(minify)]);
@@ -874,21 +870,38 @@ fn jobs(content: &Content, tags: &[Tag]) -> Vec<Job> {
     v
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Everything the template jobs read, computed once per build.
+struct RenderInputs<'a> {
+    cfg: &'a Config,
+    content: &'a Content,
+    rendered: &'a [Rendered],
+    summaries: &'a [Value],
+    section_summaries: HashMap<String, Value>,
+    section_ctx: HashMap<String, Value>,
+    pagers: HashMap<String, Vec<render::Pager>>,
+    tags: &'a [Tag],
+    tags_ctx: Vec<Value>,
+    config_ctx: Value,
+}
+
 fn render_job(
     job: &Job,
-    cfg: &Config,
-    content: &Content,
-    rendered: &[Rendered],
-    summaries: &[Value],
-    section_ctx: &HashMap<String, Value>,
-    pagers: &HashMap<String, Vec<render::Pager>>,
-    tags: &[Tag],
-    tags_ctx: &[Value],
-    config_ctx: &Value,
+    inputs: &RenderInputs<'_>,
     t: &Templates,
     render: &RenderFn<'_>,
 ) -> Result<(String, Vec<u8>), Diagnostic> {
+    let RenderInputs {
+        cfg,
+        content,
+        rendered,
+        summaries,
+        section_summaries,
+        section_ctx,
+        pagers,
+        tags,
+        tags_ctx,
+        config_ctx,
+    } = inputs;
     let mut ctx = Context::new();
     ctx.insert("config", config_ctx);
     let path_ctx = |ctx: &mut Context, path: &str| {
@@ -907,12 +920,10 @@ fn render_job(
             let (lower, higher) = neighbours(content, *i, summaries);
             let page = render::page_full(summaries[*i].clone(), p, &rendered[*i], lower, higher);
             ctx.insert("page", &page);
-            let section = content
-                .sections
-                .get(&p.section)
-                .map(|s| render::section_summary(cfg, s))
-                .unwrap_or(Value::Null);
-            ctx.insert("section", &section);
+            ctx.insert(
+                "section",
+                section_summaries.get(&p.section).unwrap_or(&Value::Null),
+            );
             path_ctx(&mut ctx, &p.path);
             let (name, _, _) = page_template(content, p);
             Ok((
