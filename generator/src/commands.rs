@@ -210,9 +210,12 @@ pub fn new_site(out: &Output, dir: &Path) -> bool {
     }
 }
 
+/// A folder as the user would type it from here: `public/` rather than an absolute path.
 fn relative(p: &Path) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
     let cwd = cwd.canonicalize().unwrap_or(cwd);
+    let abs = cwd.join(p);
+    let p = abs.canonicalize().unwrap_or(abs);
     p.strip_prefix(&cwd)
         .map(|r| format!("{}/", r.display()))
         .unwrap_or_else(|_| p.display().to_string())
