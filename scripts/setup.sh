@@ -10,6 +10,8 @@ need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)   # folio-pty's sandbox
 command -v make >/dev/null 2>&1 || need_apt+=(make)          # the example demos' build step
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # browser tests, Lighthouse, axe
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)  # the Nu HTML checker (vnu-jar)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod diagnostics;
 pub mod frontmatter;
 pub mod highlight;
+pub mod live;
 pub mod markdown;
 pub mod value;
 
