@@ -225,7 +225,15 @@ async fn handle(ctx: &Ctx, req: Request, route: Route, method: Method) -> ApiRes
         .as_deref()
         .map(|o| headers::origin_allowed(o, &ctx.allowed_origins));
     if let Route::Terminal(demo) = &route {
-        return terminal(ctx, req, demo).await;
+        let upgrade = req.headers().get("Upgrade").ok().flatten();
+        let browser_upgrade = origin_ok == Some(true) && relay::wants_websocket(upgrade.as_deref());
+        return match terminal(ctx, req, demo).await {
+            Err(e) if browser_upgrade => match relay::refusal_close(&e) {
+                Some((code, reason)) => refuse_over_websocket(code, &reason),
+                None => Err(e),
+            },
+            other => other,
+        };
     }
     if method == Method::Post && origin_ok == Some(false) {
         return Err(ApiError::new(
@@ -628,11 +636,21 @@ async fn connect_upstream(
         }
     };
     let status = resp.status_code();
-    resp.websocket().ok_or_else(|| {
-        ApiError::bad_gateway(format!(
-            "the terminal origin refused the connection (status {status})"
-        ))
-    })
+    let retry_after = resp.headers().get("Retry-After").ok().flatten();
+    resp.websocket()
+        .ok_or_else(|| relay::origin_refusal(status, retry_after.as_deref()))
+}
+
+/// Answers a terminal request the relay refused with an accepted WebSocket closed at once
+/// with the refusal's code and reason ([`relay::refusal_close`]): the only way a browser can
+/// read why it was refused and when to retry.
+fn refuse_over_websocket(code: u16, reason: &str) -> ApiResult<Response> {
+    let pair = WebSocketPair::new().map_err(|e| internal("websocket_pair", e))?;
+    pair.server
+        .accept()
+        .map_err(|e| internal("accept_refusal", e))?;
+    close_quietly(&pair.server, Some(code), reason);
+    Response::from_websocket(pair.client).map_err(|e| internal("refusal_response", e))
 }
 
 fn close_quietly(ws: &WebSocket, code: Option<u16>, reason: &str) {

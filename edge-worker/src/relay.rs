@@ -12,6 +12,9 @@ pub const CLOSE_INTERNAL: u16 = 1011;
 pub const CLOSE_SESSION_TIME_LIMIT: u16 = 4008;
 /// Longest close reason a close frame can carry, in bytes.
 pub const MAX_CLOSE_REASON: usize = 123;
+/// Refusals a browser must be able to read are sent as a close frame with code
+/// `CLOSE_REFUSED_BASE + HTTP status` (4429, 4502, 4503) over an accepted WebSocket.
+pub const CLOSE_REFUSED_BASE: u16 = 4000;
 
 /// Which socket a frame came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +104,53 @@ pub fn upgrade_required() -> ApiError {
         "this endpoint speaks WebSocket only",
     )
     .with_header("Upgrade", "websocket")
+}
+
+/// How a refusal reaches a browser. A browser sees a WebSocket handshake answered with
+/// anything but 101 only as "failed" (no status, no headers, no body), so a visitor could not
+/// tell "all sessions are busy, retry in 30 s" from "the server is gone". Refusals worth
+/// retrying (429 rate limits and session caps, 502 origin unreachable, 503 not available) are
+/// therefore sent, once the request passed the Origin check, as an accepted WebSocket closed
+/// at once with code [`CLOSE_REFUSED_BASE`] + status and the reason `<error code>` or
+/// `<error code>; retry_after=<secs>`. Other errors (403, 404, 426) stay HTTP answers: they
+/// are not worth retrying and never come from the site's own page.
+pub fn refusal_close(e: &ApiError) -> Option<(u16, String)> {
+    if !matches!(e.status, 429 | 502 | 503) {
+        return None;
+    }
+    let reason = match e.retry_after {
+        Some(secs) => format!("{}; retry_after={secs}", e.code),
+        None => e.code.to_string(),
+    };
+    Some((CLOSE_REFUSED_BASE + e.status, truncate_reason(&reason)))
+}
+
+/// The error for a terminal origin that answered the upgrade with `status` instead of 101.
+/// folio-pty's own refusals (429 per-client cap, 503 all sessions in use or shutting down)
+/// keep their meaning and `Retry-After`, so the visitor is told when to retry; anything else
+/// means the origin is broken or misrouted: a bad gateway.
+pub fn origin_refusal(status: u16, retry_after: Option<&str>) -> ApiError {
+    let secs = retry_after
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(crate::limits::SESSION_RETRY_AFTER_SECS);
+    match status {
+        429 => ApiError::too_many(
+            "too_many_sessions",
+            "you already have the maximum number of terminals open",
+            secs,
+        ),
+        503 => ApiError {
+            retry_after: Some(secs.max(1)),
+            ..ApiError::new(
+                503,
+                "sessions_full",
+                "the terminal server is busy; try again shortly",
+            )
+        },
+        _ => ApiError::bad_gateway(format!(
+            "the terminal origin refused the connection (status {status})"
+        )),
+    }
 }
 
 /// The URL the Worker fetches (with `Upgrade: websocket`) to reach a demo on the origin.
@@ -221,5 +271,58 @@ mod tests {
         assert!(origin_answered(426));
         assert!(!origin_answered(502));
         assert!(!origin_answered(530));
+    }
+
+    #[test]
+    fn retryable_refusals_become_close_codes_with_their_retry_time() {
+        let cap = crate::limits::LeaseOutcome::VisitorCap.refusal().unwrap();
+        assert_eq!(
+            refusal_close(&cap),
+            Some((4429, "too_many_sessions; retry_after=30".to_string()))
+        );
+        let rate = crate::limits::terminal_rate_limited(60);
+        assert_eq!(
+            refusal_close(&rate),
+            Some((4429, "rate_limited; retry_after=60".to_string()))
+        );
+        let down = ApiError::bad_gateway("the terminal origin is unreachable");
+        assert_eq!(
+            refusal_close(&down),
+            Some((4502, "origin_unavailable".to_string()))
+        );
+        let busy = origin_refusal(503, Some("12"));
+        assert_eq!(
+            refusal_close(&busy),
+            Some((4503, "sessions_full; retry_after=12".to_string()))
+        );
+    }
+
+    #[test]
+    fn errors_not_worth_retrying_stay_http_answers() {
+        for e in [
+            ApiError::not_found("unknown_demo", "no such demo"),
+            ApiError::new(403, "forbidden_origin", "x"),
+            upgrade_required(),
+            ApiError::internal(),
+        ] {
+            assert_eq!(refusal_close(&e), None, "{}", e.status);
+        }
+    }
+
+    #[test]
+    fn the_origins_own_refusals_keep_their_meaning() {
+        let e = origin_refusal(429, Some("7"));
+        assert_eq!((e.status, e.retry_after), (429, Some(7)));
+        let e = origin_refusal(503, None);
+        assert_eq!(
+            (e.status, e.retry_after),
+            (503, Some(crate::limits::SESSION_RETRY_AFTER_SECS))
+        );
+        let e = origin_refusal(503, Some("garbage"));
+        assert_eq!(e.retry_after, Some(crate::limits::SESSION_RETRY_AFTER_SECS));
+        for status in [401, 404, 500, 530] {
+            let e = origin_refusal(status, Some("5"));
+            assert_eq!((e.status, e.code), (502, "origin_unavailable"), "{status}");
+        }
     }
 }
