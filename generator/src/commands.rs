@@ -11,6 +11,7 @@ use crate::diagnostics::Diagnostics;
 use crate::site::{self, BuildOptions, BuildReport, Mode};
 
 /// How much to print.
+#[derive(Debug, Clone)]
 pub struct Output {
     quiet: bool,
     verbose: bool,
@@ -25,6 +26,16 @@ impl Output {
             verbose,
             tty: std::io::stderr().is_terminal(),
         }
+    }
+
+    /// Whether only errors are printed (`-q`).
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Prints every diagnostic as `folio build` does: errors, then warnings unless quiet.
+    pub fn print_diagnostics(&self, d: &Diagnostics) {
+        self.diagnostics(d)
     }
 
     fn diagnostics(&self, d: &Diagnostics) {
@@ -185,6 +196,17 @@ pub fn check(out: &Output, root: PathBuf, drafts: bool) -> bool {
             out.diagnostics(&d);
             let n = d.errors().len();
             eprintln!("error: {} error{} found", n, if n == 1 { "" } else { "s" });
+            false
+        }
+    }
+}
+
+/// `folio serve`: runs until Ctrl-C; returns false when it could not start.
+pub fn serve(out: &Output, opts: crate::serve::ServeOptions) -> bool {
+    match crate::serve::run(opts, out.clone()) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("error: {e}");
             false
         }
     }

@@ -33,6 +33,9 @@ enum Command {
     Build(BuildArgs),
     /// Validate everything `build` validates (front matter, templates, links, anchors) without writing.
     Check(CheckArgs),
+    /// Serve the site on 127.0.0.1 while you write: rebuilt on every save, tabs reloaded,
+    /// /api/views and /terminal/* answered locally with the Worker's rules.
+    Serve(ServeArgs),
     /// Create a new site in DIR with a home page, an about page and one project write-up.
     New {
         /// Folder to create (must not exist, or be empty).
@@ -60,6 +63,31 @@ struct BuildArgs {
 }
 
 #[derive(Args)]
+struct ServeArgs {
+    /// The site folder, holding folio.toml.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    root: PathBuf,
+    /// Port on 127.0.0.1 (0: any free port, printed at start).
+    #[arg(long, default_value_t = 1111)]
+    port: u16,
+    /// Open the site in the browser (xdg-open).
+    #[arg(long)]
+    open: bool,
+    /// Also publish pages marked `draft = true`.
+    #[arg(long)]
+    drafts: bool,
+    /// Start a local folio-pty (found next to folio or on PATH) for /terminal/<demo>.
+    #[arg(long, conflicts_with = "terminal_origin")]
+    terminal: bool,
+    /// Relay /terminal/<demo> to a terminal origin already running at URL.
+    #[arg(long, value_name = "URL", requires = "terminal_secret_file")]
+    terminal_origin: Option<String>,
+    /// The secret file the --terminal-origin was started with.
+    #[arg(long, value_name = "FILE")]
+    terminal_secret_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct CheckArgs {
     /// The site folder, holding folio.toml.
     #[arg(long, default_value = ".", value_name = "DIR")]
@@ -77,6 +105,18 @@ fn main() -> ExitCode {
             commands::build(&out, a.root, a.output, a.drafts, a.base_url, !a.no_minify)
         }
         Command::Check(a) => commands::check(&out, a.root, a.drafts),
+        Command::Serve(a) => commands::serve(
+            &out,
+            folio::serve::ServeOptions {
+                root: a.root,
+                port: a.port,
+                open: a.open,
+                drafts: a.drafts,
+                terminal: a.terminal,
+                terminal_origin: a.terminal_origin,
+                terminal_secret_file: a.terminal_secret_file,
+            },
+        ),
         Command::New { dir } => commands::new_site(&out, &dir),
     };
     if ok {

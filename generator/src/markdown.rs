@@ -175,7 +175,8 @@ pub fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
                     .unwrap_or_default();
                 events.push(Event::Html(
                     format!(
-                        "<pre class=\"code\"{lang_attr}><code{code_class}>{inner}</code></pre>\n"
+                        // tabindex: a block that scrolls sideways must be reachable by keyboard.
+                        "<pre class=\"code\"{lang_attr} tabindex=\"0\"><code{code_class}>{inner}</code></pre>\n"
                     )
                     .into(),
                 ));
@@ -213,9 +214,26 @@ pub fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
                     more_at = Some(events.len());
                 }
             }
+            // Footnote ids live in their own `fn-` namespace: a label equal to a heading's
+            // slug (`[^design]` beside `## Design`) would otherwise give two elements one id.
             Event::Start(Tag::FootnoteDefinition(label)) => {
-                out.anchors.insert(label.to_string());
-                events.push(Event::Start(Tag::FootnoteDefinition(label)));
+                let id = footnote_id(&label);
+                out.anchors.insert(id.clone());
+                events.push(Event::Start(Tag::FootnoteDefinition(id.into())));
+            }
+            Event::FootnoteReference(label) => {
+                events.push(Event::FootnoteReference(footnote_id(&label).into()));
+            }
+            Event::TaskListMarker(done) => {
+                // A task's checkbox is read-only; its name says its state to screen readers.
+                events.push(Event::Html(
+                    if done {
+                        "<input type=\"checkbox\" disabled checked aria-label=\"Done\"> "
+                    } else {
+                        "<input type=\"checkbox\" disabled aria-label=\"Not done\"> "
+                    }
+                    .into(),
+                ));
             }
             Event::Text(t) => {
                 out.word_count += t.split_whitespace().count();
@@ -275,6 +293,10 @@ fn resolve<'a>(
             dest.clone()
         }
     }
+}
+
+fn footnote_id(label: &str) -> String {
+    format!("fn-{label}")
 }
 
 fn unique_id(ids: &mut HashMap<String, usize>, base: String) -> String {
@@ -406,7 +428,20 @@ mod tests {
         assert!(r.html.contains("<del>old</del>"));
         assert!(r.html.contains("type=\"checkbox\""));
         assert!(r.html.contains("footnote-definition"));
-        assert!(r.anchors.contains("1"));
+        assert!(r.anchors.contains("fn-1"));
+    }
+
+    #[test]
+    fn a_footnote_named_like_a_heading_does_not_share_its_id() {
+        let links = HashMap::new();
+        let r = render(
+            "## Design\n\nSee[^design].\n\n[^design]: The note.\n",
+            &opts(&links),
+        );
+        assert_eq!(r.html.matches("id=\"design\"").count(), 1, "{}", r.html);
+        assert!(r.html.contains("id=\"fn-design\""), "{}", r.html);
+        assert!(r.html.contains("href=\"#fn-design\""), "{}", r.html);
+        assert!(r.anchors.contains("design") && r.anchors.contains("fn-design"));
     }
 
     #[test]
@@ -418,7 +453,7 @@ mod tests {
             ..opts(&links)
         };
         let r = render("```rust\nfn main() {}\n```\n\n```rsut\nx\n```\n", &o);
-        assert!(r.html.contains("<pre class=\"code\" data-lang=\"rust\"><code class=\"language-rust\"><span class=\"hl-"), "{}", r.html);
+        assert!(r.html.contains("<pre class=\"code\" data-lang=\"rust\" tabindex=\"0\"><code class=\"language-rust\"><span class=\"hl-"), "{}", r.html);
         assert_eq!(r.unknown_languages.len(), 1);
     }
 }

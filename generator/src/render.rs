@@ -251,7 +251,11 @@ pub fn paginate(s: &Section, pages: &[Value]) -> Vec<Pager> {
 }
 
 /// The Atom feed of the newest dated pages.
-pub fn atom(cfg: &Config, content: &Content, rendered: &[Rendered]) -> String {
+pub fn atom<R: std::borrow::Borrow<Rendered>>(
+    cfg: &Config,
+    content: &Content,
+    rendered: &[R],
+) -> String {
     let mut dated: Vec<usize> = (0..content.pages.len())
         .filter(|&i| content.pages[i].meta.date.is_some())
         .collect();
@@ -300,7 +304,7 @@ pub fn atom(cfg: &Config, content: &Content, rendered: &[Rendered]) -> String {
     x.push_str("  <generator uri=\"https://github.com/folio-ssg/folio\">folio</generator>\n");
     for i in dated {
         let p = &content.pages[i];
-        let r = &rendered[i];
+        let r: &Rendered = rendered[i].borrow();
         let link = cfg.permalink(&p.path);
         let published = p
             .meta

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tera::Context;
 
 use crate::assets::{Assets, Payload};
-use crate::cache::BlobCache;
+use crate::cache::{BlobCache, Key};
 use crate::config::Config;
 use crate::content::{self, Content, LoadOptions};
 use crate::data::DataFiles;
@@ -24,6 +24,8 @@ use crate::render::{self, Tag};
 use crate::security::{self, InlineCode};
 use crate::templates::Templates;
 use crate::theme::Theme;
+
+pub mod deps;
 
 /// What to do with the rendered site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +94,10 @@ pub struct BuildReport {
     pub highlight: highlight::Stats,
     /// Rendered-page cache hits and misses.
     pub page_cache: crate::cache::Stats,
+    /// Templates rendered (pages, list pages, tag pages, 404).
+    pub rendered: usize,
+    /// Templates whose previous output was reused unchanged ([`build_incremental`]).
+    pub reused: usize,
     /// Time of each phase, for `--verbose`.
     pub phases: Vec<(&'static str, Duration)>,
     /// Where the site was written (Write mode).
@@ -113,6 +119,172 @@ pub fn pages_cache_path(root: &Path) -> PathBuf {
 /// Builds the site. On failure, every error found is returned (warnings included) and the
 /// previous output is left exactly as it was.
 pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
+    run(opts, None, &[]).map(|(report, _)| report)
+}
+
+/// Builds the site in memory for `folio serve`, reusing from `memo` (what the previous build
+/// left) everything whose inputs did not change: rendered markdown, highlighted code, rendered
+/// templates (see [`deps`]) and copied files. The result is byte for byte what [`build`] in
+/// [`Mode::Memory`] gives for the same sources. `touched` (absolute paths reported changed
+/// since that build) is only a hint: copied files under them are read again even when their
+/// size and modification time look unchanged. Returns the report and the memo for the next
+/// build, whose [`Memo::files`] is the site.
+pub fn build_incremental(
+    opts: &BuildOptions,
+    memo: &Memo,
+    touched: &[PathBuf],
+) -> Result<(BuildReport, Memo), Diagnostics> {
+    let (report, memo) = run(opts, Some(memo), touched)?;
+    Ok((report, memo.expect("a live build returns its memo")))
+}
+
+/// What one build leaves for the next (`folio serve`). Every entry is keyed by, or checked
+/// against, everything that produced it, so reusing one gives the bytes computing it again
+/// would.
+#[derive(Default)]
+pub struct Memo {
+    highlighter: Option<Arc<Highlighter>>,
+    markdown: HashMap<Key, Arc<MdEntry>>,
+    syntax_css: Option<(String, String, Result<String, String>)>,
+    jobs: HashMap<String, Arc<JobRecord>>,
+    copies: HashMap<String, CopyRecord>,
+    /// The built site: output path → bytes.
+    pub files: BTreeMap<String, Arc<[u8]>>,
+}
+
+impl Memo {
+    /// Forgets rendered templates and copied files (the next build renders and copies
+    /// everything again) but keeps the caches keyed by content (markdown, highlighting).
+    pub fn forget_outputs(&mut self) {
+        self.jobs.clear();
+        self.copies.clear();
+    }
+}
+
+/// A markdown body rendered once, with what its internal links resolved to then (the cache
+/// entry is valid while they resolve the same).
+struct MdEntry {
+    full: Arc<Rendered>,
+    /// The same with the HTML body replaced by its hash: what a page's context fingerprint
+    /// is computed from, so fingerprints do not serialise every page body.
+    light: Arc<Rendered>,
+    resolved: Vec<Option<String>>,
+}
+
+impl MdEntry {
+    fn new(r: Rendered, links: &HashMap<String, String>) -> MdEntry {
+        let resolved = r
+            .links
+            .iter()
+            .map(|l| links.get(&l.target).cloned())
+            .collect();
+        let light = Rendered {
+            html: blake3::hash(r.html.as_bytes()).to_hex().to_string(),
+            summary: r.summary.clone(),
+            toc: r.toc.clone(),
+            anchors: r.anchors.clone(),
+            links: r.links.clone(),
+            word_count: r.word_count,
+            errors: r.errors.clone(),
+            unknown_languages: r.unknown_languages.clone(),
+        };
+        MdEntry {
+            full: Arc::new(r),
+            light: Arc::new(light),
+            resolved,
+        }
+    }
+
+    fn still_valid(&self, links: &HashMap<String, String>) -> bool {
+        self.full
+            .links
+            .iter()
+            .zip(&self.resolved)
+            .all(|(l, r)| links.get(&l.target) == r.as_ref())
+    }
+}
+
+/// A rendered template: its output, and what it was rendered from.
+struct JobRecord {
+    /// Hash of the template closure and the whole context.
+    fingerprint: Key,
+    /// Site functions the render called, and digests of what they returned.
+    reads: Vec<deps::Read>,
+    inline: InlineCode,
+    bytes: Arc<[u8]>,
+}
+
+/// A file copied as is, with the size and modification time it had.
+#[derive(Clone)]
+struct CopyRecord {
+    source: PathBuf,
+    stamp: (u64, Option<std::time::SystemTime>),
+    bytes: Arc<[u8]>,
+}
+
+/// Where the output goes: a sink (`folio build`, `check`, tests) or, for incremental
+/// builds, shared buffers that the next build can reuse.
+enum Out {
+    Sink(Sink),
+    Live(Mutex<BTreeMap<String, Arc<[u8]>>>),
+}
+
+impl Out {
+    fn write(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::Sink(s) => s.write(rel, bytes),
+            Out::Live(m) => {
+                m.lock()
+                    .expect("output poisoned")
+                    .insert(rel.to_string(), Arc::from(bytes));
+                Ok(())
+            }
+        }
+    }
+
+    fn put(&self, rel: &str, bytes: &Arc<[u8]>) -> std::io::Result<()> {
+        match self {
+            Out::Sink(s) => s.write(rel, bytes),
+            Out::Live(m) => {
+                m.lock()
+                    .expect("output poisoned")
+                    .insert(rel.to_string(), bytes.clone());
+                Ok(())
+            }
+        }
+    }
+}
+
+fn copy_live(
+    source: &Path,
+    prev: Option<&CopyRecord>,
+    touched: &[PathBuf],
+) -> std::io::Result<CopyRecord> {
+    let meta = std::fs::metadata(source)?;
+    let stamp = (meta.len(), meta.modified().ok());
+    if let Some(old) = prev {
+        if old.source == source
+            && old.stamp == stamp
+            && stamp.1.is_some()
+            && !touched.iter().any(|t| source.starts_with(t))
+        {
+            return Ok(old.clone());
+        }
+    }
+    Ok(CopyRecord {
+        source: source.to_path_buf(),
+        stamp,
+        bytes: Arc::from(std::fs::read(source)?),
+    })
+}
+
+fn run(
+    opts: &BuildOptions,
+    prev: Option<&Memo>,
+    touched: &[PathBuf],
+) -> Result<(BuildReport, Option<Memo>), Diagnostics> {
+    let live = prev.is_some();
+    let mode = if live { Mode::Memory } else { opts.mode };
     let started = Instant::now();
     let mut phases = Vec::new();
     let mut phase_start = Instant::now();
@@ -151,14 +323,16 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
             }
         })
         .unwrap_or_else(|| root.join("public"));
-    if opts.mode == Mode::Write {
+    if mode == Mode::Write {
         check_output_path(&root, &output)?;
     }
 
     // Load everything at once: content, data, templates, static files, grammars, cache.
-    let highlighter = Highlighter::new();
+    let kept_highlighter = prev.and_then(|m| m.highlighter.clone());
+    let fresh_highlighter = kept_highlighter.is_none();
+    let highlighter = kept_highlighter.unwrap_or_else(|| Arc::new(Highlighter::new()));
     let page_cache = BlobCache::new(b"FOLIOPG1");
-    let highlighting = cfg.markdown.highlight && opts.mode != Mode::Check;
+    let highlighting = cfg.markdown.highlight && mode != Mode::Check;
     let ((content, content_diags), (data, templates, assets, other_diags)) = rayon::join(
         || {
             content::load(
@@ -178,8 +352,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
                 ),
                 None => (None, Assets::default()),
             };
-            page_cache.load(&pages_cache_path(&root));
-            if highlighting {
+            if !live {
+                page_cache.load(&pages_cache_path(&root));
+            }
+            if highlighting && fresh_highlighter {
                 highlighter.load(&cache_path(&root));
                 highlighter.warm_up();
             }
@@ -191,11 +367,18 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
     mark("load", &mut phases);
 
     let mut assets = assets;
+    let mut syntax_css = None;
     if cfg.markdown.highlight {
-        match highlight::stylesheet(
+        let (light, dark) = (
             &cfg.markdown.highlight_theme_light,
             &cfg.markdown.highlight_theme_dark,
-        ) {
+        );
+        let css = match prev.and_then(|m| m.syntax_css.as_ref()) {
+            Some((l, d, css)) if l == light && d == dark => css.clone(),
+            _ => highlight::stylesheet(light, dark),
+        };
+        syntax_css = Some((light.clone(), dark.clone(), css.clone()));
+        match css {
             Ok(css) => assets.add(
                 "css/syntax.css",
                 Payload::Bytes(css.into_bytes().into()),
@@ -219,28 +402,67 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         }
     }
 
-    // Markdown, in parallel.
+    // Responsive cover variants and the terminal's xterm.js join the static files.
+    let covers = crate::covers::Covers::build(&root, &content, &mut assets, &mut diags);
+    let xterm = crate::xterm::add(&root, &cfg, &content, &mut assets, &mut diags);
+
+    // Markdown, in parallel; a body rendered by the previous build with the same options is
+    // reused while its internal links resolve the same.
     let links = content.link_table();
     let md_opts = RenderOptions {
         smart_punctuation: cfg.markdown.smart_punctuation,
         toc_depth: cfg.markdown.toc_depth,
         links: &links,
-        highlighter: highlighting.then_some(&highlighter),
+        highlighter: highlighting.then_some(&*highlighter),
     };
-    let rendered: Vec<Rendered> = content
+    let md_salt = {
+        let mut h = blake3::Hasher::new();
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(&[
+            u8::from(md_opts.smart_punctuation),
+            md_opts.toc_depth,
+            u8::from(highlighting),
+        ]);
+        h.finalize()
+    };
+    let markdown = |body: &str| -> (Key, Arc<MdEntry>) {
+        let mut h = blake3::Hasher::new();
+        h.update(md_salt.as_bytes());
+        h.update(body.as_bytes());
+        let key = *h.finalize().as_bytes();
+        if let Some(e) = prev.and_then(|m| m.markdown.get(&key)) {
+            if e.still_valid(&links) {
+                return (key, e.clone());
+            }
+        }
+        let r = markdown::render(body, &md_opts);
+        (key, Arc::new(MdEntry::new(r, &links)))
+    };
+    let page_md: Vec<(Key, Arc<MdEntry>)> = content
         .pages
         .par_iter()
-        .map(|p| markdown::render(p.file.body(), &md_opts))
+        .map(|p| markdown(p.file.body()))
         .collect();
-    let section_rendered: HashMap<String, Rendered> = content
+    let section_md: HashMap<String, (Key, Arc<MdEntry>)> = content
         .sections
         .par_iter()
-        .filter_map(|(k, s)| {
-            s.file
-                .as_ref()
-                .map(|f| (k.clone(), markdown::render(f.body(), &md_opts)))
-        })
+        .filter_map(|(k, s)| s.file.as_ref().map(|f| (k.clone(), markdown(f.body()))))
         .collect();
+    let rendered: Vec<Arc<Rendered>> = page_md.iter().map(|(_, e)| e.full.clone()).collect();
+    let light: Vec<Arc<Rendered>> = page_md.iter().map(|(_, e)| e.light.clone()).collect();
+    let section_rendered: HashMap<String, Arc<Rendered>> = section_md
+        .iter()
+        .map(|(k, (_, e))| (k.clone(), e.full.clone()))
+        .collect();
+    let md_memo: HashMap<Key, Arc<MdEntry>> = if live {
+        page_md
+            .iter()
+            .chain(section_md.values())
+            .map(|(k, e)| (*k, e.clone()))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     mark("markdown", &mut phases);
     check_links(&content, &rendered, &section_rendered, &mut diags);
 
@@ -256,41 +478,79 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
     }
 
     // Contexts.
-    let config_ctx = render::config_context(&cfg);
-    let summaries: Vec<Value> = content
-        .pages
-        .par_iter()
-        .zip(rendered.par_iter())
-        .map(|(p, r)| render::page_summary(&cfg, p, r))
-        .collect();
+    let config_ctx = crate::xterm::expose(render::config_context(&cfg), xterm.as_ref());
+    let summaries: Arc<Vec<Value>> = Arc::new(
+        content
+            .pages
+            .par_iter()
+            .zip(rendered.par_iter())
+            .map(|(p, r)| covers.annotate(p, render::page_summary(&cfg, p, r)))
+            .collect(),
+    );
+    // For fingerprints: each summary as its hash, so list contexts hash small.
+    let light_summaries: Vec<Value> = if live {
+        summaries
+            .par_iter()
+            .map(|s| {
+                Value::String(
+                    blake3::Hash::from(deps::value_digest(s))
+                        .to_hex()
+                        .to_string(),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let section_summaries: HashMap<String, Value> = content
         .sections
         .iter()
         .map(|(k, sec)| (k.clone(), render::section_summary(&cfg, sec)))
         .collect();
-    let section_ctx: HashMap<String, Value> = content
-        .sections
-        .iter()
-        .map(|(k, s)| {
-            let subs = s
-                .subsections
-                .iter()
-                .filter_map(|sk| section_summaries.get(sk).cloned())
-                .collect();
-            (
-                k.clone(),
-                render::section_full(&cfg, s, section_rendered.get(k), &summaries, subs, false),
-            )
-        })
-        .collect();
-    let pagers: HashMap<String, Vec<render::Pager>> = content
-        .sections
-        .iter()
-        .map(|(k, s)| (k.clone(), render::paginate(s, &summaries)))
-        .collect();
+    let section_contexts = |summaries: &[Value]| -> HashMap<String, Value> {
+        content
+            .sections
+            .iter()
+            .map(|(k, s)| {
+                let subs = s
+                    .subsections
+                    .iter()
+                    .filter_map(|sk| section_summaries.get(sk).cloned())
+                    .collect();
+                (
+                    k.clone(),
+                    render::section_full(
+                        &cfg,
+                        s,
+                        section_rendered.get(k).map(|r| &**r),
+                        summaries,
+                        subs,
+                        false,
+                    ),
+                )
+            })
+            .collect()
+    };
+    let all_pagers = |summaries: &[Value]| -> HashMap<String, Vec<render::Pager>> {
+        content
+            .sections
+            .iter()
+            .map(|(k, s)| (k.clone(), render::paginate(s, summaries)))
+            .collect()
+    };
+    let section_ctx = section_contexts(&summaries);
+    let pagers = all_pagers(&summaries);
+    let (light_section_ctx, light_pagers) = if live {
+        (
+            section_contexts(&light_summaries),
+            all_pagers(&light_summaries),
+        )
+    } else {
+        Default::default()
+    };
     let tags_ctx: Vec<Value> = tags.iter().map(|t| json!({ "name": t.name, "slug": t.slug, "path": t.path, "permalink": cfg.permalink(&t.path), "count": t.pages.len() })).collect();
     let data_digest = data.digest();
-    register_functions(
+    let functions = register_functions(
         &mut templates,
         &content,
         &summaries,
@@ -301,7 +561,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
     );
 
     // Render.
-    let staging = match opts.mode {
+    let staging = match mode {
         Mode::Write => Some(Staging::new(&output).map_err(|e| {
             Diagnostics::from(Diagnostic::error(
                 &output,
@@ -311,10 +571,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         })?),
         _ => None,
     };
-    let sink = match (&staging, opts.mode) {
-        (Some(s), _) => Sink::Dir(s.dir().to_path_buf()),
-        (None, Mode::Memory) => Sink::Memory(Mutex::new(BTreeMap::new())),
-        _ => Sink::Discard,
+    let sink = match (&staging, mode, live) {
+        (_, _, true) => Out::Live(Mutex::new(BTreeMap::new())),
+        (Some(s), _, _) => Out::Sink(Sink::Dir(s.dir().to_path_buf())),
+        (None, Mode::Memory, _) => Out::Sink(Sink::Memory(Mutex::new(BTreeMap::new()))),
+        _ => Out::Sink(Sink::Discard),
     };
     let jobs = jobs(&content, &tags);
     let total = jobs.len();
@@ -326,7 +587,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         cfg: &cfg,
         content: &content,
         rendered: &rendered,
+        light: &light,
         summaries: &summaries,
+        light_summaries: &light_summaries,
+        light_section_ctx,
+        light_pagers,
         section_summaries,
         section_ctx,
         pagers,
@@ -334,10 +599,14 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         tags_ctx,
         config_ctx,
     };
-    let global = global_digest(opts.minify, &templates, &inputs, &data_digest, &assets);
+    let global = if live {
+        [0; 32]
+    } else {
+        global_digest(opts.minify, &templates, &inputs, &data_digest, &assets)
+    };
     let render_cached = |t: &Templates, name: &str, ctx: &Context| -> Result<Vec<u8>, Diagnostic> {
-        let key = page_key(&global, name, ctx);
-        if let Some(hit) = page_cache.get(&key) {
+        let key = (!live).then(|| page_key(&global, name, ctx));
+        if let Some(hit) = key.as_ref().and_then(|k| page_cache.get(k)) {
             return Ok(hit.to_vec());
         }
         let html = t.render(name, ctx)?;
@@ -346,30 +615,116 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         } else {
             html.into_bytes()
         };
-        page_cache.put(key, Arc::from(bytes.as_slice()));
+        if let Some(k) = key {
+            page_cache.put(k, Arc::from(bytes.as_slice()));
+        }
         Ok(bytes)
     };
-    jobs.par_iter().for_each(|job| {
-        let result = render_job(job, &inputs, &templates, &render_cached);
-        match result {
-            Ok((out, bytes)) => {
-                let found = security::scan_html(std::str::from_utf8(&bytes).unwrap_or(""));
-                inline.lock().expect("poisoned").merge(found);
-                if let Err(e) = sink.write(&out, &bytes) {
-                    errors.lock().expect("poisoned").push(Diagnostic::error(
-                        &output,
-                        None,
-                        format!("cannot write {out}: {e}"),
-                    ));
+
+    // Incremental: a template job is reused when its fingerprint (template closure and whole
+    // context) is the previous one's and every site function it called returns the same.
+    mark("contexts", &mut phases);
+    let fingerprints: Vec<(String, Key)> = if live {
+        jobs.par_iter()
+            .map(|job| {
+                let jc = job_context(job, &inputs, true);
+                (
+                    jc.out,
+                    fingerprint(opts.minify, &templates, jc.template, jc.ctx),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut reuse: Vec<Option<Arc<JobRecord>>> = vec![None; jobs.len()];
+    if let Some(prev) = prev {
+        let mut replayed = HashMap::new();
+        for (i, (out, fp)) in fingerprints.iter().enumerate() {
+            reuse[i] = prev
+                .jobs
+                .get(out)
+                .filter(|r| {
+                    r.fingerprint == *fp
+                        && r.reads
+                            .iter()
+                            .all(|read| functions.still_valid(read, &mut replayed))
+                })
+                .cloned();
+        }
+    }
+    mark("fingerprints", &mut phases);
+    let rendered_count = AtomicUsize::new(0);
+    let records: Vec<Option<(String, Arc<JobRecord>)>> = jobs
+        .par_iter()
+        .enumerate()
+        .map(|(i, job)| {
+            let result = match &reuse[i] {
+                Some(r) => Ok((fingerprints[i].0.clone(), r.clone())),
+                None => {
+                    rendered_count.fetch_add(1, Ordering::Relaxed);
+                    let jc = job_context(job, &inputs, false);
+                    let (result, reads) = if live {
+                        deps::recording(|| render_cached(&templates, jc.template, &jc.ctx))
+                    } else {
+                        (render_cached(&templates, jc.template, &jc.ctx), Vec::new())
+                    };
+                    result
+                        .map_err(|mut d| {
+                            if let Some(shown) = &jc.shown {
+                                d.message =
+                                    format!("{} (rendering {})", d.message, shown.display());
+                            }
+                            d
+                        })
+                        .map(|bytes| {
+                            let found =
+                                security::scan_html(std::str::from_utf8(&bytes).unwrap_or(""));
+                            (
+                                jc.out,
+                                Arc::new(JobRecord {
+                                    fingerprint: fingerprints
+                                        .get(i)
+                                        .map(|f| f.1)
+                                        .unwrap_or_default(),
+                                    reads,
+                                    inline: found,
+                                    bytes: Arc::from(bytes),
+                                }),
+                            )
+                        })
                 }
+            };
+            let kept = match result {
+                Ok((out, rec)) => {
+                    let i = &rec.inline;
+                    if !(i.scripts.is_empty()
+                        && i.styles.is_empty()
+                        && i.blocked_attributes.is_empty())
+                    {
+                        inline.lock().expect("poisoned").merge(rec.inline.clone());
+                    }
+                    if let Err(e) = sink.put(&out, &rec.bytes) {
+                        errors.lock().expect("poisoned").push(Diagnostic::error(
+                            &output,
+                            None,
+                            format!("cannot write {out}: {e}"),
+                        ));
+                    }
+                    live.then_some((out, rec))
+                }
+                Err(d) => {
+                    errors.lock().expect("poisoned").push(d);
+                    None
+                }
+            };
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(p) = &opts.progress {
+                p(n, total);
             }
-            Err(d) => errors.lock().expect("poisoned").push(d),
-        }
-        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(p) = &opts.progress {
-            p(n, total);
-        }
-    });
+            kept
+        })
+        .collect();
     diags.extend(errors.into_inner().expect("poisoned"));
     mark("render", &mut phases);
 
@@ -446,34 +801,67 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
                 .iter()
                 .map(|f| (f.output.clone(), f.source.as_path())),
         )
+        .chain(assets.files.iter().filter_map(|(out, f)| match &f.payload {
+            Payload::File(p) => Some((out.clone(), p.as_path())),
+            Payload::Bytes(_) => None,
+        }))
         .collect();
-    let copy_errors: Vec<Diagnostic> = copies
+    let shown_of = |out: &str, src: &Path| -> PathBuf {
+        assets
+            .files
+            .get(out)
+            .filter(|f| matches!(&f.payload, Payload::File(p) if p == src))
+            .map(|f| f.shown.clone())
+            .unwrap_or_else(|| src.strip_prefix(&root).unwrap_or(src).to_path_buf())
+    };
+    let copied: Vec<Result<Option<(String, CopyRecord)>, Diagnostic>> = copies
         .par_iter()
-        .filter_map(|(out, src)| {
-            sink.copy(out, src).err().map(|e| {
+        .map(|(out, src)| {
+            let fail = |e: std::io::Error| {
                 Diagnostic::error(
-                    src.strip_prefix(&root).unwrap_or(src),
+                    shown_of(out, src),
                     None,
                     format!("cannot copy to the output: {e}"),
                 )
-            })
-        })
-        .chain(assets.files.par_iter().filter_map(|(out, f)| {
-            let r = match &f.payload {
-                Payload::File(p) => sink.copy(out, p),
-                Payload::Bytes(b) => sink.write(out, b),
             };
-            r.err().map(|e| {
-                Diagnostic::error(&f.shown, None, format!("cannot copy to the output: {e}"))
-            })
-        }))
+            match (&sink, prev) {
+                (Out::Live(_), Some(prev)) => {
+                    let rec = copy_live(src, prev.copies.get(out), touched).map_err(fail)?;
+                    sink.put(out, &rec.bytes).map_err(fail)?;
+                    Ok(Some((out.clone(), rec)))
+                }
+                (Out::Sink(s), _) => s.copy(out, src).map(|_| None).map_err(fail),
+                (Out::Live(_), None) => unreachable!("live output without a memo"),
+            }
+        })
         .collect();
-    diags.extend(copy_errors);
+    let mut copy_memo = HashMap::new();
+    for c in copied {
+        match c {
+            Ok(Some((out, rec))) => {
+                copy_memo.insert(out, rec);
+            }
+            Ok(None) => {}
+            Err(d) => diags.push(d),
+        }
+    }
+    let byte_errors: Vec<Diagnostic> = assets
+        .files
+        .par_iter()
+        .filter_map(|(out, f)| match &f.payload {
+            Payload::Bytes(b) => sink.write(out, b).err().map(|e| {
+                Diagnostic::error(&f.shown, None, format!("cannot copy to the output: {e}"))
+            }),
+            Payload::File(_) => None,
+        })
+        .collect();
+    diags.extend(byte_errors);
     mark("write", &mut phases);
 
     if diags.has_errors() {
         return Err(diags); // the staging folder is dropped: the old output stays
     }
+    let rendered_count = rendered_count.into_inner();
     let mut report = BuildReport {
         pages: content.pages.len(),
         sections: content
@@ -485,6 +873,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         files: plan,
         highlight: highlighter.stats(),
         page_cache: page_cache.stats(),
+        rendered: rendered_count,
+        reused: total - rendered_count,
         ..Default::default()
     };
     if let Some(s) = staging {
@@ -497,7 +887,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         })?;
         report.output = Some(output);
     }
-    if opts.mode == Mode::Write {
+    if mode == Mode::Write {
         if let Err(e) = page_cache.save(&pages_cache_path(&root)) {
             diags.push(Diagnostic::warning(
                 ".folio/cache",
@@ -506,7 +896,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
             ));
         }
     }
-    if highlighting {
+    // A kept highlighter counts across builds: save it once, after its first build.
+    if highlighting && fresh_highlighter {
         if let Err(e) = highlighter.save(&cache_path(&root)) {
             diags.push(Diagnostic::warning(
                 ".folio/cache",
@@ -515,12 +906,25 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
             ));
         }
     }
-    report.files_in_memory = sink.into_files();
+    let memo = match sink {
+        Out::Live(files) => Some(Memo {
+            highlighter: Some(highlighter),
+            markdown: md_memo,
+            syntax_css,
+            jobs: records.into_iter().flatten().collect(),
+            copies: copy_memo,
+            files: files.into_inner().expect("output poisoned"),
+        }),
+        Out::Sink(s) => {
+            report.files_in_memory = s.into_files();
+            None
+        }
+    };
     mark("finish", &mut phases);
     report.phases = phases;
     report.warnings = diags;
     report.elapsed = started.elapsed();
-    Ok(report)
+    Ok((report, memo))
 }
 
 fn check_output_path(root: &Path, output: &Path) -> Result<(), Diagnostics> {
@@ -564,8 +968,8 @@ fn alias_output(alias: &str) -> String {
 
 fn check_links(
     content: &Content,
-    rendered: &[Rendered],
-    sections: &HashMap<String, Rendered>,
+    rendered: &[Arc<Rendered>],
+    sections: &HashMap<String, Arc<Rendered>>,
     diags: &mut Diagnostics,
 ) {
     let mut anchors: HashMap<&str, &HashSet<String>> = HashMap::new();
@@ -801,9 +1205,6 @@ fn check_template_names(content: &Content, tags: &[Tag], t: &Templates, diags: &
     }
 }
 
-/// Renders a template with a context into the page's final bytes (through the page cache).
-type RenderFn<'a> = dyn Fn(&Templates, &str, &Context) -> Result<Vec<u8>, Diagnostic> + Sync + 'a;
-
 /// A hash of everything a template can reach besides its own context (other pages through
 /// `get_page`/`get_section`, data files, assets, the templates themselves): part of every page's
 /// cache key, so a cached page is only reused when rendering it again would give the same bytes.
@@ -849,6 +1250,19 @@ fn page_key(global: &[u8; 32], template: &str, ctx: &Context) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
+/// The fingerprint of a template job: the template closure (every template it can reach) and
+/// the whole context, with page bodies standing in as their hashes.
+fn fingerprint(minify: bool, t: &Templates, template: &str, ctx: Context) -> Key {
+    let mut h = blake3::Hasher::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(&[u8::from(minify)]);
+    h.update(template.as_bytes());
+    h.update(&[0]);
+    h.update(&t.closure_digest(template));
+    let _ = serde_json::to_writer(&mut h, &ctx.into_json());
+    *h.finalize().as_bytes()
+}
+
 enum Job {
     Page(usize),
     Section(String, usize),
@@ -874,8 +1288,15 @@ fn jobs(content: &Content, tags: &[Tag]) -> Vec<Job> {
 struct RenderInputs<'a> {
     cfg: &'a Config,
     content: &'a Content,
-    rendered: &'a [Rendered],
+    rendered: &'a [Arc<Rendered>],
+    /// `rendered` with each body replaced by its hash (for fingerprints).
+    light: &'a [Arc<Rendered>],
     summaries: &'a [Value],
+    /// `summaries`, `section_ctx` and `pagers` with each page summary replaced by its hash
+    /// (for fingerprints; empty in one-off builds).
+    light_summaries: &'a [Value],
+    light_section_ctx: HashMap<String, Value>,
+    light_pagers: HashMap<String, Vec<render::Pager>>,
     section_summaries: HashMap<String, Value>,
     section_ctx: HashMap<String, Value>,
     pagers: HashMap<String, Vec<render::Pager>>,
@@ -884,12 +1305,35 @@ struct RenderInputs<'a> {
     config_ctx: Value,
 }
 
-fn render_job(
-    job: &Job,
-    inputs: &RenderInputs<'_>,
-    t: &Templates,
-    render: &RenderFn<'_>,
-) -> Result<(String, Vec<u8>), Diagnostic> {
+/// What rendering one job takes: the output path, the template, the context, and the file
+/// named in error messages.
+struct JobContext<'a> {
+    out: String,
+    template: &'a str,
+    ctx: Context,
+    shown: Option<PathBuf>,
+}
+
+/// The output path of a job.
+fn job_output(job: &Job, inputs: &RenderInputs<'_>) -> String {
+    match job {
+        Job::Page(i) => format!(
+            "{}index.html",
+            inputs.content.pages[*i].path.trim_start_matches('/')
+        ),
+        Job::Section(key, n) => format!(
+            "{}index.html",
+            render::pager_path(&inputs.content.sections[key].path, *n).trim_start_matches('/')
+        ),
+        Job::TagList => "tags/index.html".into(),
+        Job::Tag(i) => format!("tags/{}/index.html", inputs.tags[*i].slug),
+        Job::NotFound => "404.html".into(),
+    }
+}
+
+/// The context of a job. With `light`, page bodies are their hashes: a context for
+/// fingerprints only, never rendered.
+fn job_context<'a>(job: &Job, inputs: &'a RenderInputs<'_>, light: bool) -> JobContext<'a> {
     let RenderInputs {
         cfg,
         content,
@@ -901,24 +1345,37 @@ fn render_job(
         tags,
         tags_ctx,
         config_ctx,
+        ..
     } = inputs;
+    let (bodies, listed, section_ctx, pagers) = if light {
+        (
+            inputs.light,
+            inputs.light_summaries,
+            &inputs.light_section_ctx,
+            &inputs.light_pagers,
+        )
+    } else {
+        (&rendered[..], *summaries, section_ctx, pagers)
+    };
     let mut ctx = Context::new();
     ctx.insert("config", config_ctx);
     let path_ctx = |ctx: &mut Context, path: &str| {
         ctx.insert("current_path", path);
         ctx.insert("current_url", &cfg.permalink(path));
     };
-    let with_file = |r: Result<Vec<u8>, Diagnostic>, shown: &Path| {
-        r.map_err(|mut d| {
-            d.message = format!("{} (rendering {})", d.message, shown.display());
-            d
-        })
-    };
+    let out = job_output(job, inputs);
     match job {
         Job::Page(i) => {
             let p = &content.pages[*i];
             let (lower, higher) = neighbours(content, *i, summaries);
-            let page = render::page_full(summaries[*i].clone(), p, &rendered[*i], lower, higher);
+            // For a fingerprint the summary part stands as its hash: page_full adds to the
+            // summary only what it derives from the page, its body and its neighbours.
+            let summary = if light {
+                json!({ "summary_digest": listed[*i] })
+            } else {
+                summaries[*i].clone()
+            };
+            let page = render::page_full(summary, p, &bodies[*i], lower, higher);
             ctx.insert("page", &page);
             ctx.insert(
                 "section",
@@ -926,10 +1383,12 @@ fn render_job(
             );
             path_ctx(&mut ctx, &p.path);
             let (name, _, _) = page_template(content, p);
-            Ok((
-                format!("{}index.html", p.path.trim_start_matches('/')),
-                with_file(render(t, name, &ctx), &p.file.shown)?,
-            ))
+            JobContext {
+                out,
+                template: name,
+                ctx,
+                shown: Some(p.file.shown.clone()),
+            }
         }
         Job::Section(key, n) => {
             let s = &content.sections[key];
@@ -944,10 +1403,12 @@ fn render_job(
                 .as_ref()
                 .map(|f| f.shown.clone())
                 .unwrap_or_else(|| "content".into());
-            Ok((
-                format!("{}index.html", path.trim_start_matches('/')),
-                with_file(render(t, section_template(s), &ctx), &shown)?,
-            ))
+            JobContext {
+                out,
+                template: section_template(s),
+                ctx,
+                shown: Some(shown),
+            }
         }
         Job::TagList => {
             ctx.insert("terms", tags_ctx);
@@ -956,17 +1417,19 @@ fn render_job(
                 &json!({ "name": "tags", "path": "/tags/", "permalink": cfg.permalink("/tags/") }),
             );
             path_ctx(&mut ctx, "/tags/");
-            Ok((
-                "tags/index.html".into(),
-                render(t, "taxonomy_list.html", &ctx)?,
-            ))
+            JobContext {
+                out,
+                template: "taxonomy_list.html",
+                ctx,
+                shown: None,
+            }
         }
         Job::Tag(i) => {
             let tag = &tags[*i];
             let mut term = tags_ctx[*i].clone();
             term.as_object_mut().expect("object").insert(
                 "pages".into(),
-                Value::Array(tag.pages.iter().map(|&p| summaries[p].clone()).collect()),
+                Value::Array(tag.pages.iter().map(|&p| listed[p].clone()).collect()),
             );
             ctx.insert("term", &term);
             ctx.insert(
@@ -974,14 +1437,21 @@ fn render_job(
                 &json!({ "name": "tags", "path": "/tags/", "permalink": cfg.permalink("/tags/") }),
             );
             path_ctx(&mut ctx, &tag.path);
-            Ok((
-                format!("tags/{}/index.html", tag.slug),
-                render(t, "taxonomy_single.html", &ctx)?,
-            ))
+            JobContext {
+                out,
+                template: "taxonomy_single.html",
+                ctx,
+                shown: None,
+            }
         }
         Job::NotFound => {
             path_ctx(&mut ctx, "/404.html");
-            Ok(("404.html".into(), render(t, "404.html", &ctx)?))
+            JobContext {
+                out,
+                template: "404.html",
+                ctx,
+                shown: None,
+            }
         }
     }
 }
@@ -1040,16 +1510,19 @@ fn sitemap_entries(content: &Content, tags: &[Tag]) -> Vec<(String, Option<Strin
 fn register_functions(
     t: &mut Templates,
     content: &Content,
-    summaries: &[Value],
+    summaries: &Arc<Vec<Value>>,
     sections: &HashMap<String, Value>,
     tags: &[Value],
     assets: &Assets,
     data: DataFiles,
-) {
+) -> deps::Functions {
+    let mut fns = deps::Functions::default();
     let urls = Arc::new(assets.urls.clone());
     let u = urls.clone();
-    t.tera
-        .register_function("asset", move |args: &HashMap<String, Value>| {
+    fns.register(
+        &mut t.tera,
+        "asset",
+        move |args: &HashMap<String, Value>| {
             let path = arg_str(args, "path", "asset")?;
             u.get(path.trim_start_matches('/'))
                 .map(|s| Value::String(s.clone()))
@@ -1065,11 +1538,14 @@ fn register_functions(
                             .join(", ")
                     ))
                 })
-        });
+        },
+    );
     let links = Arc::new(content.link_table());
     let (l, u2) = (links.clone(), urls);
-    t.tera
-        .register_function("get_url", move |args: &HashMap<String, Value>| {
+    fns.register(
+        &mut t.tera,
+        "get_url",
+        move |args: &HashMap<String, Value>| {
             let path = arg_str(args, "path", "get_url")?;
             if let Some(cp) = path.strip_prefix("@/") {
                 let (file, anchor) = cp.split_once('#').map_or((cp, None), |(f, a)| (f, Some(a)));
@@ -1085,10 +1561,13 @@ fn register_functions(
                     .cloned()
                     .unwrap_or_else(|| format!("/{}", path.trim_start_matches('/'))),
             ))
-        });
+        },
+    );
     let data = Arc::new(data);
-    t.tera
-        .register_function("load_data", move |args: &HashMap<String, Value>| {
+    fns.register(
+        &mut t.tera,
+        "load_data",
+        move |args: &HashMap<String, Value>| {
             let path = arg_str(args, "path", "load_data")?;
             data.get(&path).cloned().ok_or_else(|| {
                 tera::Error::msg(format!(
@@ -1096,54 +1575,66 @@ fn register_functions(
                     data.names().join(", ")
                 ))
             })
-        });
-    let by_path: Arc<HashMap<String, Value>> = Arc::new(
-        content
-            .pages
-            .iter()
-            .zip(summaries)
-            .map(|(p, s)| (p.file.content_path.clone(), s.clone()))
-            .collect(),
+        },
     );
-    t.tera
-        .register_function("get_page", move |args: &HashMap<String, Value>| {
+    let by_path: HashMap<String, usize> = content
+        .pages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.file.content_path.clone(), i))
+        .collect();
+    let all = summaries.clone();
+    fns.register(
+        &mut t.tera,
+        "get_page",
+        move |args: &HashMap<String, Value>| {
             let path = arg_str(args, "path", "get_page")?;
             by_path
                 .get(path.trim_start_matches("@/"))
-                .cloned()
+                .map(|&i| all[i].clone())
                 .ok_or_else(|| {
                     tera::Error::msg(format!("get_page: `{path}` is not a published page"))
                 })
-        });
-    let secs: Arc<HashMap<String, Value>> = Arc::new(
-        content
-            .sections
-            .iter()
-            .filter_map(|(k, s)| {
-                s.file.as_ref().map(|f| {
-                    let mut v = sections[k].clone();
-                    // get_section lists every page, paginated or not.
-                    v["pages"] =
-                        Value::Array(s.pages.iter().map(|&i| summaries[i].clone()).collect());
-                    (f.content_path.clone(), v)
-                })
-            })
-            .collect(),
+        },
     );
-    t.tera
-        .register_function("get_section", move |args: &HashMap<String, Value>| {
+    // Built on call: most sections are never asked for.
+    let secs: HashMap<String, (Value, Vec<usize>)> = content
+        .sections
+        .iter()
+        .filter_map(|(k, s)| {
+            s.file.as_ref().map(|f| {
+                (
+                    f.content_path.clone(),
+                    (sections[k].clone(), s.pages.clone()),
+                )
+            })
+        })
+        .collect();
+    let all = summaries.clone();
+    fns.register(
+        &mut t.tera,
+        "get_section",
+        move |args: &HashMap<String, Value>| {
             let path = arg_str(args, "path", "get_section")?;
             secs.get(path.trim_start_matches("@/"))
-                .cloned()
+                .map(|(v, pages)| {
+                    let mut v = v.clone();
+                    // get_section lists every page, paginated or not.
+                    v["pages"] = Value::Array(pages.iter().map(|&i| all[i].clone()).collect());
+                    v
+                })
                 .ok_or_else(|| {
                     tera::Error::msg(format!("get_section: `{path}` is not a published section"))
                 })
-        });
+        },
+    );
     let tags = Arc::new(Value::Array(tags.to_vec()));
-    t.tera
-        .register_function("get_tags", move |_: &HashMap<String, Value>| {
-            Ok((*tags).clone())
-        });
+    fns.register(
+        &mut t.tera,
+        "get_tags",
+        move |_: &HashMap<String, Value>| Ok((*tags).clone()),
+    );
+    fns
 }
 
 fn arg_str(args: &HashMap<String, Value>, name: &str, f: &str) -> tera::Result<String> {

@@ -1,19 +1,24 @@
 //! Tera templates: the theme's, overridden by name by the site's `templates/`, checked one by one
 //! so every syntax error is reported, and render errors traced back to a template line.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use tera::ast::Node;
 use tera::{Context, Tera};
 
 use crate::diagnostics::{display_path, line_col, Diagnostic, Diagnostics};
 use crate::theme::Theme;
 
 /// The parsed templates of a site, with their sources for error locations.
+#[derive(Clone)]
 pub struct Templates {
     /// The Tera instance; functions are registered on it before rendering.
     pub tera: Tera,
     sources: HashMap<String, (PathBuf, String)>,
+    /// Per template: a digest of every template it can reach (itself, its parents, what it
+    /// includes and imports, transitively), for incremental builds.
+    closures: HashMap<String, [u8; 32]>,
 }
 
 impl Templates {
@@ -88,6 +93,7 @@ impl Templates {
         tera.autoescape_on(vec![".html", ".htm", ".xml"]);
         // Tera's default also escapes `/`, which mangles every URL; HTML needs only these five.
         tera.set_escape_fn(crate::highlight::escape);
+        tera.register_filter("json_ld", json_ld_filter);
         if let Err(e) =
             tera.add_raw_templates(sources.iter().map(|(n, (_, t))| (n.as_str(), t.as_str())))
         {
@@ -110,10 +116,84 @@ impl Templates {
             diags.push(Diagnostic::error(shown, pos, msg));
             return None;
         }
-        Some(Templates {
+        let mut t = Templates {
             tera,
             sources: sources.into_iter().collect(),
-        })
+            closures: HashMap::new(),
+        };
+        t.closures = t
+            .sources
+            .keys()
+            .map(|n| (n.clone(), t.digest_of(&t.dependencies(n))))
+            .collect();
+        Some(t)
+    }
+
+    /// The templates `name` directly names: its parent (`extends`), what it `include`s
+    /// (existing or not: `ignore missing` makes an absent one a dependency too) and the macro
+    /// files it `import`s, anywhere in its body, blocks and macros.
+    fn direct_dependencies(&self, name: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        if let Ok(t) = self.tera.get_template(name) {
+            out.extend(t.parent.iter().cloned());
+            out.extend(t.parents.iter().cloned());
+            out.extend(t.imported_macro_files.iter().map(|(f, _)| f.clone()));
+            node_dependencies(&t.ast, &mut out);
+            for m in t.macros.values() {
+                node_dependencies(&m.body, &mut out);
+            }
+            for b in t.blocks.values() {
+                node_dependencies(&b.body, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Every template rendering `name` may use, `name` included: the transitive closure of
+    /// `extends`, `include` and `import`. An edit to any of them can change the output of
+    /// `name`; an edit to any other template cannot.
+    pub fn dependencies(&self, name: &str) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![name.to_string()];
+        while let Some(n) = todo.pop() {
+            if seen.insert(n.clone()) {
+                todo.extend(
+                    self.direct_dependencies(&n)
+                        .into_iter()
+                        .filter(|d| !seen.contains(d)),
+                );
+            }
+        }
+        seen
+    }
+
+    fn digest_of(&self, names: &BTreeSet<String>) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        for n in names {
+            h.update(n.as_bytes());
+            h.update(&[0]);
+            match self.sources.get(n) {
+                Some((_, text)) => {
+                    h.update(&[1]);
+                    h.update(&(text.len() as u64).to_le_bytes());
+                    h.update(text.as_bytes());
+                }
+                None => {
+                    h.update(&[2]);
+                }
+            }
+        }
+        *h.finalize().as_bytes()
+    }
+
+    /// A digest of the sources of every template rendering `name` may use (see
+    /// [`Templates::dependencies`]): equal digests mean rendering `name` with equal inputs
+    /// gives equal output, whatever else changed among the templates.
+    pub fn closure_digest(&self, name: &str) -> [u8; 32] {
+        match self.closures.get(name) {
+            Some(d) => *d,
+            None => self.digest_of(&self.dependencies(name)),
+        }
     }
 
     /// A hash of every template's name and source: part of the page cache key.
@@ -161,6 +241,10 @@ impl Templates {
                 candidates.push(p.as_str());
             }
         }
+        // Then what it includes and imports: an error in an included partial or a macro
+        // names only the template being rendered.
+        let deps = self.dependencies(name);
+        candidates.extend(deps.iter().map(String::as_str).filter(|d| *d != name));
         let needles = quoted(&msg);
         for cand in &candidates {
             if let Some((shown, text)) = self.sources.get(*cand) {
@@ -181,6 +265,46 @@ impl Templates {
             .map(|(p, _)| p.clone())
             .unwrap_or_else(|| PathBuf::from(format!("templates/{name}")));
         Diagnostic::error(shown, Some((1, 1)), format!("template error: {msg}"))
+    }
+}
+
+/// Collects the template names that `nodes` include, extend or import, at any depth.
+fn node_dependencies(nodes: &[Node], out: &mut BTreeSet<String>) {
+    for n in nodes {
+        match n {
+            Node::Include(_, names, _) => out.extend(names.iter().cloned()),
+            Node::Extends(_, name) => {
+                out.insert(name.clone());
+            }
+            Node::ImportMacro(_, file, _) => {
+                out.insert(file.clone());
+            }
+            Node::MacroDefinition(_, m, _) => node_dependencies(&m.body, out),
+            Node::FilterSection(_, f, _) => node_dependencies(&f.body, out),
+            Node::Block(_, b, _) => node_dependencies(&b.body, out),
+            Node::Forloop(_, f, _) => {
+                node_dependencies(&f.body, out);
+                if let Some(e) = &f.empty_body {
+                    node_dependencies(e, out);
+                }
+            }
+            Node::If(i, _) => {
+                for (_, _, body) in &i.conditions {
+                    node_dependencies(body, out);
+                }
+                if let Some((_, body)) = &i.otherwise {
+                    node_dependencies(body, out);
+                }
+            }
+            Node::Super
+            | Node::Text(_)
+            | Node::VariableBlock(..)
+            | Node::Set(..)
+            | Node::Raw(..)
+            | Node::Break(_)
+            | Node::Continue(_)
+            | Node::Comment(..) => {}
+        }
     }
 }
 
@@ -253,6 +377,22 @@ fn find_in_tags(text: &str, needle: &str) -> Option<usize> {
     text.find(needle)
 }
 
+/// The `json_ld` filter: a value as JSON that is safe inside `<script type="application/ld+json">`
+/// (and any other HTML raw-text element): `<`, `>` and `&` become `\u003c`-style escapes, so a
+/// title that contains `</script>` cannot end the element. Use it with `| safe`.
+pub fn json_ld_filter(
+    value: &serde_json::Value,
+    _: &std::collections::HashMap<String, serde_json::Value>,
+) -> tera::Result<serde_json::Value> {
+    let text =
+        serde_json::to_string(value).map_err(|e| tera::Error::msg(format!("json_ld: {e}")))?;
+    Ok(serde_json::Value::String(
+        text.replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +425,58 @@ mod tests {
     }
 
     #[test]
+    fn dependencies_follow_extends_include_and_import() {
+        let (_d, t, diags) = site(&[
+            ("base.html", "{% import \"macros.html\" as m %}<b>{% block b %}{% endblock %}</b>"),
+            ("macros.html", "{% macro x() %}{% include \"deep.html\" %}{% endmacro %}"),
+            ("deep.html", "deep"),
+            (
+                "page.html",
+                "{% extends \"base.html\" %}{% block b %}{% if a %}{% for i in l %}{% include [\"part.html\", \"gone.html\"] ignore missing %}{% endfor %}{% endif %}{% endblock %}",
+            ),
+            ("part.html", "part"),
+            ("other.html", "other"),
+        ]);
+        let t = t.unwrap_or_else(|| panic!("{diags}"));
+        let deps: Vec<String> = t.dependencies("page.html").into_iter().collect();
+        assert_eq!(
+            deps,
+            [
+                "base.html",
+                "deep.html",
+                "gone.html",
+                "macros.html",
+                "page.html",
+                "part.html"
+            ]
+        );
+        let (_d2, t2, _) = site(&[
+            ("base.html", "{% import \"macros.html\" as m %}<b>{% block b %}{% endblock %}</b>"),
+            ("macros.html", "{% macro x() %}{% include \"deep.html\" %}{% endmacro %}"),
+            ("deep.html", "deep, edited"),
+            (
+                "page.html",
+                "{% extends \"base.html\" %}{% block b %}{% if a %}{% for i in l %}{% include [\"part.html\", \"gone.html\"] ignore missing %}{% endfor %}{% endif %}{% endblock %}",
+            ),
+            ("part.html", "part"),
+            ("other.html", "other, edited"),
+        ]);
+        let t2 = t2.unwrap();
+        assert_ne!(
+            t.closure_digest("page.html"),
+            t2.closure_digest("page.html")
+        );
+        assert_eq!(
+            t.closure_digest("part.html"),
+            t2.closure_digest("part.html")
+        );
+        assert_ne!(
+            t.closure_digest("other.html"),
+            t2.closure_digest("other.html")
+        );
+    }
+
+    #[test]
     fn runtime_error_points_at_the_line_in_the_parent() {
         let (_d, t, diags) = site(&[
             (
@@ -303,5 +495,15 @@ mod tests {
         assert!(e.path.ends_with("base.html"), "{e}");
         assert_eq!(e.line, Some(3), "{e}");
         assert!(e.message.contains("page.nope"));
+    }
+
+    #[test]
+    fn json_ld_cannot_close_its_script() {
+        let v = serde_json::json!({"name": "a </script><b> & c"});
+        let out = super::json_ld_filter(&v, &Default::default()).unwrap();
+        let text = out.as_str().unwrap();
+        assert!(!text.contains('<') && !text.contains('&'), "{text}");
+        let back: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(back, v);
     }
 }

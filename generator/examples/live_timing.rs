@@ -1,0 +1,123 @@
+//! Rough timings of incremental rebuilds (`folio serve`) on a site, e.g. the 1,000-page corpus
+//! of `bench/build-bench --keep DIR`: a page edit and an edit of the template every project
+//! page uses, against a full in-memory build. Not the benchmark (that measures to the browser);
+//! a quick look at the engine alone.
+//!
+//! `cargo run --release -p folio --example live_timing -- SITE [PAGE.md] [TEMPLATE]`
+//! (paths relative to SITE; defaults: the first page under content/projects, the theme's
+//! page.html). The files are edited and restored.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use folio::live::LiveSite;
+use folio::site::{self, BuildOptions, Mode};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = PathBuf::from(
+        args.first()
+            .expect("usage: live_timing SITE [PAGE] [TEMPLATE]"),
+    );
+    let page = args.get(1).map(PathBuf::from).unwrap_or_else(|| {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("content/projects"))
+            .expect("content/projects")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "md") && !p.ends_with("_index.md"))
+            .collect();
+        v.sort();
+        v[0].strip_prefix(&root).unwrap().to_path_buf()
+    });
+    let template = args
+        .get(2)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("themes/folio/templates/page.html"));
+
+    if std::env::var_os("PHASES").is_some() {
+        phases(&root);
+        return;
+    }
+    let mut opts = BuildOptions::new(&root);
+    opts.mode = Mode::Memory;
+    for i in 0..2 {
+        let t = Instant::now();
+        site::build(&opts).expect("full build");
+        println!("full in-memory build {i}: {:?}", t.elapsed());
+    }
+    let mut live = LiveSite::new(opts.clone());
+    let t = Instant::now();
+    let r = live.build_all().expect("first live build");
+    println!(
+        "live first build: {:?} ({} rendered)",
+        t.elapsed(),
+        r.rendered
+    );
+    let t = Instant::now();
+    let r = live.rebuild(&[]).expect("no-op");
+    println!(
+        "no-op rebuild: {:?} ({} rendered, {} changed)",
+        t.elapsed(),
+        r.rendered,
+        r.changed.len()
+    );
+
+    let edit = |rel: &Path, f: &dyn Fn(&str) -> String, live: &mut LiveSite, what: &str| {
+        let p = root.join(rel);
+        let old = std::fs::read_to_string(&p).expect("read");
+        for (i, text) in [f(&old), old.clone()].into_iter().enumerate() {
+            std::fs::write(&p, text).expect("write");
+            let t = Instant::now();
+            let r = live.rebuild(std::slice::from_ref(&p)).expect("rebuild");
+            println!(
+                "{what}{}: {:?} ({} rendered, {} reused, {} changed)",
+                if i == 0 { "" } else { " (restore)" },
+                t.elapsed(),
+                r.rendered,
+                r.reused,
+                r.changed.len()
+            );
+        }
+    };
+    for _ in 0..3 {
+        edit(
+            &page,
+            &|s| format!("{s}\n\nOne more paragraph.\n"),
+            &mut live,
+            "page body edit",
+        );
+    }
+    for _ in 0..2 {
+        edit(
+            &template,
+            &|s| s.replacen("</article>", "<!-- x --><p>edited</p></article>", 1),
+            &mut live,
+            "template edit",
+        );
+    }
+}
+
+/// Phases of a no-op incremental build, for profiling.
+#[allow(dead_code)]
+pub fn phases(root: &Path) {
+    let mut opts = BuildOptions::new(root);
+    opts.mode = Mode::Memory;
+    let (_, mut memo) = site::build_incremental(&opts, &site::Memo::default(), &[]).unwrap();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (c, _) = folio::content::load(root, folio::content::LoadOptions { drafts: false });
+        println!(
+            "content::load alone: {:?} ({} pages)",
+            t.elapsed(),
+            c.pages.len()
+        );
+    }
+    let n: usize = std::env::var("PHASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    for _ in 0..n {
+        let (r, m) = site::build_incremental(&opts, &memo, &[]).unwrap();
+        memo = m;
+        println!("no-op phases: {:?} total {:?}", r.phases, r.elapsed);
+    }
+}

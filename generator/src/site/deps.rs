@@ -1,0 +1,171 @@
+//! Dependency tracking for incremental builds (`folio serve`): what a template render read
+//! besides its own context.
+//!
+//! A render's output is a function of three things: the templates it can reach (see
+//! [`crate::templates::Templates::closure_digest`]), its context (hashed whole), and whatever
+//! the site functions (`get_page`, `get_section`, `load_data`, `asset`, …) returned to it.
+//! The last is recorded here: every site function is registered through [`Functions`], which
+//! notes each call (name, arguments, a digest of the result) made on the current thread while
+//! [`recording`] is active. On the next build a render is reused only if calling the same
+//! functions with the same arguments returns the same digests.
+//!
+//! Not tracked: Tera's own `now()`, `get_random()` and `get_env()` (a full build is not
+//! reproducible with them either), and any filter or function registered on the Tera
+//! instance without [`Functions::register`] that reads site data — register such functions
+//! here, or their readers will not be re-rendered when that data changes.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tera::Tera;
+
+use crate::cache::Key;
+
+/// One call a template made to a site function, and a digest of what it returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    /// The function's name (`get_section`).
+    pub function: &'static str,
+    /// Its arguments as canonical JSON (keys sorted).
+    pub args: String,
+    /// A digest of the result (value or error).
+    pub digest: Key,
+}
+
+type Calls = BTreeMap<(&'static str, String), Key>;
+
+thread_local! {
+    static RECORDER: RefCell<Option<Calls>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a template render on this thread) and returns what it read through site
+/// functions, each distinct call once.
+pub fn recording<T>(f: impl FnOnce() -> T) -> (T, Vec<Read>) {
+    let outer = RECORDER.with(|r| r.replace(Some(Calls::new())));
+    let out = f();
+    let calls = RECORDER.with(|r| r.replace(outer)).unwrap_or_default();
+    let reads = calls
+        .into_iter()
+        .map(|((function, args), digest)| Read {
+            function,
+            args,
+            digest,
+        })
+        .collect();
+    (out, reads)
+}
+
+fn canonical_args(args: &HashMap<String, Value>) -> String {
+    let sorted: BTreeMap<&String, &Value> = args.iter().collect();
+    serde_json::to_string(&sorted).unwrap_or_default()
+}
+
+/// A digest of a site function's result.
+fn result_digest(r: &tera::Result<Value>) -> Key {
+    let mut h = blake3::Hasher::new();
+    match r {
+        Ok(v) => {
+            h.update(b"ok\0");
+            let _ = serde_json::to_writer(&mut h, v);
+        }
+        Err(e) => {
+            h.update(b"err\0");
+            h.update(e.to_string().as_bytes());
+        }
+    }
+    *h.finalize().as_bytes()
+}
+
+/// A digest of a JSON value (serialised), for context fingerprints.
+pub fn value_digest(v: &Value) -> Key {
+    let mut h = blake3::Hasher::new();
+    let _ = serde_json::to_writer(&mut h, v);
+    *h.finalize().as_bytes()
+}
+
+type SiteFn = Arc<dyn Fn(&HashMap<String, Value>) -> tera::Result<Value> + Send + Sync>;
+
+/// The site functions of one build: registered on its Tera instance so that every call is
+/// recorded, and kept so a previous build's calls can be replayed against this build's data.
+#[derive(Default, Clone)]
+pub struct Functions {
+    map: HashMap<&'static str, SiteFn>,
+}
+
+impl Functions {
+    /// Registers `f` as the template function `name` on `tera`, recording its calls. Every
+    /// function a template can reach site data through must be registered this way, or
+    /// incremental builds cannot see what depends on it.
+    pub fn register(
+        &mut self,
+        tera: &mut Tera,
+        name: &'static str,
+        f: impl Fn(&HashMap<String, Value>) -> tera::Result<Value> + Send + Sync + 'static,
+    ) {
+        let f: SiteFn = Arc::new(f);
+        self.map.insert(name, f.clone());
+        tera.register_function(name, move |args: &HashMap<String, Value>| {
+            let r = f(args);
+            RECORDER.with(|rec| {
+                if let Some(calls) = rec.borrow_mut().as_mut() {
+                    calls.insert((name, canonical_args(args)), result_digest(&r));
+                }
+            });
+            r
+        });
+    }
+
+    /// Whether calling the function of `read` now returns what it returned then. `memo`
+    /// caches results within one build (many pages make the same calls).
+    pub fn still_valid(
+        &self,
+        read: &Read,
+        memo: &mut HashMap<(&'static str, String), Key>,
+    ) -> bool {
+        let key = (read.function, read.args.clone());
+        if let Some(d) = memo.get(&key) {
+            return *d == read.digest;
+        }
+        let now = match self.map.get(read.function) {
+            Some(f) => match serde_json::from_str::<HashMap<String, Value>>(&read.args) {
+                Ok(args) => result_digest(&f(&args)),
+                Err(_) => return false,
+            },
+            None => return false,
+        };
+        memo.insert(key, now);
+        now == read.digest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_recorded_only_while_recording_and_replayed() {
+        let mut tera = Tera::default();
+        let mut fns = Functions::default();
+        let value = Arc::new(std::sync::Mutex::new(1));
+        let v = value.clone();
+        fns.register(&mut tera, "num", move |_| {
+            Ok(Value::from(*v.lock().unwrap()))
+        });
+        tera.add_raw_template("t", "{{ num(a=1) }}{{ num(a=1) }}{{ num(b=2) }}")
+            .unwrap();
+        let ctx = tera::Context::new();
+        assert_eq!(tera.render("t", &ctx).unwrap(), "111");
+        let (out, reads) = recording(|| tera.render("t", &ctx).unwrap());
+        assert_eq!(out, "111");
+        assert_eq!(reads.len(), 2, "{reads:?}");
+        let mut memo = HashMap::new();
+        assert!(reads.iter().all(|r| fns.still_valid(r, &mut memo)));
+        *value.lock().unwrap() = 2;
+        let mut memo = HashMap::new();
+        assert!(!fns.still_valid(&reads[0], &mut memo));
+        let (_, none) = recording(|| ());
+        assert!(none.is_empty());
+    }
+}
