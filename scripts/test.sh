@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Sets up everything (scripts/setup.sh) and runs the whole test suite: formatting, lints, the
-# Rust tests of every crate (unit, integration, real PTYs and sandbox), then the end-to-end
-# tests of the Worker under `wrangler dev` against a real `folio build` of the example site.
+# Rust tests of every crate (unit, integration, `folio serve` over real HTTP, real PTYs and
+# sandbox), then, against a real `folio build` of the example site served by the real Worker
+# under `wrangler dev`: the Worker's end-to-end tests, the browser tests (Chromium clicking
+# through the theme and running a demo in the live terminal) and the theme's quality gates
+# (Lighthouse, axe-core, the Nu HTML checker, page weight).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -21,3 +24,8 @@ if [ -x tests/worker/run.sh ]; then
   echo "==> Worker end-to-end tests"
   tests/worker/run.sh
 fi
+# The Worker's wasm is built by now (tests/worker/run.sh).
+echo "==> browser tests"
+FOLIO_WORKER_PREBUILT=1 tests/browser/run.sh
+echo "==> theme quality gates"
+FOLIO_WORKER_PREBUILT=1 tests/theme/run.sh

@@ -1,0 +1,385 @@
+// folio default theme: "Run it live". A project page with a [demo] has a section
+// [data-terminal]; this script shows its start button and, on click only, loads xterm.js
+// (the hashed URLs in the section's data-xterm-js / data-fit-js / data-xterm-css) and opens
+// the terminal WebSocket (/terminal/<demo>, docs/terminal-protocol.md):
+//   hello:   text {"cols","rows"}         client → server, first
+//   binary:  0x00 input, 0x01 resize JSON, 0x02 pause, 0x03 resume      client → server
+//            0x00 output, 0x01 exit JSON, 0x02 notice text             server → client
+// It shows connecting / running / exited / refused / lost in [data-terminal-status], and is
+// usable with the keyboard alone: focus moves into the terminal on start, Shift+Tab leaves it.
+(function () {
+  "use strict";
+  var sections = document.querySelectorAll("[data-terminal]");
+  if (!sections.length || !window.WebSocket || !window.Promise) return;
+
+  // Pause the origin when this many bytes wait for xterm to parse; resume below LOW.
+  var HIGH = 256 * 1024;
+  var LOW = 32 * 1024;
+  // The Worker's refusals (429/503 before the upgrade) reach a browser only as a failed
+  // WebSocket; its own guess at when to retry (edge-worker limits::SESSION_RETRY_AFTER_SECS).
+  var DEFAULT_RETRY_SECS = 30;
+  var encoder = new TextEncoder();
+  var decoder = new TextDecoder();
+
+  // --- xterm under a strict CSP --------------------------------------------------------
+  // xterm's DOM renderer injects <style> elements and may set style attributes with
+  // setAttribute("style"); a style-src without 'unsafe-inline' blocks both (Chrome checks an
+  // inline <style> against the CSP even when it is empty or not CSS). So, once the visitor
+  // starts a terminal: document.createElement("style") gives xterm an inert element instead
+  // (never a <style>, so nothing for CSP to check) whose text goes into a constructed
+  // stylesheet adopted by the document; setAttribute("style", v) becomes style.cssText = v,
+  // the CSSOM, which CSP allows. The styles that apply are the same.
+  var shimmed = false;
+  function shimStyles() {
+    if (shimmed) return;
+    shimmed = true;
+    if (!("adoptedStyleSheets" in document) || !window.CSSStyleSheet ||
+        !("replaceSync" in CSSStyleSheet.prototype)) return;
+    var createElement = document.createElement;
+    document.createElement = function (name) {
+      if (String(name).toLowerCase() === "style") return adopted();
+      return createElement.apply(document, arguments);
+    };
+    var setAttribute = Element.prototype.setAttribute;
+    Element.prototype.setAttribute = function (name, value) {
+      if (String(name).toLowerCase() === "style" && this.style) {
+        this.style.cssText = String(value);
+        return;
+      }
+      return setAttribute.call(this, name, value);
+    };
+  }
+  function adopted() {
+    var el = document.createElementNS("http://www.w3.org/1999/xhtml", "folio-style");
+    el.hidden = true;
+    var sheet = new CSSStyleSheet();
+    var text = "";
+    document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+    Object.defineProperty(el, "textContent", {
+      configurable: true,
+      get: function () { return text; },
+      set: function (v) {
+        text = v == null ? "" : String(v);
+        try { sheet.replaceSync(text); } catch (e) { /* not CSS: nothing to apply */ }
+      },
+    });
+    var remove = el.remove;
+    el.remove = function () {
+      document.adoptedStyleSheets = document.adoptedStyleSheets.filter(function (s) {
+        return s !== sheet;
+      });
+      return remove.apply(el, arguments);
+    };
+    return el;
+  }
+
+  var xterm = null;
+  function loadXterm(section) {
+    if (xterm) return xterm;
+    var js = section.getAttribute("data-xterm-js");
+    var fit = section.getAttribute("data-fit-js");
+    var css = section.getAttribute("data-xterm-css");
+    if (!js || !fit) return Promise.reject(new Error("the page does not say where xterm is"));
+    var abs = function (u) { return new URL(u, location.href).href; };
+    var sheet = !css ? Promise.resolve() : new Promise(function (resolve, reject) {
+      var link = document.createElement("link");
+      link.rel = "stylesheet";
+      link.href = abs(css);
+      link.onload = resolve;
+      link.onerror = function () { reject(new Error("xterm.css did not load")); };
+      document.head.appendChild(link);
+    });
+    xterm = Promise.all([import(abs(js)), import(abs(fit)), sheet]).then(function (m) {
+      return { Terminal: m[0].Terminal, FitAddon: m[1].FitAddon };
+    });
+    xterm.catch(function () { xterm = null; });
+    return xterm;
+  }
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (text) e.textContent = text;
+    return e;
+  }
+
+  function wsUrl(endpoint) {
+    var u = new URL(endpoint, location.href);
+    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+    return u.href;
+  }
+
+  function frame(type, payload) {
+    var bytes = new Uint8Array(1 + (payload ? payload.length : 0));
+    bytes[0] = type;
+    if (payload) bytes.set(payload, 1);
+    return bytes;
+  }
+
+  function retryAfter(reason) {
+    var m = /retry[ _-]?after[ =:]*(\d+)/i.exec(reason || "");
+    return m ? Number(m[1]) : null;
+  }
+
+  var REFUSALS = {
+    rate_limited: "You started terminals too quickly.",
+    too_many_sessions: "You already have the most terminals one visitor may open.",
+    sessions_full: "All terminal sessions are in use."
+  };
+
+  var END_REASONS = {
+    idle: "no input for a while",
+    timeout: "time limit reached",
+    process_limit: "too many processes",
+    shutdown: "the terminal server is shutting down",
+  };
+
+  function setup(section) {
+    var start = section.querySelector("[data-terminal-start]");
+    var status = section.querySelector("[data-terminal-status]");
+    var screen = section.querySelector("[data-terminal-screen]");
+    var demo = section.getAttribute("data-demo");
+    var endpoint = section.getAttribute("data-endpoint") || (demo && "/terminal/" + demo);
+    if (!start || !screen || !endpoint) return;
+
+    var term = null;
+    var fitAddon = null;
+    var ws = null;
+    var controls = null;
+    var stopBtn = null;
+    var againBtn = null;
+    var srBtn = null;
+    var notice = null;
+    var retryTimer = 0;
+
+    function say(state, text) {
+      section.setAttribute("data-terminal-state", state);
+      if (status) status.textContent = text;
+    }
+
+    function buildControls() {
+      controls = el("div", { class: "terminal-controls" });
+      stopBtn = el("button", { type: "button", class: "button", "data-terminal-stop": "" }, "Stop");
+      againBtn = el("button", { type: "button", class: "button", "data-terminal-again": "", hidden: "" }, "Reconnect");
+      var sr = false;
+      try { sr = localStorage.getItem("folio-terminal-sr") === "1"; } catch (e) { /* no storage */ }
+      srBtn = el("button", { type: "button", class: "button", "data-terminal-sr": "", "aria-pressed": String(sr) },
+        "Screen reader mode");
+      var hint = el("p", { class: "terminal-hint" },
+        "Keys go to the terminal; Shift+Tab moves focus back out to these buttons.");
+      notice = el("p", { class: "terminal-notice", "data-terminal-notice": "", "aria-live": "polite", hidden: "" });
+      controls.appendChild(stopBtn);
+      controls.appendChild(againBtn);
+      controls.appendChild(srBtn);
+      controls.appendChild(hint);
+      section.insertBefore(controls, screen);
+      section.insertBefore(notice, screen);
+      stopBtn.addEventListener("click", function () {
+        if (ws) {
+          ws.folioStopped = true;
+          ws.close(1000, "stopped");
+        }
+      });
+      againBtn.addEventListener("click", connect);
+      srBtn.addEventListener("click", function () {
+        var on = srBtn.getAttribute("aria-pressed") !== "true";
+        srBtn.setAttribute("aria-pressed", String(on));
+        if (term) term.options.screenReaderMode = on;
+        try { localStorage.setItem("folio-terminal-sr", on ? "1" : "0"); } catch (e) { /* fine */ }
+      });
+      return sr;
+    }
+
+    function ended(state, text, againLabel) {
+      say(state, text);
+      var hadFocus = section.contains(document.activeElement) && document.activeElement !== againBtn;
+      stopBtn.hidden = true;
+      againBtn.textContent = againLabel;
+      againBtn.hidden = false;
+      if (hadFocus) againBtn.focus();
+    }
+
+    function fit() {
+      if (!fitAddon) return;
+      try { fitAddon.fit(); } catch (e) { /* not laid out yet */ }
+    }
+
+    function open(lib) {
+      var sr = buildControls();
+      screen.hidden = false;
+      term = new lib.Terminal({
+        cursorBlink: true,
+        convertEol: false,
+        scrollback: 2000,
+        screenReaderMode: sr,
+        fontFamily: 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace',
+        fontSize: 14,
+      });
+      fitAddon = new lib.FitAddon();
+      term.loadAddon(fitAddon);
+      // Shift+Tab is not sent to the program: it moves focus out of the terminal.
+      term.attachCustomKeyEventHandler(function (e) {
+        return !(e.key === "Tab" && e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey);
+      });
+      // xterm goes into a box that fills the screen's content area: the fit addon sizes the
+      // terminal from its parent's computed height, which would count the screen's padding.
+      var host = el("div", { class: "terminal-xterm" });
+      host.style.height = "100%";
+      host.style.width = "100%";
+      screen.appendChild(host);
+      var bg = getComputedStyle(screen).backgroundColor;
+      if (bg && !/^(transparent|rgba\(0, 0, 0, 0\))$/.test(bg)) term.options.theme = { background: bg };
+      term.open(host);
+      fit();
+      term.onData(function (data) { send(frame(0x00, encoder.encode(data))); });
+      term.onBinary(function (data) {
+        var b = new Uint8Array(data.length);
+        for (var i = 0; i < data.length; i++) b[i] = data.charCodeAt(i) & 255;
+        send(frame(0x00, b));
+      });
+      term.onResize(function (size) {
+        send(frame(0x01, encoder.encode(JSON.stringify({ cols: size.cols, rows: size.rows }))));
+      });
+      if (window.ResizeObserver) {
+        var queued = false;
+        new ResizeObserver(function () {
+          if (queued) return;
+          queued = true;
+          requestAnimationFrame(function () { queued = false; fit(); });
+        }).observe(screen);
+      }
+    }
+
+    function send(bytes) {
+      if (ws && ws.readyState === 1 && ws.folioHello) ws.send(bytes);
+    }
+
+    function connect() {
+      clearTimeout(retryTimer);
+      if (ws && ws.readyState < 2) return;
+      say("connecting", "Connecting to the demo\u2026");
+      againBtn.hidden = true;
+      stopBtn.hidden = false;
+      notice.hidden = true;
+      notice.textContent = "";
+      term.reset();
+      fit();
+      var sock = new WebSocket(wsUrl(endpoint));
+      ws = sock;
+      sock.binaryType = "arraybuffer";
+      var opened = false;
+      var exit = null;
+      var pending = 0;
+      var paused = false;
+      sock.onopen = function () {
+        opened = true;
+        fit();
+        sock.send(JSON.stringify({ cols: term.cols, rows: term.rows }));
+        sock.folioHello = true;
+        say("running", "Running.");
+        term.focus();
+      };
+      sock.onmessage = function (ev) {
+        if (typeof ev.data === "string") return;
+        var bytes = new Uint8Array(ev.data);
+        if (!bytes.length) return;
+        var payload = bytes.subarray(1);
+        if (bytes[0] === 0x00) {
+          pending += payload.length;
+          term.write(payload, function () {
+            pending -= payload.length;
+            if (paused && pending < LOW && sock === ws) {
+              paused = false;
+              send(frame(0x03));
+            }
+          });
+          if (!paused && pending > HIGH) {
+            paused = true;
+            send(frame(0x02));
+          }
+        } else if (bytes[0] === 0x01) {
+          try { exit = JSON.parse(decoder.decode(payload)); } catch (e) { exit = {}; }
+        } else if (bytes[0] === 0x02) {
+          notice.textContent = decoder.decode(payload);
+          notice.hidden = false;
+        }
+      };
+      sock.onclose = function (ev) {
+        if (sock !== ws) return;
+        var why = END_REASONS[ev.reason] ? " (" + END_REASONS[ev.reason] + ")" : "";
+        if (exit) {
+          var how = typeof exit.signal === "number" ? "was ended by signal " + exit.signal
+            : typeof exit.code === "number" ? "exited with status " + exit.code : "ended";
+          ended("exited", "The demo " + how + why + ".", "Start again");
+        } else if (sock.folioStopped) {
+          ended("exited", "Stopped.", "Start again");
+        } else if (ev.code === 4008) {
+          ended("exited", "The session reached its time limit.", "Start again");
+        } else if (ev.code === 4502) {
+          ended("lost", "The terminal server is not reachable right now.", "Reconnect");
+        } else if (ev.code >= 4400 && ev.code < 4600) {
+          // The Worker's refusals: 4000 + HTTP status, reason "<error>; retry_after=N".
+          var code = (ev.reason || "").split(";")[0];
+          refused(retryAfter(ev.reason) || DEFAULT_RETRY_SECS, REFUSALS[code] ||
+            (ev.code === 4429 ? "Too many terminals are open right now."
+              : "The terminal server is unavailable right now."));
+        } else if (!opened) {
+          diagnose();
+        } else {
+          ended("lost", "The connection was lost" + (ev.reason ? " (" + ev.reason + ")" : "") +
+            ".", "Reconnect");
+        }
+      };
+    }
+
+    function refused(secs, why) {
+      ended("refused", why + " Try again in " + secs + " s.", "Try again");
+      retryTimer = setTimeout(function () {
+        if (section.getAttribute("data-terminal-state") === "refused") {
+          say("refused", why + " You can try again now.");
+        }
+      }, secs * 1000);
+    }
+
+    // The Worker sends its refusals as close codes (above); a handshake that fails outright
+    // (an older Worker, a proxy, the network) says nothing, so /api/health tells "the
+    // terminal server is up, so we were refused" from "it is down".
+    function diagnose() {
+      fetch("/api/health", { cache: "no-store", headers: { Accept: "application/json" } })
+        .then(function (r) {
+          if (r.status === 429) {
+            return refused(Number(r.headers.get("Retry-After")) || DEFAULT_RETRY_SECS,
+              "Too many requests from you right now.");
+          }
+          return r.json().then(function (h) {
+            if (h && h.origin === "ok") {
+              refused(DEFAULT_RETRY_SECS,
+                "The terminal was refused: all sessions are in use, or you already have the most terminals one visitor may open.");
+            } else {
+              ended("lost", "The terminal server is not reachable right now.", "Reconnect");
+            }
+          });
+        })
+        .catch(function () {
+          ended("lost", "Could not reach the site; check your connection.", "Reconnect");
+        });
+    }
+
+    start.hidden = false;
+    start.addEventListener("click", function () {
+      start.disabled = true;
+      say("loading", "Loading the terminal\u2026");
+      loadXterm(section).then(function (lib) {
+        shimStyles();
+        if (!term) open(lib);
+        start.hidden = true;
+        connect();
+      }, function () {
+        start.disabled = false;
+        say("lost", "The terminal could not be loaded. Try again.");
+      });
+    });
+  }
+
+  for (var i = 0; i < sections.length; i++) setup(sections[i]);
+})();
