@@ -322,9 +322,11 @@ fn static_file(shared: &Shared, method: &Method, path: &str) -> Response {
 }
 
 /// Before the first good build: a page that says so and carries the reload script, so
-/// the tab shows the errors and reloads once the site builds.
+/// the tab shows the errors and reloads once the site builds. Its `folio-serve` meta tells
+/// the script there is no last good version to speak of.
 fn not_built_yet() -> Response {
-    let html = "<!doctype html><html lang=en><meta charset=utf-8><title>folio serve: build failed</title>\
+    let html = "<!doctype html><html lang=en><meta charset=utf-8><meta name=folio-serve content=not-built>\
+        <title>folio serve: build failed</title>\
         <h1>The site has not built yet</h1><p>The errors are in the terminal running <code>folio serve</code>; \
         this page reloads when they are fixed.</p>";
     let mut r = Response::new(Body::from(reload::inject(html.as_bytes(), true)));

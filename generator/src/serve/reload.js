@@ -6,6 +6,8 @@
   "use strict";
   const script = document.currentScript;
   const notFoundPage = !!(script && script.src.indexOf("?nf") >= 0);
+  // The page `folio serve` shows until the site first builds.
+  const notBuilt = !!document.querySelector('meta[name="folio-serve"][content="not-built"]');
   const socketUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/__folio/ws";
   let overlay = null;
   let lastFocus = null;
@@ -21,12 +23,39 @@
 
   function affectsThisTab(msg) {
     if (msg.lagged || notFoundPage) return true;
-    const here = currentFile();
-    const all = (msg.changed || []).concat(msg.removed || []);
     // This page changed or went away, or an asset pages load (stylesheets, scripts, images,
     // fonts). Feeds, the sitemap and other pages do not concern this tab.
     const asset = /\.(css|m?js|svg|png|jpe?g|gif|webp|avif|ico|woff2?)$/i;
-    return all.some((f) => f === here || f === here + "/index.html" || asset.test(f));
+    return pageChanged(msg) || (msg.changed || []).concat(msg.removed || []).some((f) => asset.test(f));
+  }
+
+  function pageChanged(msg) {
+    const here = currentFile();
+    return (msg.changed || []).concat(msg.removed || []).some((f) => f === here || f === here + "/index.html");
+  }
+
+  // Whether a sheet this page loads through @import (same origin, so readable) is among
+  // the changed or removed files.
+  function importsChanged(msg) {
+    const touched = new Set((msg.changed || []).concat(msg.removed || []).map((f) => "/" + f));
+    const seen = new Set();
+    const walk = (sheet) => {
+      if (!sheet || seen.has(sheet)) return false;
+      seen.add(sheet);
+      let rules;
+      try { rules = sheet.cssRules; } catch (_) { return false; }
+      for (const rule of Array.from(rules || [])) {
+        if (!rule.styleSheet) continue;
+        if (rule.styleSheet.href) {
+          let path = new URL(rule.styleSheet.href).pathname;
+          try { path = decodeURIComponent(path); } catch (_) { /* keep it encoded */ }
+          if (touched.has(path)) return true;
+        }
+        if (walk(rule.styleSheet)) return true;
+      }
+      return false;
+    };
+    return Array.from(document.styleSheets).some(walk);
   }
 
   function style(el, props) {
@@ -39,11 +68,29 @@
     overlay.remove();
     overlay = null;
     document.removeEventListener("keydown", onKey, true);
+    document.removeEventListener("focusin", onFocusIn, true);
     if (lastFocus && typeof lastFocus.focus === "function") lastFocus.focus();
   }
 
+  // The overlay is modal: Esc closes it, Tab and Shift+Tab cycle within it, and focus
+  // that lands elsewhere (a page script, a click) comes back to it.
   function onKey(ev) {
-    if (ev.key === "Escape") { ev.preventDefault(); clearErrors(); }
+    if (!overlay) return;
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      clearErrors();
+    } else if (ev.key === "Tab") {
+      const stops = Array.from(overlay.querySelectorAll("button, a[href], [tabindex]:not([tabindex='-1'])"));
+      if (!stops.length) { ev.preventDefault(); return; }
+      const at = stops.indexOf(document.activeElement);
+      const next = ev.shiftKey ? (at <= 0 ? stops.length - 1 : at - 1) : (at + 1) % stops.length;
+      ev.preventDefault();
+      stops[next].focus();
+    }
+  }
+
+  function onFocusIn(ev) {
+    if (overlay && !overlay.contains(ev.target)) overlay.firstChild.focus();
   }
 
   function showErrors(errors) {
@@ -71,7 +118,7 @@
     });
     title.id = "folio-build-error-title";
     title.textContent = "Build failed: " + errors.length + " error" + (errors.length === 1 ? "" : "s") +
-      " (still showing the last good version)";
+      (notBuilt ? " (the site has not built yet)" : " (still showing the last good version)");
     const list = style(document.createElement("ul"), { margin: "0", padding: "0", "list-style": "none" });
     list.id = "folio-build-error-list";
     for (const e of errors) {
@@ -96,30 +143,45 @@
     overlay.append(box);
     document.body.append(overlay);
     document.addEventListener("keydown", onKey, true);
+    document.addEventListener("focusin", onFocusIn, true);
     box.focus();
   }
 
-  // Replaces this page's stylesheets with the ones the freshly built page links to; each
-  // old sheet goes once its replacement has loaded, so nothing flashes unstyled.
-  function swapStylesheets() {
-    fetch(location.href, { cache: "no-store" })
-      .then((r) => r.text())
-      .then((html) => {
-        const fresh = new DOMParser().parseFromString(html, "text/html");
-        const want = Array.from(fresh.querySelectorAll('link[rel~="stylesheet"]'));
-        const have = Array.from(document.querySelectorAll('link[rel~="stylesheet"]'));
-        const bust = "?folio-reload=" + Date.now();
-        want.forEach((link, i) => {
-          const el = document.createElement("link");
-          for (const a of Array.from(link.attributes)) el.setAttribute(a.name, a.value);
-          el.href = link.getAttribute("href").split("?")[0] + bust;
-          const old = have[i];
-          el.addEventListener("load", () => { if (old) old.remove(); });
-          if (old) old.after(el); else document.head.append(el);
-        });
-        have.slice(want.length).forEach((l) => l.remove());
-      })
-      .catch(() => location.reload());
+  // Relinks, in place, the stylesheets of this page that the rebuild touched: a renamed
+  // (content-hashed) sheet gets its new URL from `css_renames`, a sheet rebuilt under the
+  // same URL is fetched again. Each replacement goes right after the sheet it replaces (same
+  // cascade order), which goes once the replacement has loaded, so nothing flashes
+  // unstyled. Sheets the rebuild did not touch (including ones page scripts added, like the
+  // terminal's) stay. Returns false when no sheet of this page was touched.
+  function swapStylesheets(msg) {
+    const renames = new Map((msg.css_renames || []).map((pair) => [pair[0], pair[1]]));
+    const rebuilt = new Set((msg.changed || []).filter((f) => /\.css$/i.test(f)).map((f) => "/" + f));
+    const bust = "folio-reload=" + Date.now();
+    let swapped = false;
+    for (const old of Array.from(document.querySelectorAll('link[rel~="stylesheet"][href]'))) {
+      let url;
+      try { url = new URL(old.href); } catch (_) { continue; }
+      if (url.origin !== location.origin) continue;
+      let path = url.pathname;
+      try { path = decodeURIComponent(path); } catch (_) { /* keep it encoded */ }
+      let next;
+      if (renames.has(path)) next = renames.get(path);
+      else if (rebuilt.has(path)) next = url.pathname + "?" + bust;
+      else continue;
+      const el = old.cloneNode(false);
+      el.setAttribute("href", next);
+      // A sheet still loading that is replaced again hands on what it was to replace.
+      const replaces = [old].concat(old.folioReplaces || []);
+      el.folioReplaces = replaces;
+      el.addEventListener("load", () => {
+        replaces.forEach((r) => r.remove());
+        el.folioReplaces = null;
+      }, { once: true });
+      el.addEventListener("error", () => location.reload(), { once: true });
+      old.after(el);
+      swapped = true;
+    }
+    return swapped;
   }
 
   function onMessage(ev) {
@@ -130,7 +192,11 @@
     } else if (msg.type === "reload") {
       clearErrors();
       if (!affectsThisTab(msg)) return;
-      if (msg.css_only) swapStylesheets(); else location.reload();
+      if (!msg.css_only) { location.reload(); return; }
+      // Only CSS changed: relink this page's sheets in place. When none of them was
+      // touched, reload only if the page itself changed (a renamed sheet it names in an
+      // attribute, say) or a sheet it pulls in by @import changed; else nothing concerns it.
+      if (!swapStylesheets(msg) && (pageChanged(msg) || importsChanged(msg))) location.reload();
     }
   }
 

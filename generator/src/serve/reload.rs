@@ -10,8 +10,10 @@
 //!
 //! Messages (JSON text frames, server → tab):
 //! * `{"type":"hello"}` on connect, followed by the current error if the last build failed;
-//! * `{"type":"reload","changed":[…],"removed":[…],"css_only":b,"full":b,"rendered":n,"ms":n}`
-//!   after every successful rebuild (it also clears the overlay);
+//! * `{"type":"reload","changed":[…],"removed":[…],"css_only":b,"css_renames":[[old,new],…],
+//!   "full":b,"rendered":n,"ms":n}` after every successful rebuild (it also clears the
+//!   overlay); `css_renames` pairs the old and new URL paths of each content-hashed
+//!   stylesheet whose hash changed, so a tab can relink it in place when `css_only`;
 //! * `{"type":"error","errors":[{"file","line","column","message","text"}],"ms":n}`.
 
 use std::sync::{Arc, Mutex};
@@ -102,7 +104,8 @@ impl Hub {
                     // A tab too slow to keep up: it missed something, so it reloads.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let m = json!({"type": "reload", "changed": [], "removed": [],
-                            "css_only": false, "full": true, "rendered": 0, "ms": 0, "lagged": true});
+                            "css_only": false, "css_renames": [], "full": true, "rendered": 0,
+                            "ms": 0, "lagged": true});
                         if socket.send(Message::Text(m.to_string().into())).await.is_err() {
                             return;
                         }
@@ -125,6 +128,7 @@ pub fn reload_message(r: &Rebuild) -> String {
         "changed": r.changed,
         "removed": r.removed,
         "css_only": r.css_only,
+        "css_renames": r.css_renames,
         "full": r.full,
         "rendered": r.rendered,
         "ms": r.elapsed.as_millis() as u64,
@@ -201,6 +205,27 @@ mod tests {
         assert!(String::from_utf8(inject(b"", true))
             .unwrap()
             .contains("?nf"));
+    }
+
+    #[test]
+    fn reload_messages_carry_stylesheet_renames() {
+        let r = Rebuild {
+            changed: vec!["css/site.abcdefabcd.css".into(), "index.html".into()],
+            removed: vec!["css/site.0123456789.css".into()],
+            css_only: true,
+            css_renames: vec![(
+                "/css/site.0123456789.css".into(),
+                "/css/site.abcdefabcd.css".into(),
+            )],
+            ..Rebuild::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&reload_message(&r)).unwrap();
+        assert_eq!(v["type"], "reload");
+        assert_eq!(v["css_only"], true);
+        assert_eq!(
+            v["css_renames"],
+            json!([["/css/site.0123456789.css", "/css/site.abcdefabcd.css"]])
+        );
     }
 
     #[test]
