@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let theme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../themes/folio");
+    // Read at run time, not with env!(): a build script compiled once is reused by every
+    // checkout sharing the target dir, and must embed the theme of the checkout being built.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let theme = Path::new(&manifest_dir).join("../themes/folio");
     println!("cargo:rerun-if-changed={}", theme.display());
     let mut files = Vec::new();
     if theme.is_dir() {

@@ -115,7 +115,11 @@ fn tags_get_pages_and_an_index() {
     let cli = &files["tags/cli/index.html"];
     assert!(cli.contains(">Alpha<") && !cli.contains(">Beta<"));
     let index = &files["tags/index.html"];
-    assert!(index.contains("href=\"/tags/cli/\"") && index.contains("(2)"));
+    assert!(
+        index.contains("href=\"/tags/cli/\">cli</a> <span class=\"n\">1 project</span>")
+            && index.contains("href=\"/tags/rust/\">rust</a> <span class=\"n\">2 projects</span>"),
+        "each tag links to its page with its count: {index}"
+    );
 }
 
 #[test]
