@@ -4,8 +4,9 @@
 //! a quick look at the engine alone.
 //!
 //! `cargo run --release -p folio --example live_timing -- SITE [PAGE.md] [TEMPLATE]`
-//! (paths relative to SITE; defaults: the first page under content/projects, the theme's
-//! page.html). The files are edited and restored.
+//! (paths relative to SITE; defaults: the first page under content/projects, the site's
+//! templates/page.html, else the theme's). The files are edited and restored. `PHASES=N`
+//! prints the time of each build phase for N no-op rebuilds and one page edit instead.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,10 +29,15 @@ fn main() {
         v.sort();
         v[0].strip_prefix(&root).unwrap().to_path_buf()
     });
-    let template = args
-        .get(2)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("themes/folio/templates/page.html"));
+    // The site's override when there is one: the theme may be a link to the repo's own.
+    let template = args.get(2).map(PathBuf::from).unwrap_or_else(|| {
+        let own = PathBuf::from("templates/page.html");
+        if root.join(&own).is_file() {
+            own
+        } else {
+            PathBuf::from("themes/folio/templates/page.html")
+        }
+    });
 
     if std::env::var_os("PHASES").is_some() {
         phases(&root);
@@ -111,6 +117,29 @@ pub fn phases(root: &Path) {
             c.pages.len()
         );
     }
+    let opts_c = folio::content::LoadOptions { drafts: false };
+    let (_, _, mut cache) = folio::content::load_cached(root, opts_c, &Default::default(), &[]);
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (c, _, next) = folio::content::load_cached(root, opts_c, &cache, &[]);
+        let next_read = next.files_read();
+        cache = next;
+        let loaded = t.elapsed();
+        let t = Instant::now();
+        let n: usize = walkdir::WalkDir::new(root.join("content"))
+            .follow_links(true)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| std::fs::read(e.path()).map_or(0, |b| b.len()))
+            .sum();
+        println!(
+            "content::load_cached: {loaded:?} ({} pages, {} files read); walk + read alone, one thread: {:?} ({n} bytes)",
+            c.pages.len(),
+            next_read,
+            t.elapsed()
+        );
+    }
     let n: usize = std::env::var("PHASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -119,5 +148,27 @@ pub fn phases(root: &Path) {
         let (r, m) = site::build_incremental(&opts, &memo, &[]).unwrap();
         memo = m;
         println!("no-op phases: {:?} total {:?}", r.phases, r.elapsed);
+    }
+    // One page body edit (appended, then restored), as the serve benchmark makes.
+    let page = std::fs::read_dir(root.join("content/projects"))
+        .expect("content/projects")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "md") && !p.ends_with("_index.md"))
+        .expect("a project page");
+    let old = std::fs::read_to_string(&page).expect("read");
+    for (i, text) in [format!("{old}\nEdited.\n"), old.clone()]
+        .into_iter()
+        .enumerate()
+    {
+        std::fs::write(&page, text).expect("write");
+        let (r, m) = site::build_incremental(&opts, &memo, std::slice::from_ref(&page)).unwrap();
+        memo = m;
+        println!(
+            "page edit{} phases: {:?} total {:?} ({} rendered)",
+            if i == 0 { "" } else { " (restore)" },
+            r.phases,
+            r.elapsed,
+            r.rendered
+        );
     }
 }

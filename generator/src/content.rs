@@ -6,11 +6,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use crate::diagnostics::{display_path, line_col, Diagnostic, Diagnostics};
-use crate::frontmatter::{self, CommandSpec, PageMeta, SectionMeta, SortBy, Split};
+use crate::frontmatter::{self, CommandSpec, FmError, PageMeta, SectionMeta, SortBy, Split};
 
 /// A markdown file as read from disk.
 #[derive(Debug, Clone)]
@@ -305,6 +306,127 @@ enum Kind {
 
 /// Reads `content/` under `root`. Returns what could be loaded and every diagnostic found.
 pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
+    let (content, diags, _) = load_inner(root, opts, None);
+    (content, diags)
+}
+
+/// Front matter as parsed by an earlier load, by file: what [`load_cached`] reuses for a file
+/// whose text is byte for byte the text it was parsed from. Parsing TOML or YAML is most of
+/// what loading a large site costs; reading the files again is cheap, and comparing the text
+/// (not a modification time) keeps the reuse exact.
+///
+/// A file is not even read again when its size, modification and change times, inode and
+/// device are those it had when it was read, it was not named as changed, and it had not
+/// been modified for [`RACY`] before it was read (git's "racily clean" rule: a write after
+/// that read must then show in the stamp, however coarse the file system's clock).
+#[derive(Default, Clone)]
+pub struct ParseCache {
+    map: HashMap<PathBuf, Arc<CachedHeader>>,
+    /// Files the load that made this cache actually read.
+    read: usize,
+}
+
+/// How long before it was read a file must have been last modified for its stamp alone to
+/// vouch for its text on the next load.
+pub const RACY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What identifies a file's version without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: std::time::SystemTime,
+    changed: (i64, i64),
+    ino: u64,
+    dev: u64,
+}
+
+impl Stamp {
+    #[cfg(unix)]
+    fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            len: m.len(),
+            modified: m.modified().ok()?,
+            changed: (m.ctime(), m.ctime_nsec()),
+            ino: m.ino(),
+            dev: m.dev(),
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn of(_: &Path) -> Option<Stamp> {
+        None
+    }
+}
+
+impl ParseCache {
+    /// How many files the load that returned this cache read (the others were vouched for
+    /// by their stamps).
+    pub fn files_read(&self) -> usize {
+        self.read
+    }
+
+    /// Files whose front matter is held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// A file's parsed front matter and the text it was parsed from.
+struct CachedHeader {
+    text: String,
+    /// The file's stamp just before it was read, and when that was.
+    stamp: Option<Stamp>,
+    read_at: std::time::SystemTime,
+    section: bool,
+    parsed: Result<(usize, Header), FmError>,
+}
+
+#[derive(Clone)]
+enum Header {
+    Page(Box<PageMeta>, Vec<FmError>),
+    Section(SectionMeta),
+}
+
+/// Cuts and parses a content file's front matter: (body offset, header).
+fn parse_header(text: &str, section: bool) -> Result<(usize, Header), FmError> {
+    let split: Split<'_> = frontmatter::split(text)?;
+    let header = if section {
+        Header::Section(frontmatter::parse_section(text, &split)?.meta)
+    } else {
+        let p = frontmatter::parse_page(text, &split)?;
+        Header::Page(Box::new(p.meta), p.warnings)
+    };
+    Ok((split.body_offset, header))
+}
+
+/// [`load`], reusing the front matter of files whose text `cache` holds unchanged. Returns
+/// the cache for the next load: the files of this one (a removed file drops out; a file that
+/// failed to parse is held with its error).
+///
+/// `touched` names files or folders known to have changed (the watcher's report): files
+/// under them are read whatever their stamps say.
+pub fn load_cached(
+    root: &Path,
+    opts: LoadOptions,
+    cache: &ParseCache,
+    touched: &[PathBuf],
+) -> (Content, Diagnostics, ParseCache) {
+    let (content, diags, next) = load_inner(root, opts, Some((cache, touched)));
+    (content, diags, next.unwrap_or_default())
+}
+
+fn load_inner(
+    root: &Path,
+    opts: LoadOptions,
+    cache: Option<(&ParseCache, &[PathBuf])>,
+) -> (Content, Diagnostics, Option<ParseCache>) {
     let content_dir = root.join("content");
     let mut diags = Diagnostics::new();
     let mut content = Content::default();
@@ -314,7 +436,7 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
             None,
             "no content/ folder: add content/_index.md for the home page",
         ));
-        return (content, diags);
+        return (content, diags, cache.map(|_| ParseCache::default()));
     }
 
     // 1. List files, find bundles.
@@ -396,13 +518,22 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
     }
 
     // 2. Read and parse in parallel.
-    let results: Vec<Result<Loaded, Diagnostics>> = md
+    #[allow(clippy::type_complexity)]
+    let results: Vec<(
+        Result<Loaded, Diagnostics>,
+        Option<(PathBuf, Arc<CachedHeader>, bool)>,
+    )> = md
         .into_par_iter()
-        .map(|(path, kind)| read_one(root, &content_dir, path, kind, &bundle_assets, opts))
+        .map(|(path, kind)| read_one(root, &content_dir, path, kind, &bundle_assets, opts, cache))
         .collect();
 
+    let mut next = cache.map(|_| ParseCache::default());
     let mut pages = Vec::new();
-    for r in results {
+    for (r, header) in results {
+        if let (Some(next), Some((path, h, read))) = (next.as_mut(), header) {
+            next.read += usize::from(read);
+            next.map.insert(path, h);
+        }
         match r {
             Ok(Loaded::Page(p, w)) => {
                 diags.extend(w);
@@ -505,7 +636,7 @@ pub fn load(root: &Path, opts: LoadOptions) -> (Content, Diagnostics) {
         }
     }
     content.pages = pages;
-    (content, diags)
+    (content, diags, next)
 }
 
 fn compare(a: &Page, b: &Page, by: SortBy) -> std::cmp::Ordering {
@@ -548,6 +679,9 @@ enum Loaded {
     Section(Option<Box<Section>>, Vec<Diagnostic>),
 }
 
+/// Reads one markdown file, with its front matter from `cache` when the text is unchanged.
+/// Also returns the parsed header for the next cache (with a cache only).
+#[allow(clippy::type_complexity)]
 fn read_one(
     root: &Path,
     content_dir: &Path,
@@ -555,18 +689,108 @@ fn read_one(
     kind: Kind,
     bundle_assets: &HashMap<PathBuf, Vec<PathBuf>>,
     opts: LoadOptions,
-) -> Result<Loaded, Diagnostics> {
+    cache: Option<(&ParseCache, &[PathBuf])>,
+) -> (
+    Result<Loaded, Diagnostics>,
+    Option<(PathBuf, Arc<CachedHeader>, bool)>,
+) {
     let shown = display_path(root, &path);
-    let text = crate::diagnostics::read_text(&path, &shown)?;
+    let section = matches!(kind, Kind::Section(_));
+    let before = cache.map(|_| (Stamp::of(&path), std::time::SystemTime::now()));
+    // Unchanged by its stamp, and settled before it was read: the text held is the file's.
+    let vouched = cache.and_then(|(c, touched)| {
+        let h = c.map.get(&path)?;
+        let (stamp, _) = before?;
+        let settled = h
+            .stamp
+            .and_then(|s| s.modified.checked_add(RACY))
+            .is_some_and(|t| t < h.read_at);
+        (h.section == section
+            && stamp.is_some()
+            && h.stamp == stamp
+            && settled
+            && !touched.iter().any(|t| path.starts_with(t)))
+        .then(|| h.clone())
+    });
+    let text = match &vouched {
+        Some(h) => h.text.clone(),
+        None => match crate::diagnostics::read_text(&path, &shown) {
+            Ok(t) => t,
+            Err(d) => return (Err(d.into()), None),
+        },
+    };
+    let read = vouched.is_none();
+    let header = cache.map(|(c, _)| {
+        vouched
+            .or_else(|| {
+                c.map
+                    .get(&path)
+                    .filter(|h| h.section == section && h.text == text)
+                    .map(|h| {
+                        // Same text: the parse is reused, under the stamp just taken.
+                        let (stamp, read_at) = before.unwrap_or((None, h.read_at));
+                        Arc::new(CachedHeader {
+                            text: text.clone(),
+                            stamp,
+                            read_at,
+                            section,
+                            parsed: h.parsed.clone(),
+                        })
+                    })
+            })
+            .unwrap_or_else(|| {
+                let (stamp, read_at) = before.unwrap_or((None, std::time::SystemTime::now()));
+                Arc::new(CachedHeader {
+                    parsed: parse_header(&text, section),
+                    text: text.clone(),
+                    stamp,
+                    read_at,
+                    section,
+                })
+            })
+    });
+    let parsed = match &header {
+        Some(h) => h.parsed.clone(),
+        None => parse_header(&text, section),
+    };
+    let next = header.map(|h| (path.clone(), h, read));
+    (
+        read_parsed(
+            content_dir,
+            path,
+            kind,
+            bundle_assets,
+            opts,
+            text,
+            parsed,
+            shown,
+        ),
+        next,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_parsed(
+    content_dir: &Path,
+    path: PathBuf,
+    kind: Kind,
+    bundle_assets: &HashMap<PathBuf, Vec<PathBuf>>,
+    opts: LoadOptions,
+    text: String,
+    parsed: Result<(usize, Header), FmError>,
+    shown: PathBuf,
+) -> Result<Loaded, Diagnostics> {
     let content_path = rel_slash(&path, content_dir);
     let err = |pos: Option<(usize, usize)>, msg: String| {
         Diagnostics::from(Diagnostic::error(&shown, pos, msg))
     };
-    let split: Split<'_> = frontmatter::split(&text).map_err(|(p, m)| err(p, m))?;
-    let body_offset = split.body_offset;
-    match kind {
-        Kind::Section(key) => {
-            let parsed = frontmatter::parse_section(&text, &split).map_err(|(p, m)| err(p, m))?;
+    let (body_offset, header) = parsed.map_err(|(p, m)| err(p, m))?;
+    match (kind, header) {
+        (Kind::Section(key), Header::Section(meta)) => {
+            let parsed = frontmatter::Parsed {
+                meta,
+                warnings: Vec::new(),
+            };
             let mut warnings = Vec::new();
             if let Some(t) = &parsed.meta.fm.template {
                 check_template_name(&text, t, "template", &shown, &mut warnings);
@@ -589,8 +813,11 @@ fn read_one(
             };
             Ok(Loaded::Section(Some(Box::new(s)), warnings))
         }
-        Kind::Page { section, bundle } => {
-            let parsed = frontmatter::parse_page(&text, &split).map_err(|(p, m)| err(p, m))?;
+        (Kind::Page { section, bundle }, Header::Page(meta, warnings)) => {
+            let parsed = frontmatter::Parsed {
+                meta: *meta,
+                warnings,
+            };
             let mut diags = Diagnostics::new();
             let warnings: Vec<Diagnostic> = parsed
                 .warnings
@@ -742,6 +969,10 @@ fn read_one(
                 warnings,
             ))
         }
+        // `parse_header` was asked for the kind of `kind`.
+        (Kind::Section(_), Header::Page(..)) | (Kind::Page { .. }, Header::Section(_)) => {
+            unreachable!("front matter parsed as the other kind of file")
+        }
     }
 }
 
@@ -843,5 +1074,94 @@ mod tests {
         assert_eq!(section_path(""), "/");
         assert_eq!(section_path("projects"), "/projects/");
         assert_eq!(section_path("Blog/2024 Notes"), "/blog/2024-notes/");
+    }
+
+    #[test]
+    fn the_parse_cache_reuses_unchanged_files_and_sees_every_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let write = |rel: &str, text: &str| {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        let age = |rel: &str, when: std::time::SystemTime| {
+            let f = std::fs::File::options()
+                .append(true)
+                .open(root.join(rel))
+                .unwrap();
+            f.set_modified(when).unwrap();
+        };
+        write("content/_index.md", "+++\ntitle = \"Home\"\n+++\n");
+        write("content/p/_index.md", "+++\ntitle = \"P\"\n+++\n");
+        write("content/p/a.md", "+++\ntitle = \"AAAA\"\n+++\nbody a\n");
+        write("content/p/b.md", "+++\ntitle = \"BBBB\"\n+++\nbody b\n");
+        let opts = LoadOptions::default();
+        let titles = |c: &Content| -> Vec<String> {
+            c.pages.iter().map(|p| p.meta.fm.title.clone()).collect()
+        };
+        let load_again = |cache: &ParseCache, touched: &[PathBuf]| {
+            let (c, d, next) = load_cached(root, opts, cache, touched);
+            assert!(!d.has_errors(), "{d}");
+            (c, next)
+        };
+
+        let (c, cache) = load_again(&ParseCache::default(), &[]);
+        assert_eq!(titles(&c), ["AAAA", "BBBB"]);
+        assert_eq!((cache.len(), cache.files_read()), (4, 4));
+
+        // Files written just before they were read are read again (their stamps cannot vouch
+        // for them), so an edit of the same size right after is seen.
+        let (_, cache) = load_again(&cache, &[]);
+        assert_eq!(cache.files_read(), 4);
+        write("content/p/a.md", "+++\ntitle = \"ZZZZ\"\n+++\nbody a\n");
+        let (c, cache) = load_again(&cache, &[]);
+        assert_eq!(titles(&c), ["ZZZZ", "BBBB"]);
+
+        // Settled files: read once more (their times changed), then vouched for by their
+        // stamps, unless named as changed.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for f in [
+            "content/_index.md",
+            "content/p/_index.md",
+            "content/p/a.md",
+            "content/p/b.md",
+        ] {
+            age(f, old);
+        }
+        let (_, cache) = load_again(&cache, &[]);
+        assert_eq!(cache.files_read(), 4);
+        let (c, cache) = load_again(&cache, &[]);
+        assert_eq!(cache.files_read(), 0);
+        assert_eq!(titles(&c), ["ZZZZ", "BBBB"]);
+        let (_, cache) = load_again(&cache, &[root.join("content/p")]);
+        assert_eq!(cache.files_read(), 3, "touched folder: its three files");
+
+        // An edit of the same size whose modification time is put back (`touch -r`, `cp
+        // -p`) still changes the change time: seen.
+        write("content/p/b.md", "+++\ntitle = \"YYYY\"\n+++\nbody b\n");
+        age("content/p/b.md", old);
+        let (c, cache) = load_again(&cache, &[]);
+        assert_eq!(titles(&c), ["ZZZZ", "YYYY"]);
+
+        // A broken header is an error with its position, not a stale success; fixing it
+        // recovers; a removed file leaves the cache.
+        write("content/p/a.md", "+++\ntitle = \n+++\nbody a\n");
+        let (_, d, broken) = load_cached(root, opts, &cache, &[]);
+        assert!(d.has_errors());
+        assert!(d.to_string().contains("content/p/a.md:2:"), "{d}");
+        write("content/p/a.md", "+++\ntitle = \"AAAA\"\n+++\nbody a\n");
+        let (c, fixed) = load_again(&broken, &[]);
+        assert_eq!(titles(&c), ["AAAA", "YYYY"]);
+        std::fs::remove_file(root.join("content/p/b.md")).unwrap();
+        let (c, gone) = load_again(&fixed, &[]);
+        assert_eq!(titles(&c), ["AAAA"]);
+        assert_eq!(gone.len(), 3);
+
+        // The cache gives what a load without it gives.
+        let (plain, _) = load(root, opts);
+        assert_eq!(titles(&plain), titles(&c));
+        assert_eq!(plain.pages[0].file.text, c.pages[0].file.text);
+        assert_eq!(plain.pages[0].path, c.pages[0].path);
     }
 }

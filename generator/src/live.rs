@@ -4,17 +4,26 @@
 //!
 //! How a rebuild stays exact and fast (see [`crate::site::build_incremental`]):
 //!
-//! - Every input is read again on every rebuild (`folio.toml`, `content/`, `data/`,
-//!   `templates/`, the theme, `static/`): reading is cheap, and it means correctness never
-//!   depends on the watcher reporting every change.
+//! - Every input is looked at again on every rebuild (`folio.toml`, `content/`, `data/`,
+//!   `templates/`, the theme, `static/`), so correctness does not depend on the watcher
+//!   reporting every change. Content files are read again unless their stamp (size,
+//!   modification and change times, inode) is the one they had when read, they were last
+//!   modified well before that read (git's "racily clean" rule, see
+//!   [`crate::content::ParseCache`]) and the watcher did not name them; the rest is read
+//!   every time.
 //! - What is expensive is reused when its inputs are unchanged, each check exact:
-//!   - markdown bodies, keyed by their text and the markdown options, while their `@/` links
-//!     resolve to the same URLs;
+//!   - front matter, by file, while the file's text is the same;
+//!   - parsed templates, while every template's name, file and text are the same;
+//!   - markdown bodies, by file, while the body and the markdown options are the same and
+//!     its `@/` links resolve to the same URLs;
+//!   - page summaries (a page as lists show it) and their digests, while the page's front
+//!     matter, rendered markdown, path, cover and the base URL are the same;
 //!   - rendered templates (pages, list pages, tag pages, 404), keyed by a fingerprint of the
 //!     template's dependency closure (`extends`, `include`, `import`, transitively) and of its
-//!     whole context (page bodies by hash), and reused only if every site function the render
-//!     called (`get_page`, `get_section`, `get_tags`, `load_data`, `asset`, `get_url`) returns
-//!     the same as then;
+//!     whole context (page bodies by hash; a page's context from digests of its parts), and
+//!     reused only if every site function the render called (`get_page`, `get_section`,
+//!     `get_tags`, `load_data`, `asset`, `get_url`) returns the same as then (`get_section`
+//!     compared by a digest of its section's and pages' summary digests);
 //!   - copied files, by path, size and modification time (and re-read when the watcher named
 //!     them).
 //! - The feed, sitemap, `projects.json`, `_headers`, `_redirects`, `robots.txt` and

@@ -144,7 +144,15 @@ pub fn build_incremental(
 #[derive(Default)]
 pub struct Memo {
     highlighter: Option<Arc<Highlighter>>,
-    markdown: HashMap<Key, Arc<MdEntry>>,
+    /// Rendered markdown by content path (`projects/minirt.md`).
+    markdown: HashMap<String, Arc<MdEntry>>,
+    /// Front matter by file, reused while a file's text is unchanged.
+    parse: content::ParseCache,
+    /// Page summaries by content path.
+    summaries: HashMap<String, Arc<SummaryEntry>>,
+    /// The templates as loaded (before the site functions were registered on them), reused
+    /// while every template's text is unchanged.
+    templates: Option<Templates>,
     syntax_css: Option<(String, String, Result<String, String>)>,
     jobs: HashMap<String, Arc<JobRecord>>,
     copies: HashMap<String, CopyRecord>,
@@ -164,15 +172,22 @@ impl Memo {
 /// A markdown body rendered once, with what its internal links resolved to then (the cache
 /// entry is valid while they resolve the same).
 struct MdEntry {
+    /// The markdown options it was rendered with (a digest) and the body: the entry is
+    /// reused for the same file only if both are the same now.
+    salt: Key,
+    body: Box<str>,
     full: Arc<Rendered>,
     /// The same with the HTML body replaced by its hash: what a page's context fingerprint
     /// is computed from, so fingerprints do not serialise every page body.
     light: Arc<Rendered>,
+    /// A digest of what a page's own context takes from its rendering besides its summary:
+    /// the HTML body and the table of contents (see [`page_fingerprint`]).
+    digest: Key,
     resolved: Vec<Option<String>>,
 }
 
 impl MdEntry {
-    fn new(r: Rendered, links: &HashMap<String, String>) -> MdEntry {
+    fn new(r: Rendered, links: &HashMap<String, String>, salt: Key, body: &str) -> MdEntry {
         let resolved = r
             .links
             .iter()
@@ -188,7 +203,17 @@ impl MdEntry {
             errors: r.errors.clone(),
             unknown_languages: r.unknown_languages.clone(),
         };
+        let digest = {
+            let mut h = blake3::Hasher::new();
+            h.update(&(r.html.len() as u64).to_le_bytes());
+            h.update(r.html.as_bytes());
+            let _ = serde_json::to_writer(&mut h, &r.toc);
+            *h.finalize().as_bytes()
+        };
         MdEntry {
+            digest,
+            salt,
+            body: body.into(),
             full: Arc::new(r),
             light: Arc::new(light),
             resolved,
@@ -201,6 +226,69 @@ impl MdEntry {
             .iter()
             .zip(&self.resolved)
             .all(|(l, r)| links.get(&l.target) == r.as_ref())
+    }
+}
+
+/// A page's summary (its value in lists, see [`render::page_summary`]) with its cover fields,
+/// the digest standing for it in fingerprints, and everything it was made from: reused for
+/// the same file while all of that is the same.
+struct SummaryEntry {
+    /// The rendered markdown (its summary and word count); reused entries are compared by
+    /// identity, which the memo keeps alive.
+    md: Arc<MdEntry>,
+    /// The front matter text (the header fields come from it alone).
+    front: String,
+    slug: String,
+    path: String,
+    cover: Option<String>,
+    has_demo: bool,
+    /// `cfg.permalink("")`: the base of every URL in the summary.
+    base: String,
+    /// What [`crate::covers::Covers::annotate`] adds for this page.
+    cover_fields: Value,
+    value: Value,
+    light: Value,
+}
+
+impl SummaryEntry {
+    fn new(
+        cfg: &Config,
+        p: &content::Page,
+        md: &Arc<MdEntry>,
+        cover_fields: Value,
+        value: Value,
+        light: Value,
+    ) -> SummaryEntry {
+        SummaryEntry {
+            md: md.clone(),
+            front: p.file.text[..p.file.body_offset].to_string(),
+            slug: p.slug.clone(),
+            path: p.path.clone(),
+            cover: p.cover.clone(),
+            has_demo: p.demo.is_some(),
+            base: cfg.permalink(""),
+            cover_fields,
+            value,
+            light,
+        }
+    }
+
+    /// Whether `page_summary` and `annotate` would give `value` again for `p`.
+    fn matches(
+        &self,
+        cfg: &Config,
+        p: &content::Page,
+        md: &Arc<MdEntry>,
+        cover_fields: &Value,
+    ) -> bool {
+        Arc::ptr_eq(&self.md, md)
+            && self.front == p.file.text[..p.file.body_offset]
+            && self.slug == p.slug
+            && self.path == p.path
+            && self.cover == p.cover
+            && self.has_demo == p.demo.is_some()
+            && self.base == cfg.permalink("")
+            && self.cover_fields == *cover_fields
     }
 }
 
@@ -333,21 +421,36 @@ fn run(
     let highlighter = kept_highlighter.unwrap_or_else(|| Arc::new(Highlighter::new()));
     let page_cache = BlobCache::new(b"FOLIOPG1");
     let highlighting = cfg.markdown.highlight && mode != Mode::Check;
-    let ((content, content_diags), (data, templates, assets, other_diags)) = rayon::join(
+    let load_opts = LoadOptions {
+        drafts: opts.drafts,
+    };
+    let (
+        (content, content_diags, parse_cache, content_time),
+        (data, templates, assets, other_diags, other_time),
+    ) = rayon::join(
         || {
-            content::load(
-                &root,
-                LoadOptions {
-                    drafts: opts.drafts,
-                },
-            )
+            let t = Instant::now();
+            let (c, d, p) = match prev {
+                Some(m) => content::load_cached(&root, load_opts, &m.parse, touched),
+                None => {
+                    let (c, d) = content::load(&root, load_opts);
+                    (c, d, content::ParseCache::default())
+                }
+            };
+            (c, d, p, t.elapsed())
         },
         || {
+            let t = Instant::now();
             let mut d = Diagnostics::new();
             let data = DataFiles::load(&root, &mut d);
             let (templates, assets) = match &theme {
                 Some(t) => (
-                    Templates::load(&root, t, &mut d),
+                    Templates::load_reusing(
+                        &root,
+                        t,
+                        &mut d,
+                        prev.and_then(|m| m.templates.as_ref()),
+                    ),
                     Assets::collect(&root, t, &mut d),
                 ),
                 None => (None, Assets::default()),
@@ -359,9 +462,12 @@ fn run(
                 highlighter.load(&cache_path(&root));
                 highlighter.warm_up();
             }
-            (data, templates, assets, d)
+            (data, templates, assets, d, t.elapsed())
         },
     );
+    // The two halves of loading ran side by side: each for itself, then the phase.
+    phases.push(("load:content", content_time));
+    phases.push(("load:templates+static+data", other_time));
     diags.extend(content_diags);
     diags.extend(other_diags);
     mark("load", &mut phases);
@@ -405,6 +511,7 @@ fn run(
     // Responsive cover variants and the terminal's xterm.js join the static files.
     let covers = crate::covers::Covers::build(&root, &content, &mut assets, &mut diags);
     let xterm = crate::xterm::add(&root, &cfg, &content, &mut assets, &mut diags);
+    mark("covers", &mut phases);
 
     // Markdown, in parallel; a body rendered by the previous build with the same options is
     // reused while its internal links resolve the same.
@@ -423,42 +530,54 @@ fn run(
             md_opts.toc_depth,
             u8::from(highlighting),
         ]);
-        h.finalize()
+        *h.finalize().as_bytes()
     };
-    let markdown = |body: &str| -> (Key, Arc<MdEntry>) {
-        let mut h = blake3::Hasher::new();
-        h.update(md_salt.as_bytes());
-        h.update(body.as_bytes());
-        let key = *h.finalize().as_bytes();
-        if let Some(e) = prev.and_then(|m| m.markdown.get(&key)) {
-            if e.still_valid(&links) {
-                return (key, e.clone());
+    // A file's previous rendering is reused when its body and the options are the same (a
+    // text comparison: cheaper than hashing every body) and its links resolve the same.
+    let markdown = |file: &content::SourceFile| -> Arc<MdEntry> {
+        let body = file.body();
+        if let Some(e) = prev.and_then(|m| m.markdown.get(&file.content_path)) {
+            if e.salt == md_salt && *e.body == *body && e.still_valid(&links) {
+                return e.clone();
             }
         }
         let r = markdown::render(body, &md_opts);
-        (key, Arc::new(MdEntry::new(r, &links)))
+        Arc::new(MdEntry::new(
+            r,
+            &links,
+            md_salt,
+            if live { body } else { "" },
+        ))
     };
-    let page_md: Vec<(Key, Arc<MdEntry>)> = content
+    let page_md: Vec<Arc<MdEntry>> = content
         .pages
         .par_iter()
-        .map(|p| markdown(p.file.body()))
+        .map(|p| markdown(&p.file))
         .collect();
-    let section_md: HashMap<String, (Key, Arc<MdEntry>)> = content
+    let section_md: HashMap<String, Arc<MdEntry>> = content
         .sections
         .par_iter()
-        .filter_map(|(k, s)| s.file.as_ref().map(|f| (k.clone(), markdown(f.body()))))
+        .filter_map(|(k, s)| s.file.as_ref().map(|f| (k.clone(), markdown(f))))
         .collect();
-    let rendered: Vec<Arc<Rendered>> = page_md.iter().map(|(_, e)| e.full.clone()).collect();
-    let light: Vec<Arc<Rendered>> = page_md.iter().map(|(_, e)| e.light.clone()).collect();
+    let rendered: Vec<Arc<Rendered>> = page_md.iter().map(|e| e.full.clone()).collect();
+    let light: Vec<Arc<Rendered>> = page_md.iter().map(|e| e.light.clone()).collect();
     let section_rendered: HashMap<String, Arc<Rendered>> = section_md
         .iter()
-        .map(|(k, (_, e))| (k.clone(), e.full.clone()))
+        .map(|(k, e)| (k.clone(), e.full.clone()))
         .collect();
-    let md_memo: HashMap<Key, Arc<MdEntry>> = if live {
-        page_md
+    let md_memo: HashMap<String, Arc<MdEntry>> = if live {
+        content
+            .pages
             .iter()
-            .chain(section_md.values())
-            .map(|(k, e)| (*k, e.clone()))
+            .map(|p| &p.file)
+            .zip(page_md.iter())
+            .chain(
+                content
+                    .sections
+                    .iter()
+                    .filter_map(|(k, s)| Some((s.file.as_ref()?, section_md.get(k)?))),
+            )
+            .map(|(f, e)| (f.content_path.clone(), e.clone()))
             .collect()
     } else {
         HashMap::new()
@@ -472,6 +591,8 @@ fn run(
     let Some(mut templates) = templates else {
         return Err(diags);
     };
+    let pristine_templates = live.then(|| templates.clone());
+    mark("checks", &mut phases);
     check_template_names(&content, &tags, &templates, &mut diags);
     if diags.has_errors() {
         return Err(diags);
@@ -479,28 +600,48 @@ fn run(
 
     // Contexts.
     let config_ctx = crate::xterm::expose(render::config_context(&cfg), xterm.as_ref());
+    // Each page's summary; in live builds with its digest (for fingerprints, so list
+    // contexts hash small), both reused while what they are made of is unchanged.
+    let summary_entries: Vec<Arc<SummaryEntry>> = content
+        .pages
+        .par_iter()
+        .zip(page_md.par_iter())
+        .map(|(p, md)| {
+            let cover_fields = covers.annotate(p, Value::Object(Default::default()));
+            if let Some(e) = prev.and_then(|m| m.summaries.get(&p.file.content_path)) {
+                if e.matches(&cfg, p, md, &cover_fields) {
+                    return e.clone();
+                }
+            }
+            let value = covers.annotate(p, render::page_summary(&cfg, p, &md.full));
+            let light = if live {
+                digest_value(&value)
+            } else {
+                Value::Null
+            };
+            Arc::new(SummaryEntry::new(&cfg, p, md, cover_fields, value, light))
+        })
+        .collect();
     let summaries: Arc<Vec<Value>> = Arc::new(
-        content
-            .pages
+        summary_entries
             .par_iter()
-            .zip(rendered.par_iter())
-            .map(|(p, r)| covers.annotate(p, render::page_summary(&cfg, p, r)))
+            .map(|e| e.value.clone())
             .collect(),
     );
-    // For fingerprints: each summary as its hash, so list contexts hash small.
     let light_summaries: Vec<Value> = if live {
-        summaries
-            .par_iter()
-            .map(|s| {
-                Value::String(
-                    blake3::Hash::from(deps::value_digest(s))
-                        .to_hex()
-                        .to_string(),
-                )
-            })
-            .collect()
+        summary_entries.iter().map(|e| e.light.clone()).collect()
     } else {
         Vec::new()
+    };
+    let summary_memo: HashMap<String, Arc<SummaryEntry>> = if live {
+        content
+            .pages
+            .iter()
+            .zip(summary_entries)
+            .map(|(p, e)| (p.file.content_path.clone(), e))
+            .collect()
+    } else {
+        HashMap::new()
     };
     let section_summaries: HashMap<String, Value> = content
         .sections
@@ -539,7 +680,13 @@ fn run(
             .collect()
     };
     let section_ctx = section_contexts(&summaries);
-    let pagers = all_pagers(&summaries);
+    // Made when a list page is rendered: a rebuild that reuses a section's list pages never
+    // copies its page summaries into pagers.
+    let pagers: HashMap<String, std::sync::OnceLock<Vec<render::Pager>>> = content
+        .sections
+        .keys()
+        .map(|k| (k.clone(), std::sync::OnceLock::new()))
+        .collect();
     let (light_section_ctx, light_pagers) = if live {
         (
             section_contexts(&light_summaries),
@@ -554,6 +701,7 @@ fn run(
         &mut templates,
         &content,
         &summaries,
+        &light_summaries,
         &section_ctx,
         &tags_ctx,
         &assets,
@@ -588,10 +736,24 @@ fn run(
         content: &content,
         rendered: &rendered,
         light: &light,
+        md_digests: page_md.iter().map(|e| e.digest).collect(),
         summaries: &summaries,
         light_summaries: &light_summaries,
         light_section_ctx,
         light_pagers,
+        light_config: if live {
+            digest_value(&config_ctx)
+        } else {
+            Value::Null
+        },
+        light_section_summaries: if live {
+            section_summaries
+                .iter()
+                .map(|(k, v)| (k.clone(), digest_value(v)))
+                .collect()
+        } else {
+            HashMap::new()
+        },
         section_summaries,
         section_ctx,
         pagers,
@@ -626,17 +788,24 @@ fn run(
     mark("contexts", &mut phases);
     let fingerprints: Vec<(String, Key)> = if live {
         jobs.par_iter()
-            .map(|job| {
-                let jc = job_context(job, &inputs, true);
-                (
-                    jc.out,
-                    fingerprint(opts.minify, &templates, jc.template, jc.ctx),
-                )
+            .map(|job| match job {
+                Job::Page(i) => (
+                    job_output(job, &inputs),
+                    page_fingerprint(opts.minify, &templates, &inputs, *i),
+                ),
+                _ => {
+                    let jc = job_context(job, &inputs, true);
+                    (
+                        jc.out,
+                        fingerprint(opts.minify, &templates, jc.template, jc.ctx),
+                    )
+                }
             })
             .collect()
     } else {
         Vec::new()
     };
+    mark("fingerprints", &mut phases);
     let mut reuse: Vec<Option<Arc<JobRecord>>> = vec![None; jobs.len()];
     if let Some(prev) = prev {
         let mut replayed = HashMap::new();
@@ -653,7 +822,7 @@ fn run(
                 .cloned();
         }
     }
-    mark("fingerprints", &mut phases);
+    mark("replay", &mut phases);
     let rendered_count = AtomicUsize::new(0);
     let records: Vec<Option<(String, Arc<JobRecord>)>> = jobs
         .par_iter()
@@ -759,19 +928,20 @@ fn run(
     if !redirects.is_empty() {
         write("_redirects", redirects.as_bytes());
     }
-    write(
-        "atom.xml",
-        render::atom(&cfg, &content, &rendered).as_bytes(),
+    // Independent of each other and of every page: made side by side.
+    let ((atom, sitemap), projects) = rayon::join(
+        || {
+            rayon::join(
+                || render::atom(&cfg, &content, &rendered),
+                || render::sitemap(&cfg, &sitemap_entries(&content, &tags)),
+            )
+        },
+        || render::projects_json(&cfg, &content),
     );
-    write(
-        "sitemap.xml",
-        render::sitemap(&cfg, &sitemap_entries(&content, &tags)).as_bytes(),
-    );
+    write("atom.xml", atom.as_bytes());
+    write("sitemap.xml", sitemap.as_bytes());
     write("robots.txt", render::robots(&cfg).as_bytes());
-    write(
-        "projects.json",
-        render::projects_json(&cfg, &content).as_bytes(),
-    );
+    write("projects.json", projects.as_bytes());
     let inline = inline.into_inner().expect("poisoned");
     for a in &inline.blocked_attributes {
         diags.push(Diagnostic::warning("templates", None, format!("{a} is blocked by the Content-Security-Policy: move it to a stylesheet or script file")));
@@ -910,6 +1080,9 @@ fn run(
         Out::Live(files) => Some(Memo {
             highlighter: Some(highlighter),
             markdown: md_memo,
+            parse: parse_cache,
+            templates: pristine_templates,
+            summaries: summary_memo,
             syntax_css,
             jobs: records.into_iter().flatten().collect(),
             copies: copy_memo,
@@ -1250,6 +1423,91 @@ fn page_key(global: &[u8; 32], template: &str, ctx: &Context) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
+/// The fingerprint of a page's own job, from digests of what its context is made of rather
+/// than the context itself (a page's context repeats the site's configuration and its
+/// section's summary; building and hashing it for every page of a large site would cost more
+/// than everything else a one-page rebuild does). Equal fingerprints mean equal contexts:
+/// every input of [`job_context`] for `Job::Page(i)` goes in — the template and its closure,
+/// `config`, the section summary, the page's summary (which covers its front matter, path,
+/// cover and rendering summary), its body and table of contents, demo, bundle files, its
+/// neighbours' titles and paths, and its path and URL.
+fn page_fingerprint(minify: bool, t: &Templates, inputs: &RenderInputs<'_>, i: usize) -> Key {
+    fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    fn value(h: &mut blake3::Hasher, v: &Value) {
+        field(h, serde_json::to_string(v).unwrap_or_default().as_bytes());
+    }
+    let content = inputs.content;
+    let p = &content.pages[i];
+    let (name, _, _) = page_template(content, p);
+    let mut h = blake3::Hasher::new();
+    field(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
+    field(&mut h, b"page");
+    h.update(&[u8::from(minify)]);
+    field(&mut h, name.as_bytes());
+    h.update(&t.closure_digest(name));
+    value(&mut h, &inputs.light_config);
+    value(
+        &mut h,
+        inputs
+            .light_section_summaries
+            .get(&p.section)
+            .unwrap_or(&Value::Null),
+    );
+    value(&mut h, &inputs.light_summaries[i]);
+    h.update(&inputs.md_digests[i]);
+    match &p.demo {
+        Some(d) => {
+            h.update(&[1]);
+            field(&mut h, d.id.as_bytes());
+            match &d.motd {
+                Some(m) => {
+                    h.update(&[1]);
+                    field(&mut h, m.as_bytes());
+                }
+                None => {
+                    h.update(&[0]);
+                }
+            }
+        }
+        None => {
+            h.update(&[0]);
+        }
+    }
+    h.update(&(p.assets.len() as u64).to_le_bytes());
+    for (_, out) in &p.assets {
+        field(&mut h, out.as_bytes());
+    }
+    // page_full takes the title and path of each neighbour.
+    let (lower, higher) = neighbours(content, i, inputs.summaries);
+    for n in [lower, higher] {
+        match n {
+            Some(v) => {
+                h.update(&[1]);
+                value(&mut h, &v["title"]);
+                value(&mut h, &v["path"]);
+            }
+            None => {
+                h.update(&[0]);
+            }
+        }
+    }
+    field(&mut h, p.path.as_bytes());
+    field(&mut h, inputs.cfg.permalink(&p.path).as_bytes());
+    *h.finalize().as_bytes()
+}
+
+/// A JSON value standing for `v` in fingerprints: its digest, as hex.
+fn digest_value(v: &Value) -> Value {
+    Value::String(
+        blake3::Hash::from(deps::value_digest(v))
+            .to_hex()
+            .to_string(),
+    )
+}
+
 /// The fingerprint of a template job: the template closure (every template it can reach) and
 /// the whole context, with page bodies standing in as their hashes.
 fn fingerprint(minify: bool, t: &Templates, template: &str, ctx: Context) -> Key {
@@ -1291,15 +1549,23 @@ struct RenderInputs<'a> {
     rendered: &'a [Arc<Rendered>],
     /// `rendered` with each body replaced by its hash (for fingerprints).
     light: &'a [Arc<Rendered>],
+    /// Per page, the digest of its rendering's body and table of contents (for
+    /// fingerprints).
+    md_digests: Vec<Key>,
     summaries: &'a [Value],
     /// `summaries`, `section_ctx` and `pagers` with each page summary replaced by its hash
     /// (for fingerprints; empty in one-off builds).
     light_summaries: &'a [Value],
     light_section_ctx: HashMap<String, Value>,
     light_pagers: HashMap<String, Vec<render::Pager>>,
+    /// For fingerprints: `config_ctx` and each of `section_summaries` as their digests
+    /// (the same in every job's context: hashed once, not once per job).
+    light_config: Value,
+    light_section_summaries: HashMap<String, Value>,
     section_summaries: HashMap<String, Value>,
     section_ctx: HashMap<String, Value>,
-    pagers: HashMap<String, Vec<render::Pager>>,
+    /// Per section, its list pages' pagers, made on first use.
+    pagers: HashMap<String, std::sync::OnceLock<Vec<render::Pager>>>,
     tags: &'a [Tag],
     tags_ctx: Vec<Value>,
     config_ctx: Value,
@@ -1347,15 +1613,31 @@ fn job_context<'a>(job: &Job, inputs: &'a RenderInputs<'_>, light: bool) -> JobC
         config_ctx,
         ..
     } = inputs;
-    let (bodies, listed, section_ctx, pagers) = if light {
+    let (bodies, listed, section_ctx) = if light {
         (
             inputs.light,
             inputs.light_summaries,
             &inputs.light_section_ctx,
-            &inputs.light_pagers,
         )
     } else {
-        (&rendered[..], *summaries, section_ctx, pagers)
+        (&rendered[..], *summaries, section_ctx)
+    };
+    let pagers_of = |key: &str| -> Option<&Vec<render::Pager>> {
+        if light {
+            inputs.light_pagers.get(key)
+        } else {
+            let s = content.sections.get(key)?;
+            Some(
+                pagers
+                    .get(key)?
+                    .get_or_init(|| render::paginate(s, summaries)),
+            )
+        }
+    };
+    let (config_ctx, section_summaries) = if light {
+        (&inputs.light_config, &inputs.light_section_summaries)
+    } else {
+        (config_ctx, section_summaries)
     };
     let mut ctx = Context::new();
     ctx.insert("config", config_ctx);
@@ -1394,7 +1676,7 @@ fn job_context<'a>(job: &Job, inputs: &'a RenderInputs<'_>, light: bool) -> JobC
             let s = &content.sections[key];
             ctx.insert("section", &section_ctx[key]);
             let path = render::pager_path(&s.path, *n);
-            if let Some(pager) = pagers.get(key).and_then(|p| p.get(n - 1)) {
+            if let Some(pager) = pagers_of(key).and_then(|p| p.get(n - 1)) {
                 ctx.insert("paginator", pager);
             }
             path_ctx(&mut ctx, &path);
@@ -1507,10 +1789,12 @@ fn sitemap_entries(content: &Content, tags: &[Tag]) -> Vec<(String, Option<Strin
     v
 }
 
+#[allow(clippy::too_many_arguments)]
 fn register_functions(
     t: &mut Templates,
     content: &Content,
     summaries: &Arc<Vec<Value>>,
+    light_summaries: &[Value],
     sections: &HashMap<String, Value>,
     tags: &[Value],
     assets: &Assets,
@@ -1610,8 +1894,26 @@ fn register_functions(
             })
         })
         .collect();
+    // Its result lists every page of a section (the home page asks for them all): in live
+    // builds its calls are digested from the section's and the pages' summary digests.
+    let light_secs: HashMap<String, Key> = if light_summaries.is_empty() {
+        HashMap::new()
+    } else {
+        secs.iter()
+            .map(|(path, (v, pages))| {
+                let mut h = blake3::Hasher::new();
+                h.update(&deps::value_digest(v));
+                for &i in pages {
+                    let d = light_summaries[i].as_str().unwrap_or_default();
+                    h.update(&(d.len() as u64).to_le_bytes());
+                    h.update(d.as_bytes());
+                }
+                (path.clone(), *h.finalize().as_bytes())
+            })
+            .collect()
+    };
     let all = summaries.clone();
-    fns.register(
+    fns.register_digested(
         &mut t.tera,
         "get_section",
         move |args: &HashMap<String, Value>| {
@@ -1619,13 +1921,20 @@ fn register_functions(
             secs.get(path.trim_start_matches("@/"))
                 .map(|(v, pages)| {
                     let mut v = v.clone();
-                    // get_section lists every page, paginated or not.
-                    v["pages"] = Value::Array(pages.iter().map(|&i| all[i].clone()).collect());
+                    // get_section lists every page, paginated or not (a large section's
+                    // summaries are copied side by side).
+                    v["pages"] = Value::Array(pages.par_iter().map(|&i| all[i].clone()).collect());
                     v
                 })
                 .ok_or_else(|| {
                     tera::Error::msg(format!("get_section: `{path}` is not a published section"))
                 })
+        },
+        move |args: &HashMap<String, Value>| {
+            let Some(Value::String(path)) = args.get("path") else {
+                return None;
+            };
+            light_secs.get(path.trim_start_matches("@/")).copied()
         },
     );
     let tags = Arc::new(Value::Array(tags.to_vec()));

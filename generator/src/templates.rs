@@ -25,6 +25,18 @@ impl Templates {
     /// Loads the theme's templates, then the site's `templates/` over them. Syntax errors of
     /// every template are pushed to `diags`; `None` if any template failed.
     pub fn load(root: &Path, theme: &Theme, diags: &mut Diagnostics) -> Option<Templates> {
+        Self::load_reusing(root, theme, diags, None)
+    }
+
+    /// [`Templates::load`], returning a copy of `prev` instead of parsing again when every
+    /// template's name, file and text are the same as `prev`'s (`folio serve` rebuilds after
+    /// each edit; parsing every template is then most of what loading them costs).
+    pub fn load_reusing(
+        root: &Path,
+        theme: &Theme,
+        diags: &mut Diagnostics,
+        prev: Option<&Templates>,
+    ) -> Option<Templates> {
         let mut sources: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
         match theme.files(root, "templates/") {
             Ok(files) => {
@@ -73,6 +85,15 @@ impl Templates {
             }
         }
 
+        if let Some(p) = prev {
+            if p.sources.len() == sources.len()
+                && sources
+                    .iter()
+                    .all(|(n, src)| p.sources.get(n).is_some_and(|old| old == src))
+            {
+                return Some(p.clone());
+            }
+        }
         // Parse each template alone first, so every syntax error is reported, not only the first.
         let mut ok = true;
         for (name, (shown, text)) in &sources {

@@ -570,3 +570,83 @@ fn the_example_site_stays_equal_to_a_full_build() {
     assert!(r.full);
     assert_fresh(&live, root, "example: folio.toml");
 }
+
+/// The caches a rebuild keeps (front matter by file text, markdown by file, page summaries,
+/// parsed templates, a section's page list digested for `get_section`) must notice every
+/// edit, including edits the watcher never reported and edits that keep a file's size.
+#[test]
+fn edits_nobody_reported_and_same_size_edits_are_seen() {
+    let site = bigger_site();
+    site.write(
+        "templates/index.html",
+        "{% set s = get_section(path=\"projects/_index.md\") %}<ul>{% for p in s.pages %}<li>{{ p.title }} {{ p.word_count }}</li>{% endfor %}</ul>",
+    );
+    let mut live = LiveSite::new(options(site.root()));
+    live.build_all().unwrap_or_else(|d| panic!("{d}"));
+    assert_fresh(&live, site.root(), "first build");
+    let unreported = |live: &mut LiveSite, what: &str| -> Rebuild {
+        let r = live
+            .rebuild(&[])
+            .unwrap_or_else(|d| panic!("{what}: rebuild failed:\n{d}"));
+        assert_fresh(live, site.root(), what);
+        r
+    };
+
+    // Front matter, same size: the title shows on the page, its lists and the home page.
+    let before = site.read("content/projects/p07.md");
+    site.write(
+        "content/projects/p07.md",
+        &before.replace("Project 7", "Project Z"),
+    );
+    let r = unreported(&mut live, "title, same size, unreported");
+    for out in [
+        "projects/p07/index.html",
+        "index.html",
+        "tags/odd/index.html",
+    ] {
+        assert!(r.changed.contains(&out.to_string()), "{out}: {r:?}");
+    }
+
+    // The body, same size: the page, and the word count the home page lists (through
+    // get_section, whose result is compared by digest).
+    let before = site.read("content/projects/p03.md");
+    site.write(
+        "content/projects/p03.md",
+        &before.replace("Project number 3.", "Projectnumber 3.."),
+    );
+    let r = unreported(&mut live, "body, same size, unreported");
+    assert!(r.changed.contains(&"index.html".to_string()), "{r:?}");
+    assert!(
+        r.changed.contains(&"projects/p03/index.html".to_string()),
+        "{r:?}"
+    );
+
+    // A section's front matter, same size: its list pages are cut differently.
+    let before = site.read("content/projects/_index.md");
+    site.write(
+        "content/projects/_index.md",
+        &before.replace("paginate_by = 4", "paginate_by = 5"),
+    );
+    unreported(&mut live, "paginate_by, same size, unreported");
+
+    // A template reached through a macro's include, same size.
+    site.write("templates/partials/note.html", "<p class=note>note v2</p>");
+    let r = unreported(&mut live, "included template, same size, unreported");
+    assert!(r.rendered > 0 && !r.changed.is_empty(), "{r:?}");
+
+    // A cover's dimensions: the summary's cover fields (on list pages) change.
+    site.write(
+        "content/projects/beta/cover.svg",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"40\" height=\"30\" viewBox=\"0 0 40 30\"/>",
+    );
+    step(
+        &mut live,
+        &site,
+        &["content/projects/beta/cover.svg"],
+        "cover dimensions",
+    );
+
+    // Nothing changed since: nothing rendered.
+    let r = unreported(&mut live, "no change");
+    assert_eq!(r.rendered, 0, "{r:?}");
+}

@@ -14,11 +14,17 @@ use super::{ServeError, Shared};
 use crate::commands::Output;
 use crate::live::{LiveSite, Rebuild};
 
-/// How long the tree must be quiet before a rebuild starts. Editors save in bursts (write a
-/// temporary file, rename it over the original, touch a backup): these arrive within a few
-/// milliseconds of each other. 25 ms gathers a burst while keeping a one-page edit well
-/// inside the 100 ms edit-to-reload budget (bench/serve-bench measures the whole path).
+/// How long the tree must be quiet before a rebuild starts while a save may still be under
+/// way: a file written but not closed yet, or a source removed or renamed away (editors that
+/// save by renaming the original to a backup, then writing a new file). Editors save in
+/// bursts whose events arrive within a few milliseconds of each other; 25 ms gathers one.
 pub const QUIET: Duration = Duration::from_millis(25);
+
+/// How long the tree must be quiet before a rebuild starts once every file written in the
+/// burst has been closed and nothing removed is missing: the save is complete, so only a
+/// moment is left for a second file of the same save (bench/serve-bench measures the whole
+/// edit-to-reload path; the 100 ms budget is for all of it).
+pub const SETTLE: Duration = Duration::from_millis(3);
 
 /// A rebuild starts at the latest this long after the first event of a burst, even if
 /// events keep coming (a `git checkout` of many files, a generator writing into content/).
@@ -126,26 +132,81 @@ fn watch_new(
     Ok(())
 }
 
-/// Collects one burst of changes: waits for a first relevant event, then until the tree
-/// has been quiet for [`QUIET`] (or [`MAX_WAIT`] passed). `None` when the watcher is gone.
+/// One burst of changes being gathered: the source paths it touched, and whether a save
+/// may still be under way (which decides how long to wait for more).
+#[derive(Debug, Default)]
+struct Burst {
+    /// Source paths that changed (editor droppings and the output left out).
+    paths: BTreeSet<PathBuf>,
+    /// Files created or written to and not closed since.
+    writing: BTreeSet<PathBuf>,
+    /// Sources removed or renamed away and not created again since.
+    gone: BTreeSet<PathBuf>,
+}
+
+impl Burst {
+    /// Takes one event into account.
+    fn note(&mut self, root: &Path, ev: &notify::Event) {
+        use notify::event::{CreateKind, ModifyKind, RenameMode};
+        if !is_change(&ev.kind) {
+            return;
+        }
+        let sources = ev.paths.iter().filter(|p| !ignored(root, p));
+        for p in sources {
+            self.paths.insert(p.clone());
+            match ev.kind {
+                EventKind::Create(CreateKind::Folder) => {
+                    self.gone.remove(p);
+                }
+                EventKind::Create(_) | EventKind::Modify(ModifyKind::Data(_)) => {
+                    self.gone.remove(p);
+                    self.writing.insert(p.clone());
+                }
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
+                    self.writing.remove(p);
+                }
+                EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                    self.gone.remove(p);
+                }
+                EventKind::Modify(ModifyKind::Name(RenameMode::From)) | EventKind::Remove(_) => {
+                    self.writing.remove(p);
+                    self.gone.insert(p.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether the save looks complete: every file written has been closed and nothing
+    /// removed is waiting to be created again.
+    fn settled(&self) -> bool {
+        self.writing.is_empty() && self.gone.is_empty()
+    }
+
+    /// How long to wait for the next event before building.
+    fn quiet(&self) -> Duration {
+        if self.settled() {
+            SETTLE
+        } else {
+            QUIET
+        }
+    }
+}
+
+/// Collects one burst of changes: waits for a first relevant event, then until the tree has
+/// been quiet for [`SETTLE`] once every written file is closed (for [`QUIET`] while one is
+/// not, or a source was removed), or [`MAX_WAIT`] passed. `None` when the watcher is gone.
 fn next_burst(
     root: &Path,
     rx: &mpsc::Receiver<notify::Result<notify::Event>>,
 ) -> Option<BTreeSet<PathBuf>> {
-    let mut paths = BTreeSet::new();
-    let take = |ev: notify::Result<notify::Event>, paths: &mut BTreeSet<PathBuf>| match ev {
-        Ok(ev) if is_change(&ev.kind) => {
-            for p in ev.paths {
-                if !ignored(root, &p) {
-                    paths.insert(p);
-                }
-            }
-        }
-        Ok(_) => {}
+    let mut burst = Burst::default();
+    let take = |ev: notify::Result<notify::Event>, burst: &mut Burst| match ev {
+        Ok(ev) => burst.note(root, &ev),
         Err(e) => eprintln!("warning: file watcher: {e}"),
     };
-    while paths.is_empty() {
-        take(rx.recv().ok()?, &mut paths);
+    while burst.paths.is_empty() {
+        take(rx.recv().ok()?, &mut burst);
     }
     let started = Instant::now();
     loop {
@@ -153,13 +214,13 @@ fn next_burst(
         if left.is_zero() {
             break;
         }
-        match rx.recv_timeout(QUIET.min(left)) {
-            Ok(ev) => take(ev, &mut paths),
+        match rx.recv_timeout(burst.quiet().min(left)) {
+            Ok(ev) => take(ev, &mut burst),
             Err(mpsc::RecvTimeoutError::Timeout) => break,
             Err(mpsc::RecvTimeoutError::Disconnected) => return None,
         }
     }
-    Some(paths)
+    Some(burst.paths)
 }
 
 fn rebuild_loop(
@@ -291,6 +352,85 @@ mod tests {
         ] {
             assert!(!ignored(root, Path::new(p)), "{p}");
         }
+    }
+
+    #[test]
+    fn a_burst_settles_when_written_files_are_closed_and_nothing_is_missing() {
+        use notify::event::{CreateKind, DataChange, ModifyKind, RemoveKind, RenameMode};
+        use notify::Event;
+        let root = Path::new("/s");
+        let ev = |kind: EventKind, p: &str| Event::new(kind).add_path(PathBuf::from(p));
+        let page = "/s/content/a.md";
+
+        // Written in place: unsettled until closed.
+        let mut b = Burst::default();
+        b.note(
+            root,
+            &ev(EventKind::Modify(ModifyKind::Data(DataChange::Any)), page),
+        );
+        assert!(!b.settled());
+        assert_eq!(b.quiet(), QUIET);
+        b.note(
+            root,
+            &ev(
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                page,
+            ),
+        );
+        assert!(b.settled());
+        assert_eq!(b.quiet(), SETTLE);
+        assert_eq!(b.paths.len(), 1);
+
+        // Saved vim-style: the original renamed to a backup (ignored), a new file written.
+        let mut b = Burst::default();
+        b.note(
+            root,
+            &ev(EventKind::Modify(ModifyKind::Name(RenameMode::From)), page),
+        );
+        b.note(
+            root,
+            &ev(
+                EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+                "/s/content/a.md~",
+            ),
+        );
+        assert!(!b.settled(), "the page is missing until written again");
+        b.note(root, &ev(EventKind::Create(CreateKind::File), page));
+        assert!(!b.settled(), "created, not closed yet");
+        b.note(
+            root,
+            &ev(
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                page,
+            ),
+        );
+        b.note(
+            root,
+            &ev(EventKind::Remove(RemoveKind::File), "/s/content/a.md~"),
+        );
+        assert!(b.settled());
+        assert_eq!(b.paths.iter().collect::<Vec<_>>(), vec![Path::new(page)]);
+
+        // Saved by renaming a temporary file over the original: complete at once.
+        let mut b = Burst::default();
+        b.note(
+            root,
+            &ev(EventKind::Modify(ModifyKind::Name(RenameMode::To)), page),
+        );
+        assert!(b.settled());
+
+        // Deleted: waits the longer quiet time in case it comes back.
+        let mut b = Burst::default();
+        b.note(root, &ev(EventKind::Remove(RemoveKind::File), page));
+        assert!(!b.settled());
+
+        // Reads change nothing.
+        let mut b = Burst::default();
+        b.note(
+            root,
+            &ev(EventKind::Access(AccessKind::Open(AccessMode::Any)), page),
+        );
+        assert!(b.paths.is_empty());
     }
 
     #[test]

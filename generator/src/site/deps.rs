@@ -86,12 +86,13 @@ pub fn value_digest(v: &Value) -> Key {
 }
 
 type SiteFn = Arc<dyn Fn(&HashMap<String, Value>) -> tera::Result<Value> + Send + Sync>;
+type DigestFn = Arc<dyn Fn(&HashMap<String, Value>) -> Option<Key> + Send + Sync>;
 
 /// The site functions of one build: registered on its Tera instance so that every call is
 /// recorded, and kept so a previous build's calls can be replayed against this build's data.
 #[derive(Default, Clone)]
 pub struct Functions {
-    map: HashMap<&'static str, SiteFn>,
+    map: HashMap<&'static str, (SiteFn, DigestFn)>,
 }
 
 impl Functions {
@@ -104,13 +105,30 @@ impl Functions {
         name: &'static str,
         f: impl Fn(&HashMap<String, Value>) -> tera::Result<Value> + Send + Sync + 'static,
     ) {
+        self.register_digested(tera, name, f, |_| None);
+    }
+
+    /// [`Functions::register`] for a function whose result is large (a section with every
+    /// page): `digest` gives a digest of the result for given arguments without building and
+    /// serialising it, from digests of what the result is made of (`None`: digest the result
+    /// itself). It must change whenever the result would; it is used both when a call is
+    /// recorded and when it is replayed, so the two always compare like with like.
+    pub fn register_digested(
+        &mut self,
+        tera: &mut Tera,
+        name: &'static str,
+        f: impl Fn(&HashMap<String, Value>) -> tera::Result<Value> + Send + Sync + 'static,
+        digest: impl Fn(&HashMap<String, Value>) -> Option<Key> + Send + Sync + 'static,
+    ) {
         let f: SiteFn = Arc::new(f);
-        self.map.insert(name, f.clone());
+        let digest: DigestFn = Arc::new(digest);
+        self.map.insert(name, (f.clone(), digest.clone()));
         tera.register_function(name, move |args: &HashMap<String, Value>| {
             let r = f(args);
             RECORDER.with(|rec| {
                 if let Some(calls) = rec.borrow_mut().as_mut() {
-                    calls.insert((name, canonical_args(args)), result_digest(&r));
+                    let d = digest(args).unwrap_or_else(|| result_digest(&r));
+                    calls.insert((name, canonical_args(args)), d);
                 }
             });
             r
@@ -129,8 +147,8 @@ impl Functions {
             return *d == read.digest;
         }
         let now = match self.map.get(read.function) {
-            Some(f) => match serde_json::from_str::<HashMap<String, Value>>(&read.args) {
-                Ok(args) => result_digest(&f(&args)),
+            Some((f, digest)) => match serde_json::from_str::<HashMap<String, Value>>(&read.args) {
+                Ok(args) => digest(&args).unwrap_or_else(|| result_digest(&f(&args))),
                 Err(_) => return false,
             },
             None => return false,
@@ -167,5 +185,28 @@ mod tests {
         assert!(!fns.still_valid(&reads[0], &mut memo));
         let (_, none) = recording(|| ());
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_digested_function_is_recorded_and_replayed_by_its_digest() {
+        let mut tera = Tera::default();
+        let mut fns = Functions::default();
+        let items = Arc::new(std::sync::Mutex::new(vec![1, 2, 3]));
+        let (a, b) = (items.clone(), items.clone());
+        fns.register_digested(
+            &mut tera,
+            "items",
+            move |_| Ok(Value::from(a.lock().unwrap().clone())),
+            // Stands for the result without building it: a digest of what it is made of.
+            move |_| Some(*blake3::hash(format!("{:?}", b.lock().unwrap()).as_bytes()).as_bytes()),
+        );
+        tera.add_raw_template("t", "{{ items() | length }}")
+            .unwrap();
+        let (out, reads) = recording(|| tera.render("t", &tera::Context::new()).unwrap());
+        assert_eq!(out, "3");
+        assert_eq!(reads.len(), 1);
+        assert!(fns.still_valid(&reads[0], &mut HashMap::new()));
+        items.lock().unwrap().push(4);
+        assert!(!fns.still_valid(&reads[0], &mut HashMap::new()));
     }
 }
