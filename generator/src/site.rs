@@ -468,6 +468,13 @@ fn run(
     // The two halves of loading ran side by side: each for itself, then the phase.
     phases.push(("load:content", content_time));
     phases.push(("load:templates+static+data", other_time));
+    // Files that failed to load: links to them are not reported as broken on top of the
+    // file's own error (the cause would drown among its consequences).
+    let unloadable: HashSet<PathBuf> = content_diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.path.clone())
+        .collect();
     diags.extend(content_diags);
     diags.extend(other_diags);
     mark("load", &mut phases);
@@ -583,7 +590,13 @@ fn run(
         HashMap::new()
     };
     mark("markdown", &mut phases);
-    check_links(&content, &rendered, &section_rendered, &mut diags);
+    check_links(
+        &content,
+        &rendered,
+        &section_rendered,
+        &unloadable,
+        &mut diags,
+    );
 
     let tags = render::collect_tags(&content);
     let plan = plan_outputs(&content, &tags, &assets, &mut diags);
@@ -1143,6 +1156,7 @@ fn check_links(
     content: &Content,
     rendered: &[Arc<Rendered>],
     sections: &HashMap<String, Arc<Rendered>>,
+    unloadable: &HashSet<PathBuf>,
     diags: &mut Diagnostics,
 ) {
     let mut anchors: HashMap<&str, &HashSet<String>> = HashMap::new();
@@ -1168,6 +1182,12 @@ fn check_links(
         }));
     for (file, r) in files {
         for (offset, msg) in &r.errors {
+            let to_unloadable = r.links.iter().any(|l| {
+                l.offset == *offset && unloadable.contains(&Path::new("content").join(&l.target))
+            });
+            if to_unloadable {
+                continue;
+            }
             diags.push(Diagnostic::error(
                 &file.shown,
                 Some(file.body_pos(*offset)),

@@ -143,6 +143,29 @@ fn tera_runtime_error_names_template_and_line() {
 }
 
 #[test]
+fn links_to_a_page_that_failed_to_load_are_not_reported_as_broken() {
+    // _index.md and beta link to alpha; alpha's front matter breaks. The one error is alpha's
+    // own, not "broken internal link" in every page that links to it.
+    let err = fails_at(
+        |s| {
+            s.write(
+                "content/projects/alpha.md",
+                "+++\ntitle = \"Alpha\ndate = 2024-01-01\n+++\n## Intro\n",
+            )
+        },
+        &["content/projects/alpha.md:2:"],
+    );
+    assert!(!err.contains("broken internal link"), "{err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains(": ") && l.starts_with("content/"))
+            .count(),
+        1,
+        "only the cause is reported:\n{err}"
+    );
+}
+
+#[test]
 fn broken_internal_link() {
     fails_at(
         |s| {
