@@ -461,16 +461,16 @@ async fn a_broken_edit_shows_the_error_and_keeps_the_last_good_page() {
     let still = get(&addr, "/about/");
     assert_eq!(still.status, 200);
     assert_eq!(still.body, good.body);
-    // The terminal shows it as `folio build` does: file:line:col: message.
-    assert!(
-        server
-            .stderr
-            .lock()
-            .unwrap()
-            .contains(e["text"].as_str().unwrap()),
-        "{}",
-        server.logs()
-    );
+    // The terminal shows it as `folio build` does: file:line:col: message. The tab may hear
+    // of it before the line is read from the server's stderr: wait for the line.
+    let text = e["text"].as_str().unwrap().to_string();
+    let printed = tokio::time::timeout(PATIENCE, async {
+        while !server.stderr.lock().unwrap().contains(&text) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(printed.is_ok(), "{}", server.logs());
     // A tab opened now gets the error right after hello.
     let mut late = tokio_tungstenite::connect_async(format!("ws://{addr}/__folio/ws"))
         .await
