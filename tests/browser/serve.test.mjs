@@ -130,12 +130,23 @@ async function visitor(name, sink = { violations, errors }) {
 /** Opens `p` and waits until its reload socket is connected (it then hears every rebuild). */
 async function openLive(context, p) {
   const page = await context.newPage();
-  // The tab's current reload socket (a reload opens a new one).
-  page.on("websocket", (ws) => { if (ws.url().endsWith("/__folio/ws")) page.__folioWs = ws; });
-  const connected = page.waitForEvent("websocket", (ws) => ws.url().endsWith("/__folio/ws"));
+  // The tab's current reload socket (a reload opens a new one). The frame listener is attached
+  // in the same event as the socket, so a hello that arrives at once is not missed.
+  let helloHeard;
+  const hello = new Promise((resolve) => { helloHeard = resolve; });
+  page.on("websocket", (ws) => {
+    if (!ws.url().endsWith("/__folio/ws")) return;
+    page.__folioWs = ws;
+    ws.on("framereceived", (f) => { if (String(f.payload).includes('"hello"')) helloHeard(); });
+  });
   await page.goto(url(p));
-  const ws = await connected;
-  await ws.waitForEvent("framereceived", (f) => String(f.payload).includes('"hello"'));
+  let timer;
+  await Promise.race([
+    hello,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no hello on the reload socket of ${p}`)), PATIENCE);
+    }),
+  ]).finally(() => clearTimeout(timer));
   return page;
 }
 
