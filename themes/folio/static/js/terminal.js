@@ -271,15 +271,24 @@
       var exit = null;
       var pending = 0;
       var paused = false;
+      // "Running" only once the demo speaks (or stays open a moment): a refusal is an accepted
+      // socket closed at once with 4429/4502/4503, and must not flash "running" first.
+      var runningTimer = null;
+      function running() {
+        clearTimeout(runningTimer);
+        if (sock !== ws || section.getAttribute("data-terminal-state") === "running") return;
+        say("running", "Running.");
+        term.focus();
+      }
       sock.onopen = function () {
         opened = true;
         fit();
         sock.send(JSON.stringify({ cols: term.cols, rows: term.rows }));
         sock.folioHello = true;
-        say("running", "Running.");
-        term.focus();
+        runningTimer = setTimeout(running, 750);
       };
       sock.onmessage = function (ev) {
+        running();
         if (typeof ev.data === "string") return;
         var bytes = new Uint8Array(ev.data);
         if (!bytes.length) return;
@@ -305,6 +314,7 @@
         }
       };
       sock.onclose = function (ev) {
+        clearTimeout(runningTimer);
         if (sock !== ws) return;
         var why = END_REASONS[ev.reason] ? " (" + END_REASONS[ev.reason] + ")" : "";
         if (exit) {
