@@ -4,6 +4,7 @@
 //! The manifest is the single source of truth for the security headers, the pages that
 //! may be counted and the demos that may be opened: the Worker never hand-copies them.
 
+use crate::api::ApiError;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
@@ -179,9 +180,35 @@ impl Settings {
     }
 }
 
+/// The manifest, or the 503 every handler that needs it answers without one.
+pub fn require_manifest(manifest: Option<&EdgeManifest>) -> Result<&EdgeManifest, ApiError> {
+    manifest.ok_or_else(|| ApiError::misconfigured("the site's edge manifest is missing"))
+}
+
+/// Whether `slug` is a page the counter may count or read: a slug the build did not list is
+/// a 404 before any storage is touched (nobody can create counters at will).
+pub fn require_page(manifest: Option<&EdgeManifest>, slug: &str) -> Result<(), ApiError> {
+    if require_manifest(manifest)?.pages.contains(slug) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(
+            "unknown_slug",
+            format!("no page {slug:?}"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_listed_pages_are_counted() {
+        let m = EdgeManifest::parse(SAMPLE).unwrap();
+        assert!(require_page(Some(&m), "cv").is_ok());
+        assert_eq!(require_page(Some(&m), "nope").unwrap_err().status, 404);
+        assert_eq!(require_page(None, "cv").unwrap_err().status, 503);
+    }
 
     const SAMPLE: &str = r#"{ "version": 1,
       "base_url": "https://Ada.example.dev/",

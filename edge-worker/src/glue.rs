@@ -16,7 +16,7 @@ use worker::{
 };
 
 use crate::api::{ApiError, HealthBody, ViewsBatchBody, ViewsBody};
-use crate::config::{EdgeManifest, Settings, MANIFEST_PATH};
+use crate::config::{self, EdgeManifest, Settings, MANIFEST_PATH};
 use crate::counter::{self, VisitOutcome, VisitRequest, WriteThrough};
 use crate::headers;
 use crate::limits::{self, LeaseOutcome, LeaseRequest};
@@ -217,16 +217,14 @@ async fn handle(ctx: &Ctx, req: Request, route: Route, method: Method) -> ApiRes
             .map(|r| r.with_status(204))
             .map_err(|e| internal("preflight", e));
     }
-    // A browser on a foreign site may not make visitors' browsers count views or open
-    // terminals (CSRF / cross-site WebSocket hijacking). No Origin: a non-browser client,
-    // which could forge any header anyway; it is still rate limited.
-    let origin_ok = ctx
-        .origin
-        .as_deref()
-        .map(|o| headers::origin_allowed(o, &ctx.allowed_origins));
     if let Route::Terminal(demo) = &route {
+        // The site's own page asking for a terminal: refusals reach it as close codes.
         let upgrade = req.headers().get("Upgrade").ok().flatten();
-        let browser_upgrade = origin_ok == Some(true) && relay::wants_websocket(upgrade.as_deref());
+        let browser_upgrade = ctx
+            .origin
+            .as_deref()
+            .is_some_and(|o| headers::origin_allowed(o, &ctx.allowed_origins))
+            && relay::wants_websocket(upgrade.as_deref());
         return match terminal(ctx, req, demo).await {
             Err(e) if browser_upgrade => match relay::refusal_close(&e) {
                 Some((code, reason)) => refuse_over_websocket(code, &reason),
@@ -235,13 +233,12 @@ async fn handle(ctx: &Ctx, req: Request, route: Route, method: Method) -> ApiRes
             other => other,
         };
     }
-    if method == Method::Post && origin_ok == Some(false) {
-        return Err(ApiError::new(
-            403,
-            "forbidden_origin",
-            "cross-origin writes are not allowed",
-        ));
-    }
+    // A browser on a foreign site may not make visitors' browsers count views (CSRF).
+    headers::check_write_origin(
+        method == Method::Post,
+        ctx.origin.as_deref(),
+        &ctx.allowed_origins,
+    )?;
     if !rate_limit(ctx, binding::API_LIMITER).await {
         return Err(limits::api_rate_limited(ctx.settings.api_rate_period_secs));
     }
@@ -276,18 +273,7 @@ async fn rate_limit(ctx: &Ctx, name: &str) -> bool {
 }
 
 fn require_page(ctx: &Ctx, slug: &str) -> ApiResult<()> {
-    let m = ctx
-        .manifest
-        .as_deref()
-        .ok_or_else(|| ApiError::misconfigured("the site's edge manifest is missing"))?;
-    if m.pages.contains(slug) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(
-            "unknown_slug",
-            format!("no page {slug:?}"),
-        ))
-    }
+    config::require_page(ctx.manifest.as_deref(), slug)
 }
 
 async fn count_view(ctx: &Ctx, slug: String) -> ApiResult<Response> {
@@ -501,29 +487,14 @@ fn set_arraybuffer(ws: &WebSocket) {
 }
 
 async fn terminal(ctx: &Ctx, req: Request, demo: &str) -> ApiResult<Response> {
-    let manifest = ctx
-        .manifest
-        .as_deref()
-        .ok_or_else(|| ApiError::misconfigured("the site's edge manifest is missing"))?;
-    if !manifest.demos.contains(demo) {
-        return Err(ApiError::not_found("unknown_demo", "no such demo"));
-    }
     let upgrade = req.headers().get("Upgrade").ok().flatten();
-    if !relay::wants_websocket(upgrade.as_deref()) {
-        return Err(relay::upgrade_required());
-    }
-    // Cross-site WebSocket hijacking: browsers always send Origin on WebSocket requests;
-    // only the site itself may open terminals.
-    match ctx.origin.as_deref() {
-        Some(o) if headers::origin_allowed(o, &ctx.allowed_origins) => {}
-        _ => {
-            return Err(ApiError::new(
-                403,
-                "forbidden_origin",
-                "terminals open only from the site itself",
-            ))
-        }
-    }
+    relay::admit(
+        ctx.manifest.as_deref(),
+        demo,
+        upgrade.as_deref(),
+        ctx.origin.as_deref(),
+        &ctx.allowed_origins,
+    )?;
     if !rate_limit(ctx, binding::TERMINAL_LIMITER).await {
         return Err(limits::terminal_rate_limited(
             ctx.settings.terminal_rate_period_secs,

@@ -5,6 +5,7 @@
 //! from here, so both carry one policy from one source. The Worker adds only what its own
 //! responses need (`Cache-Control: no-store`, CORS for the site's own origin).
 
+use crate::api::ApiError;
 use crate::config::EdgeManifest;
 
 /// A header name and value.
@@ -94,9 +95,37 @@ pub fn allowed_origins(
     out
 }
 
+/// Cross-site request forgery: a browser on a foreign site may not make a visitor's browser
+/// count a view. A request without `Origin` is not a browser's (it could forge any header
+/// anyway) and passes; it is still rate limited.
+pub fn check_write_origin(
+    post: bool,
+    origin: Option<&str>,
+    allowed: &[String],
+) -> Result<(), ApiError> {
+    match origin {
+        Some(o) if post && !origin_allowed(o, allowed) => Err(ApiError::new(
+            403,
+            "forbidden_origin",
+            "cross-origin writes are not allowed",
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_foreign_browser_writes_are_refused() {
+        let site = vec!["https://a.dev".to_string()];
+        assert!(check_write_origin(true, Some("https://a.dev"), &site).is_ok());
+        assert!(check_write_origin(true, None, &site).is_ok());
+        assert!(check_write_origin(false, Some("https://evil.dev"), &site).is_ok());
+        let e = check_write_origin(true, Some("https://evil.dev"), &site).unwrap_err();
+        assert_eq!((e.status, e.code), (403, "forbidden_origin"));
+    }
 
     fn manifest() -> EdgeManifest {
         EdgeManifest::parse(

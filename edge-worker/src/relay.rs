@@ -2,6 +2,8 @@
 //! to close. The glue in `glue::terminal` only moves frames as these functions say.
 
 use crate::api::ApiError;
+use crate::config::{require_manifest, EdgeManifest};
+use crate::headers::origin_allowed;
 use terminal_protocol::MAX_FRAME_BYTES;
 
 /// Close code for a frame over [`MAX_FRAME_BYTES`] (RFC 6455 "message too big").
@@ -94,6 +96,33 @@ pub fn wants_websocket(upgrade_header: Option<&str>) -> bool {
         v.split(',')
             .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
     })
+}
+
+/// Whether a terminal request may go on to the limits and the origin, checked in this order:
+/// the manifest lists the demo (404), the request is a WebSocket upgrade (426), and it comes
+/// from the site itself (403: cross-site WebSocket hijacking; browsers always send `Origin`
+/// on WebSocket requests, so a missing one is refused too).
+pub fn admit(
+    manifest: Option<&EdgeManifest>,
+    demo: &str,
+    upgrade_header: Option<&str>,
+    origin: Option<&str>,
+    allowed_origins: &[String],
+) -> Result<(), ApiError> {
+    if !require_manifest(manifest)?.demos.contains(demo) {
+        return Err(ApiError::not_found("unknown_demo", "no such demo"));
+    }
+    if !wants_websocket(upgrade_header) {
+        return Err(upgrade_required());
+    }
+    match origin {
+        Some(o) if origin_allowed(o, allowed_origins) => Ok(()),
+        _ => Err(ApiError::new(
+            403,
+            "forbidden_origin",
+            "terminals open only from the site itself",
+        )),
+    }
 }
 
 /// The 426 for a plain request to a terminal URL.
@@ -295,6 +324,42 @@ mod tests {
             refusal_close(&busy),
             Some((4503, "sessions_full; retry_after=12".to_string()))
         );
+    }
+
+    #[test]
+    fn terminals_are_admitted_for_listed_demos_upgrades_from_the_site_only() {
+        let m = crate::config::EdgeManifest::parse(
+            r#"{"version":1,"base_url":"https://a.dev","headers":[],"demos":["life"]}"#,
+        )
+        .unwrap();
+        let site = vec!["https://a.dev".to_string()];
+        let ok = |demo, up, origin| admit(Some(&m), demo, up, origin, &site);
+        assert!(ok("life", Some("websocket"), Some("https://a.dev")).is_ok());
+        assert_eq!(
+            ok("nope", Some("websocket"), Some("https://a.dev"))
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(
+            ok("life", None, Some("https://a.dev")).unwrap_err().status,
+            426
+        );
+        assert_eq!(
+            ok("life", Some("websocket"), Some("https://evil.dev"))
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert_eq!(ok("life", Some("websocket"), None).unwrap_err().status, 403);
+        let none = admit(
+            None,
+            "life",
+            Some("websocket"),
+            Some("https://a.dev"),
+            &site,
+        );
+        assert_eq!(none.unwrap_err().status, 503);
     }
 
     #[test]

@@ -44,6 +44,17 @@ use std::time::{Duration, Instant};
 use crate::diagnostics::Diagnostics;
 use crate::site::{self, BuildOptions, Memo, Mode};
 
+/// Everything a build reads, relative to the site root: what serve watches, and what a copy
+/// of a site must hold to build the same.
+pub const SOURCES: &[&str] = &[
+    "folio.toml",
+    "content",
+    "data",
+    "static",
+    "templates",
+    "themes",
+];
+
 /// The outcome of bringing the site up to date.
 #[derive(Debug, Default)]
 pub struct Rebuild {
@@ -218,21 +229,11 @@ impl LiveSite {
     /// What to watch: `folio.toml`, `content/`, `data/`, `static/`, `templates/` and the
     /// theme's folder when it is on disk (those that exist).
     pub fn watched_paths(&self) -> Vec<PathBuf> {
-        let root = &self.opts.root;
-        let mut v: Vec<PathBuf> = [
-            "folio.toml",
-            "content",
-            "data",
-            "static",
-            "templates",
-            "themes",
-        ]
-        .iter()
-        .map(|p| root.join(p))
-        .filter(|p| p.exists())
-        .collect();
-        v.dedup();
-        v
+        SOURCES
+            .iter()
+            .map(|p| self.opts.root.join(p))
+            .filter(|p| p.exists())
+            .collect()
     }
 }
 

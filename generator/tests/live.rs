@@ -477,14 +477,7 @@ fn a_broken_edit_keeps_the_last_good_site_and_a_fix_recovers() {
 /// Copies what a build reads from the repository's example site.
 fn copy_example(to: &Path) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    for entry in [
-        "folio.toml",
-        "content",
-        "data",
-        "static",
-        "templates",
-        "themes",
-    ] {
+    for entry in folio::live::SOURCES {
         let from = repo.join(entry);
         if from.is_file() {
             std::fs::copy(&from, to.join(entry)).unwrap();

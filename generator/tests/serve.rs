@@ -709,12 +709,7 @@ async fn without_a_terminal_origin_the_browser_gets_the_workers_4502() {
     let addr = server.addr();
     // As the Worker does: the page's WebSocket is accepted and closed at once with 4502,
     // because a browser cannot read the status of a refused handshake.
-    let mut req = format!("ws://{addr}/terminal/shell")
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("origin", server.url.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+    let mut ws = open_terminal(&addr, "shell", &server.url)
         .await
         .unwrap_or_else(|e| panic!("upgrade failed: {e}\n{}", server.logs()));
     let close = tokio::time::timeout(PATIENCE, async {
@@ -742,6 +737,21 @@ async fn without_a_terminal_origin_the_browser_gets_the_workers_4502() {
     assert!(unknown.header("content-security-policy").is_some());
     assert_eq!(get(&addr, "/api/health").json()["origin"], "not_configured");
     server.stop();
+}
+
+/// Opens `ws://addr/terminal/<demo>` as a page of `origin` would.
+async fn open_terminal(
+    addr: &str,
+    demo: &str,
+    origin: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut req = format!("ws://{addr}/terminal/{demo}")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("origin", origin.parse().unwrap());
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
 }
 
 /// The folio-pty binary cargo built next to folio, if it did.
@@ -772,12 +782,7 @@ async fn the_terminal_is_relayed_to_a_local_folio_pty() {
     let addr = server.addr();
 
     // A foreign page may not open terminals.
-    let mut req = format!("ws://{addr}/terminal/shell")
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("origin", "https://evil.example".parse().unwrap());
-    match tokio_tungstenite::connect_async(req).await {
+    match open_terminal(&addr, "shell", "https://evil.example").await {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
@@ -787,12 +792,7 @@ async fn the_terminal_is_relayed_to_a_local_folio_pty() {
         426
     );
 
-    let mut req = format!("ws://{addr}/terminal/shell")
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("origin", server.url.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+    let mut ws = open_terminal(&addr, "shell", &server.url)
         .await
         .unwrap_or_else(|e| panic!("terminal upgrade failed: {e}\n{}", server.logs()));
     let hello = terminal_protocol::Hello {

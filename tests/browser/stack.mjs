@@ -1,16 +1,14 @@
 // The real parts the browser tests click through: the Worker under `wrangler dev` over a
 // real `folio build` (tests/worker/harness.mjs, FOLIO_PUBLIC_DIR), the real terminal origin
 // folio-pty with its sandbox, and Debian's chromium driven by playwright-core.
-import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { ROOT, PUBLIC_DIR, freePort, newSecret, readManifest, startWorker } from "../worker/harness.mjs";
+import { ROOT, PUBLIC_DIR, newSecret, readManifest, startPty, startWorker } from "../worker/harness.mjs";
 
 export { ROOT, PUBLIC_DIR, readManifest };
 export const ARTIFACTS = path.join(ROOT, "tests/browser/artifacts");
-const PTY_BIN = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug/folio-pty");
 
 /** Launches Debian's chromium headless. */
 export async function launchBrowser() {
@@ -54,47 +52,6 @@ function trackErrors(page, errors) {
 /** CSP violations seen by the page so far. */
 export function cspViolations(page) {
   return page.evaluate(() => window.__folio.csp);
-}
-
-/** Starts folio-pty on the example site (sandboxed where bubblewrap works). */
-export async function startPty(secretFile, port) {
-  port ??= await freePort();
-  const bwrap = spawnSync("sh", ["-c", "command -v bwrap"]).status === 0;
-  const attempt = async (extra) => {
-    const child = spawn(PTY_BIN, ["serve", "--site", ROOT, "--listen", `127.0.0.1:${port}`,
-      "--secret-file", secretFile, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
-    const log = [];
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`folio-pty not listening:\n${log.join("")}`)), 180_000);
-      const onData = (d) => {
-        log.push(d.toString());
-        if (log.join("").includes('"event":"listening"')) { clearTimeout(timer); resolve(); }
-      };
-      child.stdout.on("data", onData);
-      child.stderr.on("data", onData);
-      child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`folio-pty exited ${code}:\n${log.join("")}`)); });
-    });
-    child.removeAllListeners("exit");
-    return {
-      port,
-      sandboxed: !extra.includes("--no-sandbox"),
-      log: () => log.join(""),
-      async kill(signal = "SIGTERM") {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const gone = new Promise((r) => child.once("exit", r));
-        child.kill(signal);
-        await gone;
-      },
-    };
-  };
-  if (!bwrap) return attempt(["--no-sandbox"]);
-  try {
-    return await attempt([]);
-  } catch (e) {
-    if (!/sandbox/i.test(e.message)) throw e;
-    console.log("# folio-pty could not set up its sandbox here; using --no-sandbox");
-    return attempt(["--no-sandbox"]);
-  }
 }
 
 /** folio-pty + the Worker relaying to it. `stop()` ends both. */

@@ -3,40 +3,19 @@
 // folio-pty has not been built (run.sh builds it).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
-import { ROOT, freePort, newSecret, readManifest, startWorker } from "./harness.mjs";
+import { PTY_BIN, newSecret, readManifest, startPty, startWorker } from "./harness.mjs";
 
-const BIN = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug/folio-pty");
 const manifest = readManifest();
 const DEMO = manifest.demos.includes("tinylisp") ? "tinylisp" : manifest.demos[0];
-const skip = !existsSync(BIN) ? `${BIN} not built` : !DEMO ? "the site declares no demo" : false;
+const skip = !existsSync(PTY_BIN) ? `${PTY_BIN} not built` : !DEMO ? "the site declares no demo" : false;
 
 let pty;
-let ptyPort;
 let worker;
 let dir;
-
-async function startPty(secretFile, extra) {
-  ptyPort = await freePort();
-  pty = spawn(BIN, ["serve", "--site", ROOT, "--listen", `127.0.0.1:${ptyPort}`,
-    "--secret-file", secretFile, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
-  const log = [];
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`folio-pty not listening:\n${log.join("")}`)), 90_000);
-    const onData = (d) => {
-      log.push(d.toString());
-      if (log.join("").includes('"event":"listening"')) { clearTimeout(timer); resolve(); }
-    };
-    pty.stdout.on("data", onData);
-    pty.stderr.on("data", onData);
-    pty.once("exit", (code) => { clearTimeout(timer); reject(new Error(`folio-pty exited ${code}:\n${log.join("")}`)); });
-  });
-  pty.removeAllListeners("exit");
-}
 
 before(async () => {
   if (skip) return;
@@ -45,25 +24,14 @@ before(async () => {
   const secretFile = path.join(dir, "secret");
   writeFileSync(secretFile, secret, { mode: 0o600 });
   // The sandbox (bubblewrap) is folio-pty's business and tested there; if this machine
-  // cannot set it up, relay through an unsandboxed folio-pty rather than not at all.
-  const bwrap = spawnSync("sh", ["-c", "command -v bwrap"]).status === 0;
-  try {
-    await startPty(secretFile, bwrap ? [] : ["--no-sandbox"]);
-  } catch (e) {
-    if (!bwrap || !/sandbox/i.test(e.message)) throw e;
-    console.log(`# folio-pty could not set up its sandbox here; retrying with --no-sandbox`);
-    await startPty(secretFile, ["--no-sandbox"]);
-  }
-  worker = await startWorker({ terminalOrigin: `http://127.0.0.1:${ptyPort}`, secret });
+  // cannot set it up, startPty relays through an unsandboxed folio-pty rather than none.
+  pty = await startPty(secretFile);
+  worker = await startWorker({ terminalOrigin: `http://127.0.0.1:${pty.port}`, secret });
 });
 
 after(async () => {
   await worker?.stop();
-  if (pty && pty.exitCode === null) {
-    const gone = new Promise((r) => pty.once("exit", r));
-    pty.kill("SIGTERM");
-    await gone;
-  }
+  await pty?.kill();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -102,7 +70,7 @@ test("/api/health sees folio-pty answer", { skip }, async () => {
 
 test("folio-pty refuses a connection that bypasses the Worker", { skip }, async () => {
   const status = await new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${ptyPort}/terminal/${DEMO}`);
+    const ws = new WebSocket(`ws://127.0.0.1:${pty.port}/terminal/${DEMO}`);
     ws.once("unexpected-response", (_q, res) => resolve(res.statusCode));
     ws.once("open", () => { ws.close(); resolve(101); });
     ws.once("error", () => resolve("error"));

@@ -4,7 +4,7 @@
 //   - `wrangler dev --env test` (workerd + Miniflare's local KV, Durable Objects and rate
 //     limits) on another, with the site from public/ (or FOLIO_PUBLIC_DIR) as assets.
 // Secrets come from a generated env file in each run's temporary folder (random per run, passed with --env-file).
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import net from "node:net";
@@ -156,4 +156,48 @@ export async function startWorker({ terminalOrigin, secret, env = "test" }) {
 
 export function newSecret() {
   return randomBytes(32).toString("base64url");
+}
+
+/** The folio-pty binary `cargo build -p folio-pty` writes. */
+export const PTY_BIN = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug/folio-pty");
+
+/** Starts folio-pty on the example site (sandboxed where bubblewrap works). */
+export async function startPty(secretFile, port) {
+  port ??= await freePort();
+  const bwrap = spawnSync("sh", ["-c", "command -v bwrap"]).status === 0;
+  const attempt = async (extra) => {
+    const child = spawn(PTY_BIN, ["serve", "--site", ROOT, "--listen", `127.0.0.1:${port}`,
+      "--secret-file", secretFile, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+    const log = [];
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`folio-pty not listening:\n${log.join("")}`)), 180_000);
+      const onData = (d) => {
+        log.push(d.toString());
+        if (log.join("").includes('"event":"listening"')) { clearTimeout(timer); resolve(); }
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+      child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`folio-pty exited ${code}:\n${log.join("")}`)); });
+    });
+    child.removeAllListeners("exit");
+    return {
+      port,
+      sandboxed: !extra.includes("--no-sandbox"),
+      log: () => log.join(""),
+      async kill(signal = "SIGTERM") {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const gone = new Promise((r) => child.once("exit", r));
+        child.kill(signal);
+        await gone;
+      },
+    };
+  };
+  if (!bwrap) return attempt(["--no-sandbox"]);
+  try {
+    return await attempt([]);
+  } catch (e) {
+    if (!/sandbox/i.test(e.message)) throw e;
+    console.log("# folio-pty could not set up its sandbox here; using --no-sandbox");
+    return attempt(["--no-sandbox"]);
+  }
 }

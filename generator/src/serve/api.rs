@@ -15,7 +15,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use edge_worker::api::{ApiError, HealthBody, ViewsBatchBody, ViewsBody};
-use edge_worker::config::EdgeManifest;
+use edge_worker::config::{self, EdgeManifest};
 use edge_worker::headers;
 use edge_worker::routes::{self, Method, Route};
 use edge_worker::visitor;
@@ -157,22 +157,16 @@ async fn dispatch(
         *r.status_mut() = StatusCode::NO_CONTENT;
         return Ok(r);
     }
-    // Cross-site request forgery: as at the edge, a browser on a foreign site may not
-    // count views or open terminals.
-    let origin_ok = ctx
-        .origin
-        .as_deref()
-        .map(|o| headers::origin_allowed(o, &ctx.allowed_origins));
     if let Route::Terminal(demo) = &route {
         return relay::terminal(shared, ctx, req, demo).await;
     }
-    if method == Method::Post && origin_ok == Some(false) {
-        return Err(ApiError::new(
-            403,
-            "forbidden_origin",
-            "cross-origin writes are not allowed",
-        ));
-    }
+    // Cross-site request forgery: as at the edge, a browser on a foreign site may not
+    // count views.
+    headers::check_write_origin(
+        method == Method::Post,
+        ctx.origin.as_deref(),
+        &ctx.allowed_origins,
+    )?;
     match route {
         Route::CountView(slug) => count_view(shared, ctx, slug),
         Route::ReadView(slug) => read_view(shared, ctx, slug),
@@ -183,18 +177,7 @@ async fn dispatch(
 }
 
 fn require_page(ctx: &Ctx, slug: &str) -> ApiResult<()> {
-    let m = ctx
-        .manifest
-        .as_deref()
-        .ok_or_else(|| ApiError::misconfigured("the site's edge manifest is missing"))?;
-    if m.pages.contains(slug) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(
-            "unknown_slug",
-            format!("no page {slug:?}"),
-        ))
-    }
+    config::require_page(ctx.manifest.as_deref(), slug)
 }
 
 fn count_view(shared: &Shared, ctx: &Ctx, slug: String) -> ApiResult<Response> {

@@ -300,31 +300,17 @@ pub async fn terminal(
     req: Request,
     demo: &str,
 ) -> Result<Response, ApiError> {
-    let manifest = ctx
-        .manifest
-        .as_deref()
-        .ok_or_else(|| ApiError::misconfigured("the site's edge manifest is missing"))?;
-    if !manifest.demos.contains(demo) {
-        return Err(ApiError::not_found("unknown_demo", "no such demo"));
-    }
     let upgrade = req
         .headers()
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok());
-    if !rules::wants_websocket(upgrade) {
-        return Err(rules::upgrade_required());
-    }
-    // Cross-site WebSocket hijacking: only the site itself may open terminals.
-    match ctx.origin.as_deref() {
-        Some(o) if edge_worker::headers::origin_allowed(o, &ctx.allowed_origins) => {}
-        _ => {
-            return Err(ApiError::new(
-                403,
-                "forbidden_origin",
-                "terminals open only from the site itself",
-            ))
-        }
-    }
+    rules::admit(
+        ctx.manifest.as_deref(),
+        demo,
+        upgrade,
+        ctx.origin.as_deref(),
+        &ctx.allowed_origins,
+    )?;
     let (mut parts, _) = req.into_parts();
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(ws) => ws,
