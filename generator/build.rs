@@ -15,7 +15,7 @@ fn main() {
         collect(&theme, &mut files);
     }
     files.sort();
-    let mut out = String::from("/// The default theme's files: (path under the theme, bytes).\npub static FILES: &[(&str, &[u8])] = &[\n");
+    let mut out = String::from("/// The default theme's files: (path under the theme, bytes).\npub(crate) static FILES: &[(&str, &[u8])] = &[\n");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f

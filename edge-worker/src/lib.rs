@@ -1,4 +1,4 @@
-//! folio's edge Worker: the dynamic parts of a static portfolio served by Cloudflare.
+//! folio's edge Worker: the Workers-runtime glue around the rules in `folio-edge`.
 //!
 //! * `/api/views/*` — an exact view counter (one Durable Object per page, written through
 //!   to KV, read from KV) that counts a visitor once per page per day without storing IPs;
@@ -9,27 +9,18 @@
 //!   (`folio-pty` behind a Cloudflare Tunnel) with a short-lived HMAC token;
 //! * `/api/health`.
 //!
-//! Every decision lives in plain Rust modules that compile and unit-test natively
-//! (`cargo test -p edge-worker`). The only code that touches the Workers runtime is in
-//! [`glue`] (compiled for `wasm32` only), which stays a thin translation layer.
+//! Every decision lives in `folio-edge` (plain Rust, unit-tested natively, shared with
+//! `folio serve`). This crate is the deployable `cdylib` only and compiles to nothing but
+//! for `wasm32`: one file per concern, each a thin translation between the runtime and the
+//! rules — [`fetch`](crate) (entry point and API handlers), `terminal` (the relay),
+//! `view_counter` and `session_limiter` (the Durable Objects), `runtime` (what they share).
 
-#![deny(missing_docs)]
+#![cfg(target_arch = "wasm32")]
+// `#[durable_object]` and `#[event]` generate undocumented wasm-bindgen exports.
+#![allow(missing_docs, unreachable_pub)]
 
-pub mod api;
-pub mod config;
-pub mod counter;
-pub mod headers;
-pub mod limits;
-pub mod relay;
-pub mod routes;
-pub mod token;
-pub mod visitor;
-
-#[cfg(target_arch = "wasm32")]
-// `#[durable_object]` generates undocumented wasm-bindgen exports.
-#[allow(missing_docs)]
-pub mod glue;
-
-/// The Worker's version, reported by `/api/health` so an operator can tell which build
-/// answers.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+mod fetch;
+mod runtime;
+mod session_limiter;
+mod terminal;
+mod view_counter;

@@ -110,18 +110,22 @@ pub fn phases(root: &Path) {
     let (_, mut memo) = site::build_incremental(&opts, &site::Memo::default(), &[]).unwrap();
     for _ in 0..3 {
         let t = Instant::now();
-        let (c, _) = folio::content::load(root, folio::content::LoadOptions { drafts: false });
+        let (c, _) = folio_content::content::load(
+            root,
+            folio_content::content::LoadOptions { drafts: false },
+        );
         println!(
             "content::load alone: {:?} ({} pages)",
             t.elapsed(),
             c.pages.len()
         );
     }
-    let opts_c = folio::content::LoadOptions { drafts: false };
-    let (_, _, mut cache) = folio::content::load_cached(root, opts_c, &Default::default(), &[]);
+    let opts_c = folio_content::content::LoadOptions { drafts: false };
+    let (_, _, mut cache) =
+        folio_content::content::load_cached(root, opts_c, &Default::default(), &[]);
     for _ in 0..3 {
         let t = Instant::now();
-        let (c, _, next) = folio::content::load_cached(root, opts_c, &cache, &[]);
+        let (c, _, next) = folio_content::content::load_cached(root, opts_c, &cache, &[]);
         let next_read = next.files_read();
         cache = next;
         let loaded = t.elapsed();

@@ -6,12 +6,12 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::diagnostics::{display_path, Diagnostic, Diagnostics};
 use crate::theme::Theme;
+use folio_content::diagnostics::{display_path, Diagnostic, Diagnostics};
 
 /// Where a static file's bytes come from.
 #[derive(Debug, Clone)]
-pub enum Payload {
+pub(crate) enum Payload {
     /// A file on disk, copied as is.
     File(PathBuf),
     /// Bytes in memory (embedded theme, generated, or read for hashing).
@@ -20,9 +20,7 @@ pub enum Payload {
 
 /// One file of the output that is not a rendered page.
 #[derive(Debug, Clone)]
-pub struct StaticFile {
-    /// Output path under the site, no leading `/`.
-    pub output: String,
+pub(crate) struct StaticFile {
     /// Its bytes.
     pub payload: Payload,
     /// Where it came from, for messages.
@@ -31,7 +29,7 @@ pub struct StaticFile {
 
 /// The static files of a build and the hashed names of its CSS and JS.
 #[derive(Debug, Default, Clone)]
-pub struct Assets {
+pub(crate) struct Assets {
     /// Every static file, by output path.
     pub files: BTreeMap<String, StaticFile>,
     /// Logical path (`css/site.css`) → URL path (`/css/site.1a2b3c4d5e.css`).
@@ -40,7 +38,7 @@ pub struct Assets {
 
 impl Assets {
     /// Collects the theme's and the site's static files.
-    pub fn collect(root: &Path, theme: &Theme, diags: &mut Diagnostics) -> Assets {
+    pub(crate) fn collect(root: &Path, theme: &Theme, diags: &mut Diagnostics) -> Assets {
         let mut assets = Assets::default();
         match theme.files(root, "static/") {
             Ok(files) => {
@@ -90,7 +88,13 @@ impl Assets {
 
     /// Adds (or overrides) a static file under its logical path; CSS and JS are renamed with
     /// their content hash.
-    pub fn add(&mut self, rel: &str, payload: Payload, shown: PathBuf, diags: &mut Diagnostics) {
+    pub(crate) fn add(
+        &mut self,
+        rel: &str,
+        payload: Payload,
+        shown: PathBuf,
+        diags: &mut Diagnostics,
+    ) {
         // A site file overrides the theme's file of the same logical path.
         if let Some(old) = self.urls.remove(rel) {
             self.files.remove(old.trim_start_matches('/'));
@@ -115,25 +119,18 @@ impl Assets {
             (rel.to_string(), payload)
         };
         self.urls.insert(rel.to_string(), format!("/{output}"));
-        self.files.insert(
-            output.clone(),
-            StaticFile {
-                output,
-                payload,
-                shown,
-            },
-        );
+        self.files.insert(output, StaticFile { payload, shown });
     }
 
     /// The URL path of a static file by its logical path.
-    pub fn url(&self, rel: &str) -> Option<&str> {
+    pub(crate) fn url(&self, rel: &str) -> Option<&str> {
         self.urls
             .get(rel.trim_start_matches('/'))
             .map(String::as_str)
     }
 
     /// URL paths of the content-hashed files (safe to cache forever).
-    pub fn immutable_paths(&self) -> Vec<String> {
+    pub(crate) fn immutable_paths(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .urls
             .iter()
@@ -146,7 +143,7 @@ impl Assets {
 }
 
 /// `css/site.css` + bytes → `css/site.<10 hex digits>.css`.
-pub fn hashed_name(rel: &str, bytes: &[u8]) -> String {
+pub(crate) fn hashed_name(rel: &str, bytes: &[u8]) -> String {
     let hash = blake3::hash(bytes).to_hex();
     let short = &hash.as_str()[..10];
     match rel.rsplit_once('.') {

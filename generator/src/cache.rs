@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A cache key: a BLAKE3 hash of the inputs.
-pub type Key = [u8; 32];
+pub(crate) type Key = [u8; 32];
 
 /// Hit and miss counts of one build.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,7 +21,7 @@ pub struct Stats {
 }
 
 /// A map from input hash to output bytes, loadable from and savable to one file.
-pub struct BlobCache {
+pub(crate) struct BlobCache {
     format: &'static [u8; 8],
     map: Mutex<HashMap<Key, Arc<[u8]>>>,
     used: Mutex<HashSet<Key>>,
@@ -31,7 +31,7 @@ pub struct BlobCache {
 
 impl BlobCache {
     /// An empty cache whose files start with `format` (change it when entries change shape).
-    pub fn new(format: &'static [u8; 8]) -> Self {
+    pub(crate) fn new(format: &'static [u8; 8]) -> Self {
         BlobCache {
             format,
             map: Mutex::new(HashMap::new()),
@@ -42,7 +42,7 @@ impl BlobCache {
     }
 
     /// The entry for `key`, counted as a hit, or `None` (counted as a miss).
-    pub fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
+    pub(crate) fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
         let hit = self.map.lock().expect("cache poisoned").get(key).cloned();
         match &hit {
             Some(_) => {
@@ -57,13 +57,13 @@ impl BlobCache {
     }
 
     /// Stores an entry computed by this build.
-    pub fn put(&self, key: Key, value: Arc<[u8]>) {
+    pub(crate) fn put(&self, key: Key, value: Arc<[u8]>) {
         self.map.lock().expect("cache poisoned").insert(key, value);
         self.used.lock().expect("cache poisoned").insert(key);
     }
 
     /// This build's counts.
-    pub fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         Stats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
@@ -72,7 +72,7 @@ impl BlobCache {
 
     /// Loads a file written by [`BlobCache::save`]; a missing, old or damaged file is simply an
     /// empty cache.
-    pub fn load(&self, path: &Path) {
+    pub(crate) fn load(&self, path: &Path) {
         let Ok(mut f) = std::fs::File::open(path) else {
             return;
         };
@@ -98,7 +98,7 @@ impl BlobCache {
 
     /// Writes the entries used by this build (so the file does not grow forever), atomically.
     /// Skipped when nothing changed since the file was loaded.
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
         let used = self.used.lock().expect("cache poisoned");
         let map = self.map.lock().expect("cache poisoned");
         if self.misses.load(Ordering::Relaxed) == 0 && used.len() == map.len() && path.exists() {

@@ -16,11 +16,11 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use crate::assets::{Assets, Payload, StaticFile};
-use crate::content::{Content, Page};
-use crate::diagnostics::{display_path, Diagnostic, Diagnostics};
+use folio_content::content::{Content, Page};
+use folio_content::diagnostics::{display_path, Diagnostic, Diagnostics};
 
 /// Widths of the variants, in CSS pixels at 1×; capped at the original's width.
-pub const WIDTHS: &[u32] = &[360, 720, 1080, 1440];
+pub(crate) const WIDTHS: &[u32] = &[360, 720, 1080, 1440];
 
 /// JPEG quality of the variants: covers are illustrations and photos seen small.
 const JPEG_QUALITY: u8 = 78;
@@ -29,13 +29,13 @@ const JPEG_QUALITY: u8 = 78;
 const CODEC_VERSION: &[u8] = b"folio-covers-1";
 
 /// The folder of the variant cache of a site.
-pub fn cache_dir(root: &Path) -> PathBuf {
+pub(crate) fn cache_dir(root: &Path) -> PathBuf {
     root.join(".folio/cache/covers")
 }
 
 /// One image width of a cover.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Variant {
+pub(crate) struct Variant {
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
@@ -46,7 +46,7 @@ pub struct Variant {
 
 /// What the templates need to show a cover well.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CoverInfo {
+pub(crate) struct CoverInfo {
     /// URL path of the original (as in `page.cover`).
     pub url: String,
     /// MIME type of the original.
@@ -60,7 +60,7 @@ pub struct CoverInfo {
 
 impl CoverInfo {
     /// The `srcset` attribute value, or `None` when there is nothing to choose from.
-    pub fn srcset(&self) -> Option<String> {
+    pub(crate) fn srcset(&self) -> Option<String> {
         (self.variants.len() > 1).then(|| {
             self.variants
                 .iter()
@@ -71,7 +71,7 @@ impl CoverInfo {
     }
 
     /// A good default `src`: the variant closest to 720 pixels wide (cards), else the original.
-    pub fn src(&self) -> &str {
+    pub(crate) fn src(&self) -> &str {
         self.variants
             .iter()
             .min_by_key(|v| v.width.abs_diff(720))
@@ -81,7 +81,7 @@ impl CoverInfo {
 
 /// The covers of a build, by page path.
 #[derive(Debug, Default)]
-pub struct Covers {
+pub(crate) struct Covers {
     by_page: HashMap<String, CoverInfo>,
 }
 
@@ -95,7 +95,7 @@ struct Job<'a> {
 impl Covers {
     /// Finds every published page's cover, makes (or reads from the cache) its variants and
     /// adds them to the static files of the build.
-    pub fn build(
+    pub(crate) fn build(
         root: &Path,
         content: &Content,
         assets: &mut Assets,
@@ -142,9 +142,8 @@ impl Covers {
                             format!("/{out}"),
                         );
                         assets.files.insert(
-                            out.clone(),
+                            out,
                             StaticFile {
-                                output: out,
                                 payload: Payload::Bytes(Cow::Owned(bytes)),
                                 shown: display_path(root, &job.source),
                             },
@@ -170,13 +169,13 @@ impl Covers {
     }
 
     /// The cover of a page, by its path.
-    pub fn get(&self, page_path: &str) -> Option<&CoverInfo> {
+    pub(crate) fn get(&self, page_path: &str) -> Option<&CoverInfo> {
         self.by_page.get(page_path)
     }
 
     /// Adds the cover fields to a page's template value: `cover_src`, `cover_srcset`,
     /// `cover_width`, `cover_height`, `cover_type` and `cover_social` (`{url, width, height}`).
-    pub fn annotate(&self, page: &Page, mut v: Value) -> Value {
+    pub(crate) fn annotate(&self, page: &Page, mut v: Value) -> Value {
         let Some(o) = v.as_object_mut() else { return v };
         let info = self.get(&page.path);
         let (w, h) = info.and_then(|i| i.size).unzip();
@@ -389,7 +388,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// The intrinsic size an SVG states: its `width`/`height` attributes in pixels, else its
 /// `viewBox`.
-pub fn svg_size(svg: &str) -> Option<(u32, u32)> {
+pub(crate) fn svg_size(svg: &str) -> Option<(u32, u32)> {
     let start = svg.find("<svg")?;
     let end = start + svg[start..].find('>')?;
     let tag = &svg[start..end];

@@ -9,18 +9,18 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::diagnostics::{display_path, line_col, Diagnostic, Diagnostics};
-use crate::value::toml_to_json;
+use folio_content::diagnostics::{display_path, line_col, Diagnostic, Diagnostics};
+use folio_content::value::toml_to_json;
 
 /// The parsed data files, by path under `data/` (`cv.toml`, `talks/2024.csv`).
 #[derive(Debug, Default, Clone)]
-pub struct DataFiles {
+pub(crate) struct DataFiles {
     files: HashMap<String, Value>,
 }
 
 impl DataFiles {
     /// Loads every `.toml`, `.json` and `.csv` file under `root/data`.
-    pub fn load(root: &Path, diags: &mut Diagnostics) -> DataFiles {
+    pub(crate) fn load(root: &Path, diags: &mut Diagnostics) -> DataFiles {
         let dir = root.join("data");
         if !dir.is_dir() {
             return DataFiles::default();
@@ -58,7 +58,7 @@ impl DataFiles {
                 if !matches!(ext.as_str(), "toml" | "json" | "csv") {
                     return Ok(None);
                 }
-                let text = crate::diagnostics::read_text(p, &shown)?;
+                let text = folio_content::diagnostics::read_text(p, &shown)?;
                 parse(&ext, &text)
                     .map(|v| Some((key, v)))
                     .map_err(|(pos, msg)| Diagnostic::error(&shown, pos, msg))
@@ -78,12 +78,12 @@ impl DataFiles {
     }
 
     /// The value of a data file; `path` may start with `data/`.
-    pub fn get(&self, path: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, path: &str) -> Option<&Value> {
         self.files.get(path.trim_start_matches("data/"))
     }
 
     /// A hash of every data file's name and value: part of the page cache key.
-    pub fn digest(&self) -> [u8; 32] {
+    pub(crate) fn digest(&self) -> [u8; 32] {
         let mut names: Vec<&String> = self.files.keys().collect();
         names.sort();
         let mut h = blake3::Hasher::new();
@@ -95,7 +95,7 @@ impl DataFiles {
     }
 
     /// Names of all data files, for error messages.
-    pub fn names(&self) -> Vec<&str> {
+    pub(crate) fn names(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.files.keys().map(String::as_str).collect();
         v.sort();
         v
@@ -103,7 +103,7 @@ impl DataFiles {
 }
 
 /// Parses one data file's text by extension.
-pub fn parse(ext: &str, text: &str) -> Result<Value, (Option<(usize, usize)>, String)> {
+pub(crate) fn parse(ext: &str, text: &str) -> Result<Value, (Option<(usize, usize)>, String)> {
     match ext {
         "toml" => toml::from_str::<toml::Table>(text)
             .map(|t| toml_to_json(&toml::Value::Table(t)))

@@ -93,7 +93,7 @@ fn class_of(stack: &ScopeStack) -> Option<&'static str> {
 const EXTRA_SYNTAXES: &[&str] = &[include_str!("../syntaxes/toml.sublime-syntax")];
 
 /// Highlights code blocks; shared by every rendering thread.
-pub struct Highlighter {
+pub(crate) struct Highlighter {
     syntaxes: OnceLock<SyntaxSet>,
     extra: OnceLock<SyntaxSet>,
     cache: BlobCache,
@@ -106,11 +106,11 @@ impl Default for Highlighter {
 }
 
 /// Counts of one build's highlighting work, for `--verbose`.
-pub use crate::cache::Stats;
+pub(crate) use crate::cache::Stats;
 
 impl Highlighter {
     /// A highlighter with an empty cache; grammars load on first use.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Highlighter {
             syntaxes: OnceLock::new(),
             extra: OnceLock::new(),
@@ -119,7 +119,7 @@ impl Highlighter {
     }
 
     /// Loads the grammars now (off the critical path, e.g. while files are being read).
-    pub fn warm_up(&self) {
+    pub(crate) fn warm_up(&self) {
         self.syntaxes();
     }
 
@@ -151,13 +151,13 @@ impl Highlighter {
     }
 
     /// Whether a language name is known (for a warning on typos such as `rsut`).
-    pub fn knows(&self, lang: &str) -> bool {
+    pub(crate) fn knows(&self, lang: &str) -> bool {
         self.find(lang).is_some()
     }
 
     /// The inner HTML of a `<code>` element for this block: spans with classes, or escaped text
     /// when the language is unknown or not given.
-    pub fn highlight(&self, lang: Option<&str>, code: &str) -> Arc<str> {
+    pub(crate) fn highlight(&self, lang: Option<&str>, code: &str) -> Arc<str> {
         let key = cache_key(lang.unwrap_or(""), code);
         if let Some(hit) = self.cache.get(&key) {
             if let Ok(s) = std::str::from_utf8(&hit) {
@@ -226,17 +226,17 @@ impl Highlighter {
     }
 
     /// This build's cache counts.
-    pub fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         self.cache.stats()
     }
 
     /// Loads the highlight cache file; a missing or damaged one is an empty cache.
-    pub fn load(&self, path: &Path) {
+    pub(crate) fn load(&self, path: &Path) {
         self.cache.load(path);
     }
 
     /// Saves the blocks used by this build.
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
         self.cache.save(path)
     }
 }
@@ -252,7 +252,7 @@ fn cache_key(lang: &str, code: &str) -> crate::cache::Key {
 }
 
 /// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
     for c in s.chars() {
         match c {
@@ -268,7 +268,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// The names of the built-in highlighting themes.
-pub fn theme_names() -> Vec<String> {
+pub(crate) fn theme_names() -> Vec<String> {
     let mut v: Vec<String> = ThemeSet::load_defaults().themes.keys().cloned().collect();
     v.sort();
     v
@@ -277,7 +277,7 @@ pub fn theme_names() -> Vec<String> {
 /// The stylesheet for highlighted code: the light theme by default, the dark one under
 /// `prefers-color-scheme: dark` unless the page says `data-theme="light"`, and whenever it says
 /// `data-theme="dark"` (the theme toggle).
-pub fn stylesheet(light: &str, dark: &str) -> Result<String, String> {
+pub(crate) fn stylesheet(light: &str, dark: &str) -> Result<String, String> {
     let themes = ThemeSet::load_defaults();
     let get = |name: &str| {
         themes.themes.get(name).ok_or_else(|| {

@@ -1,34 +1,29 @@
-//! folio: a static site generator for developer portfolios.
+//! folio's build engine: from a site's content model to its files.
 //!
-//! The library holds the whole pipeline so that the `folio` binary, its tests and the terminal
-//! origin (`folio-pty`, through [`demo`]) share one content model:
+//! The content model itself (config, front matter, the content tree, demos, diagnostics)
+//! is `folio-content`; the edge's rules and the typed edge manifest are `folio-edge`. This
+//! crate turns them into a site:
 //!
-//! `config` + `content` (+ `frontmatter`) → `markdown` (+ `highlight`) → `render` (with
-//! `templates`, `data`, `assets`) → `output`, with `security` computing the headers and
-//! `build` driving it all.
+//! [`site`] drives a build through its phases — load, markdown (+ [`highlight`]), render
+//! (with [`templates`], [`data`], [`assets`], [`covers`], [`xterm`]), then [`output`] —
+//! with [`security`] computing the headers and [`live`] reusing whatever an earlier build
+//! proved unchanged (`folio serve`'s incremental engine, and the path `folio build` takes).
+//! The `folio` binary (`src/bin/folio/`: commands, `serve`, console output) is the only
+//! caller besides the tests.
 
-pub mod config;
-pub mod content;
-pub mod demo;
-pub mod diagnostics;
-pub mod frontmatter;
-pub mod highlight;
+#![deny(missing_docs)]
+
+mod assets;
+mod cache;
+mod covers;
+mod data;
+mod highlight;
 pub mod live;
-pub mod markdown;
-pub mod value;
-
-pub use diagnostics::{Diagnostic, Diagnostics};
-pub mod assets;
-pub mod cache;
-pub mod commands;
-pub mod covers;
-pub mod data;
-pub mod output;
-pub mod render;
-pub mod scaffold;
-pub mod security;
-pub mod serve;
+mod markdown;
+mod output;
+mod render;
+mod security;
 pub mod site;
-pub mod templates;
-pub mod theme;
-pub mod xterm;
+mod templates;
+mod theme;
+mod xterm;

@@ -9,7 +9,7 @@
 //!   reporting every change. Content files are read again unless their stamp (size,
 //!   modification and change times, inode) is the one they had when read, they were last
 //!   modified well before that read (git's "racily clean" rule, see
-//!   [`crate::content::ParseCache`]) and the watcher did not name them; the rest is read
+//!   [`folio_content::content::ParseCache`]) and the watcher did not name them; the rest is read
 //!   every time.
 //! - What is expensive is reused when its inputs are unchanged, each check exact:
 //!   - front matter, by file, while the file's text is the same;
@@ -41,8 +41,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::diagnostics::Diagnostics;
 use crate::site::{self, BuildOptions, Memo, Mode};
+use folio_content::diagnostics::Diagnostics;
 
 /// Everything a build reads, relative to the site root: what serve watches, and what a copy
 /// of a site must hold to build the same.

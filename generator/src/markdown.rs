@@ -8,14 +8,14 @@ use pulldown_cmark::{
 };
 use serde::Serialize;
 
-use crate::content::slugify;
 use crate::highlight::{escape, Highlighter};
+use folio_content::content::slugify;
 
 /// Marks the end of a page's summary.
-pub const MORE_MARKER: &str = "<!-- more -->";
+pub(crate) const MORE_MARKER: &str = "<!-- more -->";
 
 /// What rendering needs besides the markdown.
-pub struct RenderOptions<'a> {
+pub(crate) struct RenderOptions<'a> {
     /// Curly quotes and dashes.
     pub smart_punctuation: bool,
     /// Deepest heading level in the table of contents.
@@ -28,7 +28,7 @@ pub struct RenderOptions<'a> {
 
 /// One heading in the table of contents.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct TocEntry {
+pub(crate) struct TocEntry {
     /// 1 to 6.
     pub level: u8,
     /// The heading's anchor.
@@ -41,7 +41,7 @@ pub struct TocEntry {
 
 /// An `@/` link found in the markdown, to check once every page's anchors are known.
 #[derive(Debug, Clone)]
-pub struct InternalLink {
+pub(crate) struct InternalLink {
     /// Content path of the target (`projects/x/index.md`).
     pub target: String,
     /// The `#fragment`, if any.
@@ -52,7 +52,7 @@ pub struct InternalLink {
 
 /// A rendered markdown document.
 #[derive(Debug, Clone, Default)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     /// The body as HTML.
     pub html: String,
     /// The HTML before `<!-- more -->`, if the marker is there.
@@ -72,7 +72,7 @@ pub struct Rendered {
 }
 
 /// Renders a markdown body.
-pub fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
+pub(crate) fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
     let mut options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_STRIKETHROUGH
@@ -353,7 +353,7 @@ fn nest(flat: &[(u8, String, String)]) -> Vec<TocEntry> {
 }
 
 /// Minutes to read `words` at 200 words a minute, at least one.
-pub fn reading_time(words: usize) -> usize {
+pub(crate) fn reading_time(words: usize) -> usize {
     words.div_ceil(200).max(1)
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Where rendered files go.
-pub enum Sink {
+pub(crate) enum Sink {
     /// A folder on disk (the staging folder of a build).
     Dir(PathBuf),
     /// Memory, path → bytes (tests, `folio serve`).
@@ -18,7 +18,7 @@ pub enum Sink {
 
 impl Sink {
     /// Writes one file at `rel` (no leading `/`), creating folders as needed.
-    pub fn write(&self, rel: &str, bytes: &[u8]) -> io::Result<()> {
+    pub(crate) fn write(&self, rel: &str, bytes: &[u8]) -> io::Result<()> {
         match self {
             Sink::Dir(dir) => {
                 let path = dir.join(rel);
@@ -38,7 +38,7 @@ impl Sink {
     }
 
     /// Copies a file from disk to `rel`.
-    pub fn copy(&self, rel: &str, source: &Path) -> io::Result<()> {
+    pub(crate) fn copy(&self, rel: &str, source: &Path) -> io::Result<()> {
         match self {
             Sink::Dir(dir) => {
                 let path = dir.join(rel);
@@ -53,7 +53,7 @@ impl Sink {
     }
 
     /// The files written to a memory sink.
-    pub fn into_files(self) -> BTreeMap<String, Vec<u8>> {
+    pub(crate) fn into_files(self) -> BTreeMap<String, Vec<u8>> {
         match self {
             Sink::Memory(m) => m.into_inner().expect("output poisoned"),
             _ => BTreeMap::new(),
@@ -63,7 +63,7 @@ impl Sink {
 
 /// A fresh folder beside the output that becomes the output on [`Staging::commit`]; dropped
 /// without a commit, it is deleted and the old output is untouched.
-pub struct Staging {
+pub(crate) struct Staging {
     dir: PathBuf,
     target: PathBuf,
     committed: bool,
@@ -71,7 +71,7 @@ pub struct Staging {
 
 impl Staging {
     /// Creates the staging folder for `target` (which need not exist yet).
-    pub fn new(target: &Path) -> io::Result<Staging> {
+    pub(crate) fn new(target: &Path) -> io::Result<Staging> {
         let parent = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -95,13 +95,13 @@ impl Staging {
     }
 
     /// The folder to write into.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Puts the new site in place of the old one. On Linux the two folders are exchanged in one
     /// atomic step, so a server reading the output never sees it missing.
-    pub fn commit(mut self) -> io::Result<()> {
+    pub(crate) fn commit(mut self) -> io::Result<()> {
         if self.target.is_dir() {
             if exchange(&self.dir, &self.target).is_ok() {
                 // `self.dir` now holds the old site.

@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::config::Config;
-use crate::content::{Content, Page, Section};
 use crate::highlight::escape;
 use crate::markdown::{reading_time, Rendered};
+use folio_content::config::Config;
+use folio_content::content::{Content, Page, Section};
+use folio_edge::config::{ManifestFile, MANIFEST_VERSION};
 
 /// A tag and the pages that carry it.
 #[derive(Debug, Clone)]
-pub struct Tag {
+pub(crate) struct Tag {
     /// Display name (as first written).
     pub name: String,
     /// URL slug.
@@ -25,7 +26,7 @@ pub struct Tag {
 }
 
 /// Groups pages by tag (case and punctuation folded through the slug).
-pub fn collect_tags(content: &Content) -> Vec<Tag> {
+pub(crate) fn collect_tags(content: &Content) -> Vec<Tag> {
     let mut by_slug: BTreeMap<String, Tag> = BTreeMap::new();
     let mut order: Vec<usize> = (0..content.pages.len()).collect();
     order.sort_by(|&a, &b| {
@@ -37,7 +38,7 @@ pub fn collect_tags(content: &Content) -> Vec<Tag> {
     });
     for i in order {
         for name in &content.pages[i].meta.fm.tags {
-            let slug = crate::content::slugify(name);
+            let slug = folio_content::content::slugify(name);
             let tag = by_slug.entry(slug.clone()).or_insert_with(|| Tag {
                 name: name.clone(),
                 path: format!("/tags/{slug}/"),
@@ -53,14 +54,14 @@ pub fn collect_tags(content: &Content) -> Vec<Tag> {
 }
 
 /// The `config` variable of every template: `folio.toml` minus what only the build needs.
-pub fn config_context(cfg: &Config) -> Value {
+pub(crate) fn config_context(cfg: &Config) -> Value {
     json!({
         "title": cfg.title,
         "base_url": cfg.base_url,
         "author": cfg.author,
         "description": cfg.description,
         "language": cfg.language,
-        "extra": crate::value::toml_to_json(&toml::Value::Table(cfg.extra.clone())),
+        "extra": folio_content::value::toml_to_json(&toml::Value::Table(cfg.extra.clone())),
         "edge": { "views": cfg.edge.views },
         "terminal": { "enabled": cfg.terminal.enabled },
     })
@@ -73,7 +74,7 @@ fn tag_refs(p: &Page) -> Value {
             .tags
             .iter()
             .map(|t| {
-                let slug = crate::content::slugify(t);
+                let slug = folio_content::content::slugify(t);
                 json!({ "name": t, "slug": slug, "path": format!("/tags/{slug}/") })
             })
             .collect(),
@@ -81,7 +82,7 @@ fn tag_refs(p: &Page) -> Value {
 }
 
 /// A page as it appears in lists (no body).
-pub fn page_summary(cfg: &Config, p: &Page, r: &Rendered) -> Value {
+pub(crate) fn page_summary(cfg: &Config, p: &Page, r: &Rendered) -> Value {
     json!({
         "title": p.meta.fm.title,
         "description": p.meta.fm.description,
@@ -106,7 +107,7 @@ pub fn page_summary(cfg: &Config, p: &Page, r: &Rendered) -> Value {
 
 /// The `page` variable of a page's own template: the summary fields plus the body, the table of
 /// contents, the demo and the neighbours in its section.
-pub fn page_full(
+pub(crate) fn page_full(
     mut summary: Value,
     p: &Page,
     r: &Rendered,
@@ -147,7 +148,7 @@ pub fn page_full(
 }
 
 /// A section as it appears in lists.
-pub fn section_summary(cfg: &Config, s: &Section) -> Value {
+pub(crate) fn section_summary(cfg: &Config, s: &Section) -> Value {
     json!({
         "title": s.title(),
         "description": s.meta.as_ref().and_then(|m| m.fm.description.clone()),
@@ -162,7 +163,7 @@ pub fn section_summary(cfg: &Config, s: &Section) -> Value {
 /// The `section` variable of a section's template: its summary, body, its pages (summaries;
 /// empty when the section is paginated and `all_pages` is false — the `paginator` holds them
 /// then) and subsections.
-pub fn section_full(
+pub(crate) fn section_full(
     cfg: &Config,
     s: &Section,
     body: Option<&Rendered>,
@@ -195,7 +196,7 @@ pub fn section_full(
 
 /// One list page of a paginated section.
 #[derive(Debug, Clone, Serialize)]
-pub struct Pager {
+pub(crate) struct Pager {
     /// 1-based.
     pub current_index: usize,
     /// How many list pages there are.
@@ -215,7 +216,7 @@ pub struct Pager {
 }
 
 /// Site path of list page `n` (1-based) of a section.
-pub fn pager_path(section_path: &str, n: usize) -> String {
+pub(crate) fn pager_path(section_path: &str, n: usize) -> String {
     if n <= 1 {
         section_path.to_string()
     } else {
@@ -224,7 +225,7 @@ pub fn pager_path(section_path: &str, n: usize) -> String {
 }
 
 /// Splits a section's pages into list pages.
-pub fn paginate(s: &Section, pages: &[Value]) -> Vec<Pager> {
+pub(crate) fn paginate(s: &Section, pages: &[Value]) -> Vec<Pager> {
     let per = s.paginate_by();
     if per == 0 {
         return vec![];
@@ -251,7 +252,7 @@ pub fn paginate(s: &Section, pages: &[Value]) -> Vec<Pager> {
 }
 
 /// The Atom feed of the newest dated pages.
-pub fn atom<R: std::borrow::Borrow<Rendered>>(
+pub(crate) fn atom<R: std::borrow::Borrow<Rendered>>(
     cfg: &Config,
     content: &Content,
     rendered: &[R],
@@ -349,7 +350,7 @@ pub fn atom<R: std::borrow::Borrow<Rendered>>(
 }
 
 /// `sitemap.xml`: every page, rendered section and tag page.
-pub fn sitemap(cfg: &Config, entries: &[(String, Option<String>)]) -> String {
+pub(crate) fn sitemap(cfg: &Config, entries: &[(String, Option<String>)]) -> String {
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
     for (path, lastmod) in entries {
         x.push_str(&format!(
@@ -366,7 +367,7 @@ pub fn sitemap(cfg: &Config, entries: &[(String, Option<String>)]) -> String {
 }
 
 /// `robots.txt`: everything allowed, the sitemap announced.
-pub fn robots(cfg: &Config) -> String {
+pub(crate) fn robots(cfg: &Config) -> String {
     format!(
         "User-agent: *\nAllow: /\n\nSitemap: {}\n",
         cfg.permalink("/sitemap.xml")
@@ -375,7 +376,7 @@ pub fn robots(cfg: &Config) -> String {
 
 /// A page at an old URL that sends the browser (and search engines, through the canonical
 /// link) to the new one, without any script.
-pub fn redirect_page(cfg: &Config, to_path: &str) -> String {
+pub(crate) fn redirect_page(cfg: &Config, to_path: &str) -> String {
     let url = escape(&cfg.permalink(to_path));
     let path = escape(to_path);
     format!(
@@ -386,7 +387,7 @@ pub fn redirect_page(cfg: &Config, to_path: &str) -> String {
 
 /// `/projects.json`: the projects (pages of the `projects` section and below), for client-side
 /// search and for the Worker to know which pages exist.
-pub fn projects_json(cfg: &Config, content: &Content) -> String {
+pub(crate) fn projects_json(cfg: &Config, content: &Content) -> String {
     let mut items = Vec::new();
     let order: Vec<usize> = content
         .sections
@@ -416,7 +417,7 @@ pub fn projects_json(cfg: &Config, content: &Content) -> String {
 
 /// `/_folio/edge.json`: what the Worker must know about the build — the security headers (one
 /// source of truth with `_headers`), the slugs the view counter accepts and the demo ids.
-pub fn edge_json(cfg: &Config, content: &Content, headers: &[(String, String)]) -> String {
+pub(crate) fn edge_json(cfg: &Config, content: &Content, headers: &[(String, String)]) -> String {
     let mut pages: Vec<&str> = content.pages.iter().map(|p| p.slug.as_str()).collect();
     pages.sort();
     pages.dedup();
@@ -430,12 +431,12 @@ pub fn edge_json(cfg: &Config, content: &Content, headers: &[(String, String)]) 
         vec![]
     };
     demos.sort();
-    let v = json!({
-        "version": 1,
-        "base_url": cfg.base_url,
-        "headers": headers.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
-        "pages": pages,
-        "demos": demos,
-    });
-    serde_json::to_string_pretty(&v).expect("json") + "\n"
+    ManifestFile {
+        base_url: cfg.base_url.clone(),
+        demos: demos.into_iter().map(str::to_string).collect(),
+        headers: headers.to_vec(),
+        pages: pages.into_iter().map(str::to_string).collect(),
+        version: MANIFEST_VERSION,
+    }
+    .to_json()
 }

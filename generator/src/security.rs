@@ -7,11 +7,11 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::config::SecurityConfig;
+use folio_content::config::SecurityConfig;
 
 /// Inline code found in the rendered pages, and attributes the CSP will block.
 #[derive(Debug, Default, Clone)]
-pub struct InlineCode {
+pub(crate) struct InlineCode {
     /// `'sha256-…'` sources of inline `<script>` elements.
     pub scripts: BTreeSet<String>,
     /// `'sha256-…'` sources of inline `<style>` elements.
@@ -22,7 +22,7 @@ pub struct InlineCode {
 
 impl InlineCode {
     /// Merges another page's findings.
-    pub fn merge(&mut self, other: InlineCode) {
+    pub(crate) fn merge(&mut self, other: InlineCode) {
         self.scripts.extend(other.scripts);
         self.styles.extend(other.styles);
         self.blocked_attributes.extend(other.blocked_attributes);
@@ -30,7 +30,7 @@ impl InlineCode {
 }
 
 /// The CSP source for some inline code: `'sha256-<base64>'`.
-pub fn csp_hash(code: &[u8]) -> String {
+pub(crate) fn csp_hash(code: &[u8]) -> String {
     format!(
         "'sha256-{}'",
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(code))
@@ -38,7 +38,7 @@ pub fn csp_hash(code: &[u8]) -> String {
 }
 
 /// Finds the inline scripts and styles of an HTML document (as it will be served).
-pub fn scan_html(html: &str) -> InlineCode {
+pub(crate) fn scan_html(html: &str) -> InlineCode {
     let mut found = InlineCode::default();
     let b = html.as_bytes();
     let mut i = 0;
@@ -154,7 +154,7 @@ fn parse_tag(h: &str, from: usize) -> (String, Vec<(String, String)>, usize) {
 }
 
 /// The response headers every page (and every Worker response) carries, in a stable order.
-pub fn headers(cfg: &SecurityConfig, inline: &InlineCode) -> Vec<(String, String)> {
+pub(crate) fn headers(cfg: &SecurityConfig, inline: &InlineCode) -> Vec<(String, String)> {
     let mut h = vec![(
         "Content-Security-Policy".to_string(),
         content_security_policy(cfg, inline),
@@ -195,7 +195,7 @@ pub fn headers(cfg: &SecurityConfig, inline: &InlineCode) -> Vec<(String, String
 }
 
 /// The CSP: nothing by default, same-origin resources, the emitted inline code by hash.
-pub fn content_security_policy(cfg: &SecurityConfig, inline: &InlineCode) -> String {
+pub(crate) fn content_security_policy(cfg: &SecurityConfig, inline: &InlineCode) -> String {
     let mut directives: Vec<(String, Vec<String>)> = vec![
         ("default-src".into(), vec!["'none'".into()]),
         (
@@ -243,7 +243,7 @@ pub fn content_security_policy(cfg: &SecurityConfig, inline: &InlineCode) -> Str
 
 /// The Cloudflare static-assets `_headers` file: the policy for every path, and long caching
 /// for the content-hashed assets.
-pub fn headers_file(headers: &[(String, String)], immutable_paths: &[String]) -> String {
+pub(crate) fn headers_file(headers: &[(String, String)], immutable_paths: &[String]) -> String {
     let mut out = String::from(
         "# Written by folio build: the security policy of [security] in folio.toml.\n/*\n",
     );

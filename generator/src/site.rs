@@ -10,13 +10,11 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 use tera::Context;
 
+use folio_edge::config::MANIFEST_FILE;
+
 use crate::assets::{Assets, Payload};
 use crate::cache::{BlobCache, Key};
-use crate::config::Config;
-use crate::content::{self, Content, LoadOptions};
 use crate::data::DataFiles;
-use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::frontmatter::find_key_in_file;
 use crate::highlight::{self, Highlighter};
 use crate::markdown::{self, RenderOptions, Rendered};
 use crate::output::{Sink, Staging};
@@ -24,6 +22,10 @@ use crate::render::{self, Tag};
 use crate::security::{self, InlineCode};
 use crate::templates::Templates;
 use crate::theme::Theme;
+use folio_content::config::Config;
+use folio_content::content::{self, Content, LoadOptions};
+use folio_content::diagnostics::{Diagnostic, Diagnostics};
+use folio_content::frontmatter::find_key_in_file;
 
 pub mod deps;
 
@@ -445,12 +447,7 @@ fn run(
             let data = DataFiles::load(&root, &mut d);
             let (templates, assets) = match &theme {
                 Some(t) => (
-                    Templates::load_reusing(
-                        &root,
-                        t,
-                        &mut d,
-                        prev.and_then(|m| m.templates.as_ref()),
-                    ),
+                    Templates::load(&root, t, &mut d, prev.and_then(|m| m.templates.as_ref())),
                     Assets::collect(&root, t, &mut d),
                 ),
                 None => (None, Assets::default()),
@@ -499,7 +496,7 @@ fn run(
                 &mut diags,
             ),
             Err(msg) => {
-                let text = std::fs::read_to_string(root.join(crate::config::CONFIG_FILE))
+                let text = std::fs::read_to_string(root.join(folio_content::config::CONFIG_FILE))
                     .unwrap_or_default();
                 let key = if msg.contains(&format!("{:?}", cfg.markdown.highlight_theme_light)) {
                     "highlight_theme_light"
@@ -507,8 +504,8 @@ fn run(
                     "highlight_theme_dark"
                 };
                 diags.push(Diagnostic::error(
-                    crate::config::CONFIG_FILE,
-                    crate::frontmatter::find_key(&text, key),
+                    folio_content::config::CONFIG_FILE,
+                    folio_content::frontmatter::find_key(&text, key),
                     msg,
                 ));
             }
@@ -965,7 +962,7 @@ fn run(
         security::headers_file(&headers, &assets.immutable_paths()).as_bytes(),
     );
     write(
-        "_folio/edge.json",
+        MANIFEST_FILE,
         render::edge_json(&cfg, &content, &headers).as_bytes(),
     );
     diags.extend(write_errors);
@@ -1258,7 +1255,7 @@ fn plan_outputs(
         "projects.json",
         "_headers",
         "_redirects",
-        "_folio/edge.json",
+        MANIFEST_FILE,
         "404.html",
     ] {
         claim(f.to_string(), generated, None, diags);

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use tera::ast::Node;
 use tera::{Context, Tera};
 
-use crate::diagnostics::{display_path, line_col, Diagnostic, Diagnostics};
 use crate::theme::Theme;
+use folio_content::diagnostics::{display_path, line_col, Diagnostic, Diagnostics};
 
 /// The parsed templates of a site, with their sources for error locations.
 #[derive(Clone)]
-pub struct Templates {
+pub(crate) struct Templates {
     /// The Tera instance; functions are registered on it before rendering.
     pub tera: Tera,
     sources: HashMap<String, (PathBuf, String)>,
@@ -23,15 +23,11 @@ pub struct Templates {
 
 impl Templates {
     /// Loads the theme's templates, then the site's `templates/` over them. Syntax errors of
-    /// every template are pushed to `diags`; `None` if any template failed.
-    pub fn load(root: &Path, theme: &Theme, diags: &mut Diagnostics) -> Option<Templates> {
-        Self::load_reusing(root, theme, diags, None)
-    }
-
-    /// [`Templates::load`], returning a copy of `prev` instead of parsing again when every
-    /// template's name, file and text are the same as `prev`'s (`folio serve` rebuilds after
-    /// each edit; parsing every template is then most of what loading them costs).
-    pub fn load_reusing(
+    /// every template are pushed to `diags`; `None` if any template failed. Returns a copy of
+    /// `prev` instead of parsing again when every template's name, file and text are the same
+    /// as `prev`'s (`folio serve` rebuilds after each edit; parsing every template is then
+    /// most of what loading them costs).
+    pub(crate) fn load(
         root: &Path,
         theme: &Theme,
         diags: &mut Diagnostics,
@@ -46,7 +42,7 @@ impl Templates {
                         Ok(text) => {
                             sources.insert(name, (f.shown, text));
                         }
-                        Err(e) => diags.push(crate::diagnostics::not_utf8(&f.shown, &e)),
+                        Err(e) => diags.push(folio_content::diagnostics::not_utf8(&f.shown, &e)),
                     }
                 }
             }
@@ -76,7 +72,7 @@ impl Templates {
                     .expect("under templates")
                     .to_string_lossy()
                     .replace('\\', "/");
-                match crate::diagnostics::read_text(e.path(), &shown) {
+                match folio_content::diagnostics::read_text(e.path(), &shown) {
                     Ok(text) => {
                         sources.insert(name, (shown, text));
                     }
@@ -173,7 +169,7 @@ impl Templates {
     /// Every template rendering `name` may use, `name` included: the transitive closure of
     /// `extends`, `include` and `import`. An edit to any of them can change the output of
     /// `name`; an edit to any other template cannot.
-    pub fn dependencies(&self, name: &str) -> BTreeSet<String> {
+    pub(crate) fn dependencies(&self, name: &str) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
         let mut todo = vec![name.to_string()];
         while let Some(n) = todo.pop() {
@@ -210,7 +206,7 @@ impl Templates {
     /// A digest of the sources of every template rendering `name` may use (see
     /// [`Templates::dependencies`]): equal digests mean rendering `name` with equal inputs
     /// gives equal output, whatever else changed among the templates.
-    pub fn closure_digest(&self, name: &str) -> [u8; 32] {
+    pub(crate) fn closure_digest(&self, name: &str) -> [u8; 32] {
         match self.closures.get(name) {
             Some(d) => *d,
             None => self.digest_of(&self.dependencies(name)),
@@ -218,7 +214,7 @@ impl Templates {
     }
 
     /// A hash of every template's name and source: part of the page cache key.
-    pub fn digest(&self) -> [u8; 32] {
+    pub(crate) fn digest(&self) -> [u8; 32] {
         let mut names: Vec<&String> = self.sources.keys().collect();
         names.sort();
         let mut h = blake3::Hasher::new();
@@ -232,12 +228,12 @@ impl Templates {
     }
 
     /// Whether a template of that name exists.
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.sources.contains_key(name)
     }
 
     /// Renders `name`; a failure is located in the template that caused it.
-    pub fn render(&self, name: &str, ctx: &Context) -> Result<String, Diagnostic> {
+    pub(crate) fn render(&self, name: &str, ctx: &Context) -> Result<String, Diagnostic> {
         self.tera
             .render(name, ctx)
             .map_err(|e| self.locate(name, &e))
@@ -401,7 +397,7 @@ fn find_in_tags(text: &str, needle: &str) -> Option<usize> {
 /// The `json_ld` filter: a value as JSON that is safe inside `<script type="application/ld+json">`
 /// (and any other HTML raw-text element): `<`, `>` and `&` become `\u003c`-style escapes, so a
 /// title that contains `</script>` cannot end the element. Use it with `| safe`.
-pub fn json_ld_filter(
+pub(crate) fn json_ld_filter(
     value: &serde_json::Value,
     _: &std::collections::HashMap<String, serde_json::Value>,
 ) -> tera::Result<serde_json::Value> {
@@ -426,7 +422,12 @@ mod tests {
             std::fs::write(path, t).unwrap();
         }
         let mut d = Diagnostics::new();
-        let t = Templates::load(dir.path(), &Theme::Dir(dir.path().join("themes/t")), &mut d);
+        let t = Templates::load(
+            dir.path(),
+            &Theme::Dir(dir.path().join("themes/t")),
+            &mut d,
+            None,
+        );
         (dir, t, d)
     }
 

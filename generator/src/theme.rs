@@ -4,18 +4,18 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostics::{display_path, Diagnostic};
+use folio_content::diagnostics::{display_path, Diagnostic};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_theme.rs"));
 }
 
 /// The name of the theme that ships inside `folio`.
-pub const DEFAULT_THEME: &str = "folio";
+pub(crate) const DEFAULT_THEME: &str = "folio";
 
 /// A theme's files, wherever they live.
 #[derive(Debug, Clone)]
-pub enum Theme {
+pub(crate) enum Theme {
     /// `themes/<name>/` in the site.
     Dir(PathBuf),
     /// The built-in default theme.
@@ -24,7 +24,7 @@ pub enum Theme {
 
 /// One file of a theme.
 #[derive(Debug, Clone)]
-pub struct ThemeFile {
+pub(crate) struct ThemeFile {
     /// Path inside the theme, `/`-separated (`templates/base.html`).
     pub rel: String,
     /// Path shown in messages.
@@ -37,7 +37,7 @@ pub struct ThemeFile {
 
 impl Theme {
     /// Finds the theme `name` for the site at `root`: its own folder first, then the built-in one.
-    pub fn resolve(root: &Path, name: &str) -> Result<Theme, Diagnostic> {
+    pub(crate) fn resolve(root: &Path, name: &str) -> Result<Theme, Diagnostic> {
         let dir = root.join("themes").join(name);
         if dir.is_dir() {
             return Ok(Theme::Dir(dir));
@@ -58,9 +58,10 @@ impl Theme {
         }
         available.sort();
         Err(Diagnostic::error(
-            crate::config::CONFIG_FILE,
-            crate::frontmatter::find_key(
-                &std::fs::read_to_string(root.join(crate::config::CONFIG_FILE)).unwrap_or_default(),
+            folio_content::config::CONFIG_FILE,
+            folio_content::frontmatter::find_key(
+                &std::fs::read_to_string(root.join(folio_content::config::CONFIG_FILE))
+                    .unwrap_or_default(),
                 "theme",
             ),
             format!(
@@ -71,7 +72,7 @@ impl Theme {
     }
 
     /// Every file of the theme whose path starts with `prefix` (`templates/`, `static/`).
-    pub fn files(&self, root: &Path, prefix: &str) -> Result<Vec<ThemeFile>, Diagnostic> {
+    pub(crate) fn files(&self, root: &Path, prefix: &str) -> Result<Vec<ThemeFile>, Diagnostic> {
         match self {
             Theme::Embedded => Ok(embedded::FILES
                 .iter()

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::assets::{Assets, Payload};
-use crate::config::Config;
-use crate::content::Content;
-use crate::diagnostics::{Diagnostic, Diagnostics};
+use folio_content::config::Config;
+use folio_content::content::Content;
+use folio_content::diagnostics::{Diagnostic, Diagnostics};
 
 /// Environment variable naming a `node_modules` folder to use instead of searching.
-pub const NODE_MODULES_ENV: &str = "FOLIO_NODE_MODULES";
+pub(crate) const NODE_MODULES_ENV: &str = "FOLIO_NODE_MODULES";
 
 /// (file under `node_modules`, logical path in the output, template key).
 const FILES: &[(&str, &str, &str)] = &[
@@ -41,7 +41,7 @@ const FILES: &[(&str, &str, &str)] = &[
 
 /// The hashed URLs of the terminal's browser code.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XtermAssets {
+pub(crate) struct XtermAssets {
     /// `xterm.mjs`.
     pub xterm_js: String,
     /// `xterm.css`.
@@ -52,7 +52,7 @@ pub struct XtermAssets {
 
 /// The `node_modules` folder that has xterm: `$FOLIO_NODE_MODULES`, else the site folder's
 /// or its nearest ancestor's.
-pub fn find_node_modules(root: &Path) -> Option<PathBuf> {
+pub(crate) fn find_node_modules(root: &Path) -> Option<PathBuf> {
     let has = |d: &Path| FILES.iter().all(|(f, _, _)| d.join(f).is_file());
     if let Some(d) = std::env::var_os(NODE_MODULES_ENV) {
         let d = PathBuf::from(d);
@@ -64,13 +64,13 @@ pub fn find_node_modules(root: &Path) -> Option<PathBuf> {
 }
 
 /// Whether the site needs the terminal's browser code.
-pub fn needed(cfg: &Config, content: &Content) -> bool {
+pub(crate) fn needed(cfg: &Config, content: &Content) -> bool {
     cfg.terminal.enabled && content.pages.iter().any(|p| p.demo.is_some())
 }
 
 /// Adds xterm's files to the build's static files when the site needs them; warns (and
 /// returns `None`) when `node_modules` lacks them.
-pub fn add(
+pub(crate) fn add(
     root: &Path,
     cfg: &Config,
     content: &Content,
@@ -127,7 +127,7 @@ pub fn add(
 
 /// Puts the URLs into the `config` template variable as `config.terminal.assets`
 /// (`{xterm_js, xterm_css, fit_js}`, or null when the terminal code is not in the build).
-pub fn expose(mut config: Value, assets: Option<&XtermAssets>) -> Value {
+pub(crate) fn expose(mut config: Value, assets: Option<&XtermAssets>) -> Value {
     if let Some(t) = config.get_mut("terminal").and_then(Value::as_object_mut) {
         t.insert(
             "assets".into(),

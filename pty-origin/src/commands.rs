@@ -96,7 +96,7 @@ pub fn token(demo: &str, secret_file: &Path, ttl: u64) -> anyhow::Result<String>
 /// Validates a site's demos: they load, their folders exist, and their build steps succeed
 /// in the sandbox. Prints one line per demo; fails if any demo fails.
 pub async fn check(site_root: &Path, no_sandbox: bool) -> anyhow::Result<()> {
-    let site = folio::demo::load(site_root)
+    let site = folio_content::demo::load(site_root)
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("loading demos of {}", site_root.display()))?;
     if site.demos.is_empty() {

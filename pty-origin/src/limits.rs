@@ -18,7 +18,7 @@ use std::io::{self, Write as _};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use folio::demo::TerminalConfig;
+use folio_content::demo::TerminalConfig;
 
 const MIB: u64 = 1024 * 1024;
 

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use folio::demo::DemoSpec;
+use folio_content::demo::DemoSpec;
 
 use crate::sandbox::Sandbox;
 

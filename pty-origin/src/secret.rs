@@ -7,8 +7,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _};
 
-/// Shortest secret accepted: 32 bytes, the HMAC-SHA256 block security level.
-pub const MIN_SECRET_LEN: usize = 32;
+use terminal_protocol::MIN_SECRET_LEN;
 
 /// Reads the secret file (trailing whitespace, e.g. the newline of `echo`, is dropped).
 /// Refuses short secrets; warns if the file is readable by group or others.

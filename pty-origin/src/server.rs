@@ -100,7 +100,7 @@ impl Drop for SlotGuard {
 
 /// Loads the site, prepares the sandbox and the demos, and serves until SIGTERM/SIGINT.
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
-    let site = folio::demo::load(&opts.site)
+    let site = folio_content::demo::load(&opts.site)
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("loading demos of the site at {}", opts.site.display()))?;
     if !site.terminal.enabled {

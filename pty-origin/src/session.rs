@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt as _, StreamExt as _};
+use terminal_protocol::close as close_code;
 use terminal_protocol::{ClientFrame, ExitStatus, Hello, ServerFrame};
 use tokio::sync::watch;
 
@@ -127,7 +128,9 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         Err(e) => {
             crate::warn!("protocol_error", Some(&id), {"error": e});
             let _ = sink.send(notice(&format!("protocol error: {e}"))).await;
-            let _ = sink.send(close(1002, "protocol error")).await;
+            let _ = sink
+                .send(close(close_code::PROTOCOL_ERROR, "protocol error"))
+                .await;
             ctx.metrics.exited(EndReason::Error.as_str());
             return EndReason::Error;
         }
@@ -149,7 +152,7 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         Err(e) => {
             crate::error!("spawn_failed", Some(&id), {"demo": spec.id, "error": e.to_string()});
             let _ = sink.send(notice("the demo could not be started")).await;
-            let _ = sink.send(close(1011, "spawn failed")).await;
+            let _ = sink.send(close(close_code::INTERNAL, "spawn failed")).await;
             ctx.metrics.exited(EndReason::Error.as_str());
             return EndReason::Error;
         }
@@ -344,7 +347,7 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
                 .send(Message::Binary(ServerFrame::Exit(st).encode().into()))
                 .await;
         }
-        let _ = sink.send(close(1000, reason.as_str())).await;
+        let _ = sink.send(close(close_code::NORMAL, reason.as_str())).await;
     }
     let _ = sink.close().await;
     ctx.metrics.exited(reason.as_str());

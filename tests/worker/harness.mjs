@@ -1,5 +1,5 @@
 // Starts the real stack for the Worker's end-to-end tests and benchmark:
-//   - the echo origin (edge-worker/examples/echo_origin.rs), which verifies tokens with
+//   - the echo origin (crates/edge/examples/echo_origin.rs), which verifies tokens with
 //     terminal-protocol, on a free loopback port;
 //   - `wrangler dev --env test` (workerd + Miniflare's local KV, Durable Objects and rate
 //     limits) on another, with the site from public/ (or FOLIO_PUBLIC_DIR) as assets.

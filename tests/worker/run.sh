@@ -25,7 +25,7 @@ if [[ "${FOLIO_WORKER_PREBUILT:-}" != 1 ]]; then
   bash scripts/worker-build.sh
 fi
 echo "== building the echo origin and folio-pty"
-cargo build --quiet -p edge-worker --example echo-origin
+cargo build --quiet -p folio-edge --example echo-origin
 # The real terminal origin, for tests/worker/folio-pty.test.mjs.
 cargo build --quiet -p folio-pty
 

@@ -1,0 +1,317 @@
+//! The fetch entry point and the `/api/*` handlers: the counter's reads and writes, health.
+
+use std::time::Duration;
+
+use wasm_bindgen::JsValue;
+use worker::{
+    console_error, event, Context, Env, Fetch, Headers, Method as HttpMethod, Request, RequestInit,
+    Response,
+};
+
+use crate::runtime::{
+    access_credentials, binding, env_string, internal, manifest, now_unix, rate_limit,
+    with_timeout, ApiResult, Ctx,
+};
+use crate::terminal::{refuse_over_websocket, terminal};
+use folio_edge::api::{ApiError, HealthBody, ViewsBatchBody, ViewsBody};
+use folio_edge::config::{self, Settings};
+use folio_edge::counter::{self, VisitOutcome, VisitRequest};
+use folio_edge::headers;
+use folio_edge::limits;
+use folio_edge::relay;
+use folio_edge::routes::{self, Method, Route};
+use folio_edge::visitor;
+
+/// The Worker's entry point. Cloudflare's asset layer serves everything else; this runs
+/// for `/api/*` and `/terminal/*` only (`run_worker_first` in `wrangler.toml`).
+#[event(fetch)]
+pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    match serve(req, env).await {
+        Ok(resp) => Ok(resp),
+        // Only the runtime itself failing gets here (e.g. a header it refuses): still
+        // answer with JSON and the strict fallback policy rather than a bare 500.
+        Err(e) => {
+            let mut resp = error_response(&internal("fetch", e))?;
+            for (name, value) in headers::response_headers(None, &[]) {
+                resp.headers_mut().set(&name, &value)?;
+            }
+            Ok(resp)
+        }
+    }
+}
+
+async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+    let url = req.url()?;
+    let manifest = match manifest(&env).await {
+        Ok(m) => Some(m),
+        Err(e) => {
+            console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "event": "manifest", "error": e})
+            );
+            None
+        }
+    };
+    let settings = Settings::from_lookup(|k| env_string(&env, k));
+    let origin = req.headers().get("Origin")?;
+    let allowed_origins =
+        headers::allowed_origins(manifest.as_deref(), url.as_str(), &settings.extra_origins);
+
+    // The visitor key: daily salt (from a secret) over IP and User-Agent. Never the IP.
+    let now = now_unix();
+    let today = visitor::utc_day(now);
+    let secret = env_string(&env, "VISITOR_SECRET").or_else(|| env_string(&env, "TERMINAL_SECRET"));
+    let salt = visitor::daily_salt(secret.as_deref().unwrap_or("").as_bytes(), &today);
+    let ip_header = req.headers().get("CF-Connecting-IP")?;
+    let ua = req.headers().get("User-Agent")?.unwrap_or_default();
+    let visitor = visitor::hex(&visitor::visitor_key(
+        &salt,
+        visitor::client_ip(ip_header.as_deref()),
+        &ua,
+    ));
+
+    let method = Method::parse(req.method().as_ref());
+    let routed = routes::route(method, url.path(), url.query().unwrap_or(""));
+    let preflight = matches!(routed, Ok(Route::Preflight));
+    let cors = if url.path().starts_with("/api/") {
+        headers::cors_headers(origin.as_deref(), &allowed_origins, preflight)
+    } else {
+        Vec::new()
+    };
+    let ctx = Ctx {
+        env,
+        manifest,
+        settings,
+        allowed_origins,
+        origin,
+        visitor,
+        today,
+        salt_configured: secret.is_some(),
+    };
+
+    let result = match routed {
+        Ok(route) => handle(&ctx, req, route, method).await,
+        Err(e) => Err(e),
+    };
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => error_response(&e)?,
+    };
+    for (name, value) in headers::response_headers(ctx.manifest.as_deref(), &cors) {
+        resp.headers_mut().set(&name, &value)?;
+    }
+    Ok(resp)
+}
+
+fn error_response(e: &ApiError) -> worker::Result<Response> {
+    let mut resp = Response::from_bytes(e.body().into_bytes())?.with_status(e.status);
+    let h = resp.headers_mut();
+    h.set("Content-Type", "application/json; charset=utf-8")?;
+    if let Some(s) = e.retry_after {
+        h.set("Retry-After", &s.to_string())?;
+    }
+    for (name, value) in &e.extra_headers {
+        h.set(name, value)?;
+    }
+    Ok(resp)
+}
+
+fn json_response<T: serde::Serialize>(body: &T) -> ApiResult<Response> {
+    Response::from_json(body).map_err(|e| internal("serialise", e))
+}
+
+async fn handle(ctx: &Ctx, req: Request, route: Route, method: Method) -> ApiResult<Response> {
+    if let Route::Preflight = route {
+        return Response::empty()
+            .map(|r| r.with_status(204))
+            .map_err(|e| internal("preflight", e));
+    }
+    if let Route::Terminal(demo) = &route {
+        // The site's own page asking for a terminal: refusals reach it as close codes.
+        let upgrade = req.headers().get("Upgrade").ok().flatten();
+        let browser_upgrade = ctx
+            .origin
+            .as_deref()
+            .is_some_and(|o| headers::origin_allowed(o, &ctx.allowed_origins))
+            && relay::wants_websocket(upgrade.as_deref());
+        return match terminal(ctx, req, demo).await {
+            Err(e) if browser_upgrade => match relay::refusal_close(&e) {
+                Some((code, reason)) => refuse_over_websocket(code, &reason),
+                None => Err(e),
+            },
+            other => other,
+        };
+    }
+    // A browser on a foreign site may not make visitors' browsers count views (CSRF).
+    headers::check_write_origin(
+        method == Method::Post,
+        ctx.origin.as_deref(),
+        &ctx.allowed_origins,
+    )?;
+    if !rate_limit(ctx, binding::API_LIMITER).await {
+        return Err(limits::api_rate_limited(ctx.settings.api_rate_period_secs));
+    }
+    match route {
+        Route::CountView(slug) => count_view(ctx, slug).await,
+        Route::ReadView(slug) => read_view(ctx, slug).await,
+        Route::ReadViews(slugs) => read_views(ctx, slugs).await,
+        Route::Health => health(ctx).await,
+        Route::Preflight | Route::Terminal(_) => unreachable!("handled above"),
+    }
+}
+
+fn require_page(ctx: &Ctx, slug: &str) -> ApiResult<()> {
+    config::require_page(ctx.manifest.as_deref(), slug)
+}
+
+async fn count_view(ctx: &Ctx, slug: String) -> ApiResult<Response> {
+    require_page(ctx, &slug)?;
+    if !ctx.salt_configured {
+        return Err(ApiError::misconfigured(
+            "set VISITOR_SECRET or TERMINAL_SECRET (wrangler secret put)",
+        ));
+    }
+    let ns = ctx
+        .env
+        .durable_object(binding::COUNTER)
+        .map_err(|e| internal("counter_binding", e))?;
+    let stub = ns
+        .id_from_name(&slug)
+        .and_then(|id| id.get_stub())
+        .map_err(|e| internal("counter_stub", e))?;
+    let body = serde_json::to_string(&VisitRequest {
+        slug: slug.clone(),
+        visitor: ctx.visitor.clone(),
+        day: ctx.today.clone(),
+    })
+    .map_err(|e| internal("serialise", e))?;
+    let mut init = RequestInit::new();
+    init.with_method(HttpMethod::Post)
+        .with_body(Some(JsValue::from_str(&body)));
+    let req = Request::new_with_init("https://counter.invalid/visit", &init)
+        .map_err(|e| internal("counter_request", e))?;
+    let mut resp = stub
+        .fetch_with_request(req)
+        .await
+        .map_err(|e| internal("counter_fetch", e))?;
+    if resp.status_code() != 200 {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(internal(
+            "counter_status",
+            format!("{}: {text}", resp.status_code()),
+        ));
+    }
+    let outcome: VisitOutcome = resp.json().await.map_err(|e| internal("counter_body", e))?;
+    json_response(&ViewsBody {
+        slug,
+        views: outcome.views,
+        counted: Some(outcome.counted),
+    })
+}
+
+async fn kv_count(ctx: &Ctx, slug: &str) -> ApiResult<u64> {
+    let kv = ctx
+        .env
+        .kv(binding::VIEWS)
+        .map_err(|e| internal("kv_binding", e))?;
+    let stored = kv
+        .get(&counter::kv_key(slug))
+        .text()
+        .await
+        .map_err(|e| internal("kv_get", e))?;
+    Ok(counter::parse_kv_count(stored.as_deref()))
+}
+
+async fn read_view(ctx: &Ctx, slug: String) -> ApiResult<Response> {
+    require_page(ctx, &slug)?;
+    let views = kv_count(ctx, &slug).await?;
+    json_response(&ViewsBody {
+        slug,
+        views,
+        counted: None,
+    })
+}
+
+async fn read_views(ctx: &Ctx, slugs: Vec<String>) -> ApiResult<Response> {
+    for slug in &slugs {
+        require_page(ctx, slug)?;
+    }
+    let kv = ctx
+        .env
+        .kv(binding::VIEWS)
+        .map_err(|e| internal("kv_binding", e))?;
+    let keys: Vec<String> = slugs.iter().map(|s| counter::kv_key(s)).collect();
+    let got = kv
+        .get_bulk(&keys)
+        .text()
+        .await
+        .map_err(|e| internal("kv_get_bulk", e))?;
+    let views = slugs
+        .into_iter()
+        .map(|s| {
+            let n =
+                counter::parse_kv_count(got.get(&counter::kv_key(&s)).and_then(|v| v.as_deref()));
+            (s, n)
+        })
+        .collect();
+    json_response(&ViewsBatchBody { views })
+}
+
+async fn health(ctx: &Ctx) -> ApiResult<Response> {
+    let kv_ok = matches!(
+        with_timeout(
+            async {
+                match ctx.env.kv(binding::VIEWS) {
+                    Ok(kv) => kv.get("health:probe").text().await.is_ok(),
+                    Err(_) => false,
+                }
+            },
+            Duration::from_secs(3)
+        )
+        .await,
+        Some(true)
+    );
+    let first_demo = ctx
+        .manifest
+        .as_deref()
+        .and_then(|m| m.demos.first().cloned());
+    let probe = ctx
+        .settings
+        .terminal_origin
+        .as_deref()
+        .zip(first_demo)
+        .and_then(|(o, demo)| relay::probe_url(o, &demo));
+    let origin = match probe {
+        None => "not_configured",
+        Some(url) => {
+            let probe = async {
+                let headers = Headers::new();
+                if let Some(a) = access_credentials(&ctx.env) {
+                    headers.set("CF-Access-Client-Id", &a.client_id).ok();
+                    headers
+                        .set("CF-Access-Client-Secret", &a.client_secret)
+                        .ok();
+                }
+                let mut init = RequestInit::new();
+                init.with_headers(headers);
+                let req = Request::new_with_init(&url, &init).ok()?;
+                Fetch::Request(req)
+                    .send()
+                    .await
+                    .ok()
+                    .map(|r| r.status_code())
+            };
+            match with_timeout(probe, Duration::from_secs(3)).await.flatten() {
+                Some(status) if relay::origin_answered(status) => "ok",
+                _ => "down",
+            }
+        }
+    };
+    json_response(&HealthBody {
+        ok: kv_ok && origin != "down" && ctx.manifest.is_some(),
+        version: folio_edge::VERSION,
+        kv: if kv_ok { "ok" } else { "error" },
+        origin,
+        manifest: ctx.manifest.is_some(),
+    })
+}

@@ -1,0 +1,190 @@
+//! The commands behind the `folio` binary: run the library, print what a person needs to see
+//! (progress on long builds, every diagnostic, a one-line summary).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::ui::{thousands, Output};
+use folio::site::{self, BuildOptions, BuildReport, Mode};
+
+fn progress(out: &Output) -> Option<Arc<site::ProgressFn>> {
+    if out.quiet || !out.tty {
+        return None;
+    }
+    let start = Instant::now();
+    let last = AtomicU64::new(0);
+    Some(Arc::new(move |done: usize, total: usize| {
+        let ms = start.elapsed().as_millis() as u64;
+        // Only long builds get a progress line, refreshed at most every 100 ms.
+        if ms < 300 || (done < total && ms < last.load(Ordering::Relaxed) + 100) {
+            return;
+        }
+        last.store(ms, Ordering::Relaxed);
+        let mut e = std::io::stderr().lock();
+        if done >= total {
+            let _ = write!(e, "\r\x1b[2K");
+        } else {
+            let _ = write!(
+                e,
+                "\r\x1b[2KRendering {} / {} files…",
+                thousands(done),
+                thousands(total)
+            );
+        }
+        let _ = e.flush();
+    }))
+}
+
+fn summary(verb: &str, r: &BuildReport) -> String {
+    let plural =
+        |n: usize, w: &str| format!("{} {w}{}", thousands(n), if n == 1 { "" } else { "s" });
+    format!(
+        "{verb} {}, {} in {} ms",
+        plural(r.pages, "page"),
+        plural(r.tags, "tag"),
+        r.elapsed.as_millis()
+    )
+}
+
+fn verbose_report(out: &Output, r: &BuildReport) {
+    if !out.verbose {
+        return;
+    }
+    let phases: Vec<String> = r
+        .phases
+        .iter()
+        .map(|(n, d)| format!("{n} {} ms", d.as_millis()))
+        .collect();
+    eprintln!("  phases: {}", phases.join(", "));
+    eprintln!(
+        "  {} sections, {} output files; highlighted {} code blocks, {} from cache",
+        r.sections,
+        thousands(r.files),
+        r.highlight.misses,
+        r.highlight.hits
+    );
+    eprintln!(
+        "  rendered {} templates, {} from cache",
+        r.page_cache.misses, r.page_cache.hits
+    );
+}
+
+/// `folio build`: returns whether it succeeded.
+pub(crate) fn build(
+    out: &Output,
+    root: PathBuf,
+    output: Option<PathBuf>,
+    drafts: bool,
+    base_url: Option<String>,
+    minify: bool,
+) -> bool {
+    let opts = BuildOptions {
+        root,
+        output,
+        drafts,
+        base_url,
+        minify,
+        mode: Mode::Write,
+        progress: progress(out),
+    };
+    match site::build(&opts) {
+        Ok(r) => {
+            out.diagnostics(&r.warnings);
+            if !out.quiet {
+                let dest = r.output.as_deref().map(relative).unwrap_or_default();
+                println!("{} → {dest}", summary("Built", &r));
+            }
+            verbose_report(out, &r);
+            true
+        }
+        Err(d) => {
+            out.diagnostics(&d);
+            let n = d.errors().len();
+            let dest = opts
+                .output
+                .clone()
+                .unwrap_or_else(|| opts.root.join("public"));
+            eprintln!(
+                "error: build failed with {} error{}; {} was left as it was",
+                n,
+                if n == 1 { "" } else { "s" },
+                relative(&dest)
+            );
+            false
+        }
+    }
+}
+
+/// `folio check`: returns whether the site is valid.
+pub(crate) fn check(out: &Output, root: PathBuf, drafts: bool) -> bool {
+    let opts = BuildOptions {
+        root,
+        output: None,
+        drafts,
+        base_url: None,
+        minify: false,
+        mode: Mode::Check,
+        progress: progress(out),
+    };
+    match site::build(&opts) {
+        Ok(r) => {
+            out.diagnostics(&r.warnings);
+            if !out.quiet {
+                println!("{}: no errors", summary("Checked", &r));
+            }
+            verbose_report(out, &r);
+            true
+        }
+        Err(d) => {
+            out.diagnostics(&d);
+            let n = d.errors().len();
+            eprintln!("error: {} error{} found", n, if n == 1 { "" } else { "s" });
+            false
+        }
+    }
+}
+
+/// `folio serve`: runs until Ctrl-C; returns false when it could not start.
+pub(crate) fn serve(out: &Output, opts: crate::serve::ServeOptions) -> bool {
+    match crate::serve::run(opts, out.clone()) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
+/// `folio new DIR`.
+pub(crate) fn new_site(out: &Output, dir: &Path) -> bool {
+    match crate::scaffold::create(dir) {
+        Ok(files) => {
+            if !out.quiet {
+                println!("Created a new site in {} ({} files).", dir.display(), files);
+                println!(
+                    "Next: cd {} && folio build   (then open public/index.html, or deploy public/)",
+                    dir.display()
+                );
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
+/// A folder as the user would type it from here: `public/` rather than an absolute path.
+fn relative(p: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let cwd = cwd.canonicalize().unwrap_or(cwd);
+    let abs = cwd.join(p);
+    let p = abs.canonicalize().unwrap_or(abs);
+    p.strip_prefix(&cwd)
+        .map(|r| format!("{}/", r.display()))
+        .unwrap_or_else(|_| p.display().to_string())
+}

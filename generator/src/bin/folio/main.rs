@@ -1,0 +1,132 @@
+//! The `folio` command line: parses arguments and hands over to the library's commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+mod commands;
+mod scaffold;
+mod serve;
+mod ui;
+
+use ui::Output;
+
+/// folio: a fast static site generator for developer portfolios.
+///
+/// Write one markdown file per project under content/, run `folio build`, deploy public/.
+#[derive(Parser)]
+#[command(
+    name = "folio",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print the time of each phase and the cache statistics.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the site into public/ (or --output); a failed build leaves the old output untouched.
+    Build(BuildArgs),
+    /// Validate everything `build` validates (front matter, templates, links, anchors) without writing.
+    Check(CheckArgs),
+    /// Serve the site on 127.0.0.1 while you write: rebuilt on every save, tabs reloaded,
+    /// /api/views and /terminal/* answered locally with the Worker's rules.
+    Serve(ServeArgs),
+    /// Create a new site in DIR with a home page, an about page and one project write-up.
+    New {
+        /// Folder to create (must not exist, or be empty).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// The site folder, holding folio.toml.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    root: PathBuf,
+    /// Where to write the site [default: <root>/public].
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Also publish pages marked `draft = true`.
+    #[arg(long)]
+    drafts: bool,
+    /// Override base_url from folio.toml (e.g. for a preview deployment).
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// Write HTML as rendered, unminified (for debugging templates).
+    #[arg(long)]
+    no_minify: bool,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The site folder, holding folio.toml.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    root: PathBuf,
+    /// Port on 127.0.0.1 (0: any free port, printed at start).
+    #[arg(long, default_value_t = 1111)]
+    port: u16,
+    /// Open the site in the browser (xdg-open).
+    #[arg(long)]
+    open: bool,
+    /// Also publish pages marked `draft = true`.
+    #[arg(long)]
+    drafts: bool,
+    /// Start a local folio-pty (found next to folio or on PATH) for /terminal/<demo>.
+    #[arg(long, conflicts_with = "terminal_origin")]
+    terminal: bool,
+    /// Relay /terminal/<demo> to a terminal origin already running at URL.
+    #[arg(long, value_name = "URL", requires = "terminal_secret_file")]
+    terminal_origin: Option<String>,
+    /// The secret file the --terminal-origin was started with.
+    #[arg(long, value_name = "FILE")]
+    terminal_secret_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The site folder, holding folio.toml.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    root: PathBuf,
+    /// Also check pages marked `draft = true`.
+    #[arg(long)]
+    drafts: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output::new(cli.quiet, cli.verbose);
+    let ok = match cli.command {
+        Command::Build(a) => {
+            commands::build(&out, a.root, a.output, a.drafts, a.base_url, !a.no_minify)
+        }
+        Command::Check(a) => commands::check(&out, a.root, a.drafts),
+        Command::Serve(a) => commands::serve(
+            &out,
+            serve::ServeOptions {
+                root: a.root,
+                port: a.port,
+                open: a.open,
+                drafts: a.drafts,
+                terminal: a.terminal,
+                terminal_origin: a.terminal_origin,
+                terminal_secret_file: a.terminal_secret_file,
+            },
+        ),
+        Command::New { dir } => commands::new_site(&out, &dir),
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,9 @@
+//! The generator package's integration tests, one binary (as ripgrep does): the heavy crates
+//! link once, not once per test file. One module per concern.
+
+mod bad_input;
+mod common;
+mod content_model;
+mod example_site;
+mod live;
+mod serve;

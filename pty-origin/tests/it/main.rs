@@ -1,0 +1,8 @@
+//! The pty-origin package's integration tests, one binary (as ripgrep does): the heavy crates
+//! link once, not once per test file. One module per concern.
+
+mod auth;
+mod common;
+mod escapes;
+mod portfolio;
+mod session;
