@@ -155,7 +155,7 @@ pub struct Memo {
     /// The templates as loaded (before the site functions were registered on them), reused
     /// while every template's text is unchanged.
     templates: Option<Templates>,
-    syntax_css: Option<(String, String, Result<String, String>)>,
+    syntax_css: Option<(String, String, Result<String, highlight::StylesheetError>)>,
     jobs: HashMap<String, Arc<JobRecord>>,
     copies: HashMap<String, CopyRecord>,
     /// The built site: output path → bytes.
@@ -495,18 +495,13 @@ fn run(
                 "<generated>/css/syntax.css".into(),
                 &mut diags,
             ),
-            Err(msg) => {
+            Err(e @ highlight::StylesheetError::UnknownTheme { slot, .. }) => {
                 let text = std::fs::read_to_string(root.join(folio_content::config::CONFIG_FILE))
                     .unwrap_or_default();
-                let key = if msg.contains(&format!("{:?}", cfg.markdown.highlight_theme_light)) {
-                    "highlight_theme_light"
-                } else {
-                    "highlight_theme_dark"
-                };
                 diags.push(Diagnostic::error(
                     folio_content::config::CONFIG_FILE,
-                    folio_content::frontmatter::find_key(&text, key),
-                    msg,
+                    folio_content::frontmatter::find_key(&text, slot.config_key()),
+                    e.to_string(),
                 ));
             }
         }
