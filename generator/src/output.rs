@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Where rendered files go.
 pub(crate) enum Sink {
     /// A folder on disk (the staging folder of a build).
     Dir(PathBuf),
-    /// Memory, path → bytes (tests, `folio serve`).
-    Memory(Mutex<BTreeMap<String, Vec<u8>>>),
+    /// Memory, path → bytes (tests, `folio serve`; shared with what the next build may
+    /// reuse).
+    Memory(Mutex<BTreeMap<String, Arc<[u8]>>>),
     /// Nowhere (`folio check`).
     Discard,
 }
@@ -20,6 +21,32 @@ impl Sink {
     /// Writes one file at `rel` (no leading `/`), creating folders as needed.
     pub(crate) fn write(&self, rel: &str, bytes: &[u8]) -> io::Result<()> {
         match self {
+            Sink::Memory(m) => {
+                m.lock()
+                    .expect("output poisoned")
+                    .insert(rel.to_string(), Arc::from(bytes));
+                Ok(())
+            }
+            _ => self.write_out(rel, bytes),
+        }
+    }
+
+    /// [`Sink::write`] of bytes held elsewhere too: in memory they are shared, not copied.
+    pub(crate) fn put(&self, rel: &str, bytes: &Arc<[u8]>) -> io::Result<()> {
+        match self {
+            Sink::Memory(m) => {
+                m.lock()
+                    .expect("output poisoned")
+                    .insert(rel.to_string(), bytes.clone());
+                Ok(())
+            }
+            _ => self.write_out(rel, bytes),
+        }
+    }
+
+    /// Writes to a folder, or nowhere.
+    fn write_out(&self, rel: &str, bytes: &[u8]) -> io::Result<()> {
+        match self {
             Sink::Dir(dir) => {
                 let path = dir.join(rel);
                 if let Some(parent) = path.parent() {
@@ -27,12 +54,7 @@ impl Sink {
                 }
                 std::fs::write(path, bytes)
             }
-            Sink::Memory(m) => {
-                m.lock()
-                    .expect("output poisoned")
-                    .insert(rel.to_string(), bytes.to_vec());
-                Ok(())
-            }
+            Sink::Memory(_) => self.write(rel, bytes),
             Sink::Discard => Ok(()),
         }
     }
@@ -53,7 +75,7 @@ impl Sink {
     }
 
     /// The files written to a memory sink.
-    pub(crate) fn into_files(self) -> BTreeMap<String, Vec<u8>> {
+    pub(crate) fn into_files(self) -> BTreeMap<String, Arc<[u8]>> {
         match self {
             Sink::Memory(m) => m.into_inner().expect("output poisoned"),
             _ => BTreeMap::new(),

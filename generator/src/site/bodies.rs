@@ -1,0 +1,224 @@
+//! The markdown phase: every page's and section's body rendered (in parallel, with code
+//! highlighted), then the checks of what the bodies say (internal links and their anchors,
+//! code languages).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::cache::Key;
+use crate::markdown::{self, RenderOptions, Rendered};
+use folio_content::content::{self, Content};
+use folio_content::diagnostics::Diagnostic;
+
+use super::Build;
+
+/// A markdown body rendered once, with what its internal links resolved to then (the cache
+/// entry is valid while they resolve the same).
+pub(super) struct MdEntry {
+    /// The markdown options it was rendered with (a digest) and the body: the entry is
+    /// reused for the same file only if both are the same now.
+    salt: Key,
+    body: Box<str>,
+    pub(super) full: Arc<Rendered>,
+    /// A digest of what a page's own context takes from its rendering besides its summary:
+    /// the HTML body and the table of contents (see `reuse::page_fingerprint`).
+    pub(super) digest: Key,
+    resolved: Vec<Option<String>>,
+}
+
+impl MdEntry {
+    fn new(r: Rendered, links: &HashMap<String, String>, salt: Key, body: &str) -> MdEntry {
+        let resolved = r
+            .links
+            .iter()
+            .map(|l| links.get(&l.target).cloned())
+            .collect();
+        let digest = {
+            let mut h = blake3::Hasher::new();
+            h.update(&(r.html.len() as u64).to_le_bytes());
+            h.update(r.html.as_bytes());
+            let _ = serde_json::to_writer(&mut h, &r.toc);
+            *h.finalize().as_bytes()
+        };
+        MdEntry {
+            digest,
+            salt,
+            body: body.into(),
+            full: Arc::new(r),
+            resolved,
+        }
+    }
+
+    fn still_valid(&self, links: &HashMap<String, String>) -> bool {
+        self.full
+            .links
+            .iter()
+            .zip(&self.resolved)
+            .all(|(l, r)| links.get(&l.target) == r.as_ref())
+    }
+}
+
+/// Every rendered body of the site.
+pub(super) struct Bodies {
+    /// One per page, in the order of `content.pages`.
+    pub(super) pages: Vec<Arc<MdEntry>>,
+    /// By section key, for sections with an `_index.md`.
+    pub(super) sections: HashMap<String, Arc<MdEntry>>,
+    /// The renderings of `pages`, as the feed takes them.
+    pub(super) rendered: Vec<Arc<Rendered>>,
+    /// The renderings of `sections`.
+    pub(super) section_rendered: HashMap<String, Arc<Rendered>>,
+}
+
+impl Bodies {
+    /// The entries by content path, for the next build.
+    pub(super) fn memo(&self, content: &Content) -> HashMap<String, Arc<MdEntry>> {
+        content
+            .pages
+            .iter()
+            .map(|p| &p.file)
+            .zip(self.pages.iter())
+            .chain(
+                content
+                    .sections
+                    .iter()
+                    .filter_map(|(k, s)| Some((s.file.as_ref()?, self.sections.get(k)?))),
+            )
+            .map(|(f, e)| (f.content_path.clone(), e.clone()))
+            .collect()
+    }
+}
+
+impl Build<'_> {
+    /// Renders every body in parallel. A body the previous build rendered with the same
+    /// options is reused while its internal links resolve the same.
+    pub(super) fn markdown(&mut self, content: &Content) -> Bodies {
+        let links = content.link_table();
+        let md_opts = RenderOptions {
+            smart_punctuation: self.site.cfg.markdown.smart_punctuation,
+            toc_depth: self.site.cfg.markdown.toc_depth,
+            links: &links,
+            highlighter: self.highlighting.then_some(&*self.highlighter),
+        };
+        let salt = {
+            let mut h = blake3::Hasher::new();
+            h.update(env!("CARGO_PKG_VERSION").as_bytes());
+            h.update(&[
+                u8::from(md_opts.smart_punctuation),
+                md_opts.toc_depth,
+                u8::from(self.highlighting),
+            ]);
+            *h.finalize().as_bytes()
+        };
+        let prev = &self.prev.markdown;
+        // A file's previous rendering is reused when its body and the options are the same
+        // (a text comparison: cheaper than hashing every body) and its links resolve the
+        // same.
+        let markdown = |file: &content::SourceFile| -> Arc<MdEntry> {
+            let body = file.body();
+            if let Some(e) = prev.get(&file.content_path) {
+                if e.salt == salt && *e.body == *body && e.still_valid(&links) {
+                    return e.clone();
+                }
+            }
+            let r = markdown::render(body, &md_opts);
+            Arc::new(MdEntry::new(r, &links, salt, body))
+        };
+        let pages: Vec<Arc<MdEntry>> = content
+            .pages
+            .par_iter()
+            .map(|p| markdown(&p.file))
+            .collect();
+        let sections: HashMap<String, Arc<MdEntry>> = content
+            .sections
+            .par_iter()
+            .filter_map(|(k, s)| s.file.as_ref().map(|f| (k.clone(), markdown(f))))
+            .collect();
+        let rendered = pages.iter().map(|e| e.full.clone()).collect();
+        let section_rendered = sections
+            .iter()
+            .map(|(k, e)| (k.clone(), e.full.clone()))
+            .collect();
+        self.clock.mark("markdown");
+        Bodies {
+            pages,
+            sections,
+            rendered,
+            section_rendered,
+        }
+    }
+
+    /// Reports what the bodies got wrong: broken internal links and anchors, unknown code
+    /// languages.
+    pub(super) fn check_links(
+        &mut self,
+        content: &Content,
+        bodies: &Bodies,
+        unloadable: &HashSet<PathBuf>,
+    ) {
+        let (rendered, sections) = (&bodies.rendered, &bodies.section_rendered);
+        let diags = &mut self.diags;
+        let mut anchors: HashMap<&str, &HashSet<String>> = HashMap::new();
+        for (p, r) in content.pages.iter().zip(rendered) {
+            anchors.insert(p.file.content_path.as_str(), &r.anchors);
+        }
+        for (k, r) in sections {
+            if let Some(f) = content.sections.get(k).and_then(|s| s.file.as_ref()) {
+                anchors.insert(f.content_path.as_str(), &r.anchors);
+            }
+        }
+        let files = content
+            .pages
+            .iter()
+            .map(|p| &p.file)
+            .zip(rendered.iter())
+            .chain(sections.iter().filter_map(|(k, r)| {
+                content
+                    .sections
+                    .get(k)
+                    .and_then(|s| s.file.as_ref())
+                    .map(|f| (f, r))
+            }));
+        for (file, r) in files {
+            for (offset, msg) in &r.errors {
+                let to_unloadable = r.links.iter().any(|l| {
+                    l.offset == *offset
+                        && unloadable.contains(&Path::new("content").join(&l.target))
+                });
+                if to_unloadable {
+                    continue;
+                }
+                diags.push(Diagnostic::error(
+                    &file.shown,
+                    Some(file.body_pos(*offset)),
+                    msg.clone(),
+                ));
+            }
+            for (offset, lang) in &r.unknown_languages {
+                diags.push(Diagnostic::warning(
+                    &file.shown,
+                    Some(file.body_pos(*offset)),
+                    format!("no grammar for code language `{lang}`: shown without highlighting"),
+                ));
+            }
+            for l in &r.links {
+                let (Some(anchor), Some(set)) = (&l.anchor, anchors.get(l.target.as_str())) else {
+                    continue;
+                };
+                if !anchor.is_empty() && !set.contains(anchor) {
+                    diags.push(Diagnostic::error(
+                        &file.shown,
+                        Some(file.body_pos(l.offset)),
+                        format!(
+                            "broken anchor: `#{anchor}` is not a heading in @/{}",
+                            l.target
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The site functions templates call (`asset`, `get_url`, `load_data`, `get_page`,
+//! `get_section`, `get_tags`), each registered through [`deps::Functions`] so incremental
+//! builds see what a render read.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::assets::Assets;
+use crate::cache::Key;
+use crate::data::DataFiles;
+use crate::templates::Templates;
+use folio_content::content::Content;
+
+use super::contexts::{ContextValues, SummaryEntry};
+use super::deps;
+
+/// Registers the site functions on `t`, over this build's values: `values` (the page
+/// summaries and section contexts), `entries` (each page summary's digest), the tags, the
+/// static files' URLs and the data files.
+pub(super) fn register(
+    t: &mut Templates,
+    content: &Content,
+    values: &ContextValues,
+    entries: &[Arc<SummaryEntry>],
+    tags: &[Value],
+    assets: &Assets,
+    data: DataFiles,
+) -> deps::Functions {
+    let summaries = &values.summaries;
+    let mut fns = deps::Functions::default();
+    let urls = Arc::new(assets.urls.clone());
+    let u = urls.clone();
+    fns.register(
+        &mut t.tera,
+        "asset",
+        move |args: &HashMap<String, Value>| {
+            let path = arg_str(args, "path", "asset")?;
+            u.get(path.trim_start_matches('/'))
+                .map(|s| Value::String(s.clone()))
+                .ok_or_else(|| {
+                    let mut known: Vec<&String> = u.keys().collect();
+                    known.sort();
+                    tera::Error::msg(format!(
+                        "asset `{path}` not found in static/ (known: {})",
+                        known
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+        },
+    );
+    let links = Arc::new(content.link_table());
+    let (l, u2) = (links.clone(), urls);
+    fns.register(
+        &mut t.tera,
+        "get_url",
+        move |args: &HashMap<String, Value>| {
+            let path = arg_str(args, "path", "get_url")?;
+            if let Some(cp) = path.strip_prefix("@/") {
+                let (file, anchor) = cp.split_once('#').map_or((cp, None), |(f, a)| (f, Some(a)));
+                let url = l.get(file).ok_or_else(|| {
+                    tera::Error::msg(format!("get_url: `{path}` is not a published page"))
+                })?;
+                return Ok(Value::String(
+                    anchor.map_or_else(|| url.clone(), |a| format!("{url}#{a}")),
+                ));
+            }
+            Ok(Value::String(
+                u2.get(path.trim_start_matches('/'))
+                    .cloned()
+                    .unwrap_or_else(|| format!("/{}", path.trim_start_matches('/'))),
+            ))
+        },
+    );
+    let data = Arc::new(data);
+    fns.register(
+        &mut t.tera,
+        "load_data",
+        move |args: &HashMap<String, Value>| {
+            let path = arg_str(args, "path", "load_data")?;
+            data.get(&path).cloned().ok_or_else(|| {
+                tera::Error::msg(format!(
+                    "load_data: no data file `{path}` under data/ (found: {})",
+                    data.names().join(", ")
+                ))
+            })
+        },
+    );
+    let by_path: HashMap<String, usize> = content
+        .pages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.file.content_path.clone(), i))
+        .collect();
+    let all = summaries.clone();
+    fns.register(
+        &mut t.tera,
+        "get_page",
+        move |args: &HashMap<String, Value>| {
+            let path = arg_str(args, "path", "get_page")?;
+            by_path
+                .get(path.trim_start_matches("@/"))
+                .map(|&i| all[i].clone())
+                .ok_or_else(|| {
+                    tera::Error::msg(format!("get_page: `{path}` is not a published page"))
+                })
+        },
+    );
+    register_get_section(&mut fns, t, content, values, entries);
+    let tags = Arc::new(Value::Array(tags.to_vec()));
+    fns.register(
+        &mut t.tera,
+        "get_tags",
+        move |_: &HashMap<String, Value>| Ok((*tags).clone()),
+    );
+    fns
+}
+
+/// Registers `get_section`: a section's summary with every one of its pages.
+fn register_get_section(
+    fns: &mut deps::Functions,
+    t: &mut Templates,
+    content: &Content,
+    values: &ContextValues,
+    entries: &[Arc<SummaryEntry>],
+) {
+    let (summaries, sections) = (&values.summaries, &values.sections);
+    // Built on call: most sections are never asked for.
+    let secs: HashMap<String, (Value, Vec<usize>)> = content
+        .sections
+        .iter()
+        .filter_map(|(k, s)| {
+            s.file.as_ref().map(|f| {
+                (
+                    f.content_path.clone(),
+                    (sections[k].clone(), s.pages.clone()),
+                )
+            })
+        })
+        .collect();
+    let secs = Arc::new(secs);
+    // Its result lists every page of a section (the home page asks for them all): its calls
+    // are digested from the section's and the pages' summary digests (made on first use:
+    // only incremental builds record or replay calls).
+    let section_digests = {
+        let (secs, entries) = (secs.clone(), entries.to_vec());
+        let digests: OnceLock<HashMap<String, Key>> = OnceLock::new();
+        move |path: &str| -> Option<Key> {
+            let digests = digests.get_or_init(|| {
+                secs.iter()
+                    .map(|(path, (v, pages))| {
+                        let mut h = blake3::Hasher::new();
+                        h.update(&deps::value_digest(v));
+                        for &i in pages {
+                            let d = entries[i].digest().as_str().unwrap_or_default();
+                            h.update(&(d.len() as u64).to_le_bytes());
+                            h.update(d.as_bytes());
+                        }
+                        (path.clone(), *h.finalize().as_bytes())
+                    })
+                    .collect()
+            });
+            digests.get(path).copied()
+        }
+    };
+    let all = summaries.clone();
+    fns.register_digested(
+        &mut t.tera,
+        "get_section",
+        move |args: &HashMap<String, Value>| {
+            let path = arg_str(args, "path", "get_section")?;
+            secs.get(path.trim_start_matches("@/"))
+                .map(|(v, pages)| {
+                    let mut v = v.clone();
+                    // get_section lists every page, paginated or not (a large section's
+                    // summaries are copied side by side).
+                    v["pages"] = Value::Array(pages.par_iter().map(|&i| all[i].clone()).collect());
+                    v
+                })
+                .ok_or_else(|| {
+                    tera::Error::msg(format!("get_section: `{path}` is not a published section"))
+                })
+        },
+        move |args: &HashMap<String, Value>| {
+            let Some(Value::String(path)) = args.get("path") else {
+                return None;
+            };
+            section_digests(path.trim_start_matches("@/"))
+        },
+    );
+}
+
+/// The string argument `name` of the site function `f`.
+fn arg_str(args: &HashMap<String, Value>, name: &str, f: &str) -> tera::Result<String> {
+    match args.get(name) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(tera::Error::msg(format!(
+            "{f}: `{name}` must be a string, got {other}"
+        ))),
+        None => Err(tera::Error::msg(format!("{f}: missing argument `{name}`"))),
+    }
+}

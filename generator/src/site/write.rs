@@ -1,0 +1,273 @@
+//! The write phase: where the output goes, the files made without templates (redirects, the
+//! feed, the sitemap, `robots.txt`, `projects.json`, `_headers`, the edge manifest), and the
+//! files copied as they are.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+
+use folio_edge::config::MANIFEST_FILE;
+
+use crate::assets::{Assets, Payload};
+use crate::output::{Sink, Staging};
+use crate::render::{self, Tag};
+use crate::security::{self, InlineCode};
+use folio_content::content::Content;
+use folio_content::diagnostics::{Diagnostic, Diagnostics};
+
+use super::checks::alias_output;
+use super::contexts::RenderInputs;
+use super::{Build, Mode};
+
+/// Where this build's files go: a staging folder swapped in at the end (`folio build`),
+/// memory (`folio serve`, tests), or nowhere (`folio check`).
+pub(super) struct Output {
+    pub(super) staging: Option<Staging>,
+    pub(super) sink: Sink,
+}
+
+/// A file copied as is, with the size and modification time it had.
+#[derive(Clone)]
+pub(super) struct CopyRecord {
+    source: PathBuf,
+    stamp: (u64, Option<std::time::SystemTime>),
+    bytes: Arc<[u8]>,
+}
+
+impl CopyRecord {
+    /// Reads `source`, or reuses `prev` when it is the same file with the same size and
+    /// modification time and was not reported changed (`touched`).
+    fn read(
+        source: &Path,
+        prev: Option<&CopyRecord>,
+        touched: &[PathBuf],
+    ) -> std::io::Result<CopyRecord> {
+        let meta = std::fs::metadata(source)?;
+        let stamp = (meta.len(), meta.modified().ok());
+        if let Some(old) = prev {
+            if old.source == source
+                && old.stamp == stamp
+                && stamp.1.is_some()
+                && !touched.iter().any(|t| source.starts_with(t))
+            {
+                return Ok(old.clone());
+            }
+        }
+        Ok(CopyRecord {
+            source: source.to_path_buf(),
+            stamp,
+            bytes: Arc::from(std::fs::read(source)?),
+        })
+    }
+}
+
+impl Build<'_> {
+    /// Opens the output: a staging folder beside the output folder when writing.
+    pub(super) fn output(&self) -> Result<Output, Diagnostics> {
+        let output = &self.site.output;
+        let staging = match self.site.mode {
+            Mode::Write => Some(Staging::new(output).map_err(|e| {
+                Diagnostics::from(Diagnostic::error(
+                    output,
+                    None,
+                    format!("cannot create the output folder: {e}"),
+                ))
+            })?),
+            _ => None,
+        };
+        let sink = match (&staging, self.site.mode) {
+            (Some(s), _) => Sink::Dir(s.dir().to_path_buf()),
+            (None, Mode::Memory) => Sink::Memory(Mutex::new(Default::default())),
+            _ => Sink::Discard,
+        };
+        Ok(Output { staging, sink })
+    }
+
+    /// Writes the files made without templates; `inline` is what the rendered pages hold
+    /// inline (for the security headers).
+    pub(super) fn write_generated(
+        &mut self,
+        inputs: &RenderInputs<'_>,
+        inline: &InlineCode,
+        sink: &Sink,
+    ) {
+        let (cfg, content, site) = (inputs.cfg, inputs.content, self.site);
+        let mut write_errors = Diagnostics::new();
+        let mut write = |rel: &str, bytes: &[u8]| {
+            if let Err(e) = sink.write(rel, bytes) {
+                write_errors.push(Diagnostic::error(
+                    &site.output,
+                    None,
+                    format!("cannot write {rel}: {e}"),
+                ));
+            }
+        };
+        for p in &content.pages {
+            for a in &p.aliases {
+                write(
+                    &alias_output(a),
+                    render::redirect_page(cfg, &p.path).as_bytes(),
+                );
+            }
+        }
+        let redirects: String = content
+            .pages
+            .iter()
+            .flat_map(|p| {
+                p.aliases
+                    .iter()
+                    .map(move |a| format!("{a} {} 301\n", p.path))
+            })
+            .collect();
+        if !redirects.is_empty() {
+            write("_redirects", redirects.as_bytes());
+        }
+        // Independent of each other and of every page: made side by side.
+        let ((atom, sitemap), projects) = rayon::join(
+            || {
+                rayon::join(
+                    || render::atom(cfg, content, &inputs.bodies.rendered),
+                    || render::sitemap(cfg, &sitemap_entries(content, inputs.tags)),
+                )
+            },
+            || render::projects_json(cfg, content),
+        );
+        write("atom.xml", atom.as_bytes());
+        write("sitemap.xml", sitemap.as_bytes());
+        write("robots.txt", render::robots(cfg).as_bytes());
+        write("projects.json", projects.as_bytes());
+        for a in &inline.blocked_attributes {
+            self.diags.push(Diagnostic::warning("templates", None, format!("{a} is blocked by the Content-Security-Policy: move it to a stylesheet or script file")));
+        }
+        let headers = security::headers(&cfg.security, inline);
+        write(
+            "_headers",
+            security::headers_file(&headers, &inputs.assets.immutable_paths()).as_bytes(),
+        );
+        write(
+            MANIFEST_FILE,
+            render::edge_json(cfg, content, &headers).as_bytes(),
+        );
+        self.diags.extend(write_errors);
+    }
+
+    /// Copies the files that go out as they are (bundle files, loose files, static files)
+    /// and writes the generated static files. In memory, a copy is reused from the previous
+    /// build while its source looks unchanged; returns the copies for the next build.
+    pub(super) fn copy(
+        &mut self,
+        content: &Content,
+        assets: &Assets,
+        sink: &Sink,
+    ) -> HashMap<String, CopyRecord> {
+        let root = &self.site.root;
+        let (prev, touched) = (&self.prev.copies, self.touched);
+        let copies: Vec<(String, &Path)> = content
+            .pages
+            .iter()
+            .flat_map(|p| {
+                p.assets
+                    .iter()
+                    .map(|(src, out)| (out.clone(), src.as_path()))
+            })
+            .chain(
+                content
+                    .loose_files
+                    .iter()
+                    .map(|f| (f.output.clone(), f.source.as_path())),
+            )
+            .chain(assets.files.iter().filter_map(|(out, f)| match &f.payload {
+                Payload::File(p) => Some((out.clone(), p.as_path())),
+                Payload::Bytes(_) => None,
+            }))
+            .collect();
+        let shown_of = |out: &str, src: &Path| -> PathBuf {
+            assets
+                .files
+                .get(out)
+                .filter(|f| matches!(&f.payload, Payload::File(p) if p == src))
+                .map(|f| f.shown.clone())
+                .unwrap_or_else(|| src.strip_prefix(root).unwrap_or(src).to_path_buf())
+        };
+        let copied: Vec<Result<Option<(String, CopyRecord)>, Diagnostic>> = copies
+            .par_iter()
+            .map(|(out, src)| {
+                let fail = |e: std::io::Error| {
+                    Diagnostic::error(
+                        shown_of(out, src),
+                        None,
+                        format!("cannot copy to the output: {e}"),
+                    )
+                };
+                match sink {
+                    Sink::Memory(_) => {
+                        let rec = CopyRecord::read(src, prev.get(out), touched).map_err(fail)?;
+                        sink.put(out, &rec.bytes).map_err(fail)?;
+                        Ok(Some((out.clone(), rec)))
+                    }
+                    _ => sink.copy(out, src).map(|_| None).map_err(fail),
+                }
+            })
+            .collect();
+        let mut kept = HashMap::new();
+        for c in copied {
+            match c {
+                Ok(Some((out, rec))) => {
+                    kept.insert(out, rec);
+                }
+                Ok(None) => {}
+                Err(d) => self.diags.push(d),
+            }
+        }
+        let byte_errors: Vec<Diagnostic> = assets
+            .files
+            .par_iter()
+            .filter_map(|(out, f)| match &f.payload {
+                Payload::Bytes(b) => sink.write(out, b).err().map(|e| {
+                    Diagnostic::error(&f.shown, None, format!("cannot copy to the output: {e}"))
+                }),
+                Payload::File(_) => None,
+            })
+            .collect();
+        self.diags.extend(byte_errors);
+        kept
+    }
+}
+
+/// Every listed path of the sitemap, with the date it last changed when known.
+fn sitemap_entries(content: &Content, tags: &[Tag]) -> Vec<(String, Option<String>)> {
+    let mut v: Vec<(String, Option<String>)> = Vec::new();
+    for s in content.sections.values().filter(|s| s.gets_page()) {
+        let last = s
+            .pages
+            .iter()
+            .filter_map(|&i| {
+                content.pages[i]
+                    .meta
+                    .updated
+                    .as_ref()
+                    .or(content.pages[i].meta.date.as_ref())
+            })
+            .max()
+            .map(|d| d.at.format("%Y-%m-%d").to_string());
+        v.push((s.path.clone(), last));
+    }
+    for p in &content.pages {
+        v.push((
+            p.path.clone(),
+            p.meta
+                .updated
+                .as_ref()
+                .or(p.meta.date.as_ref())
+                .map(|d| d.at.format("%Y-%m-%d").to_string()),
+        ));
+    }
+    if !tags.is_empty() {
+        v.push(("/tags/".into(), None));
+        v.extend(tags.iter().map(|t| (t.path.clone(), None)));
+    }
+    v.sort();
+    v
+}
