@@ -403,6 +403,7 @@ struct Wrangler {
 impl Wrangler {
     fn find(root: &Path) -> Self {
         let program = std::env::var_os("FOLIO_WRANGLER")
+            .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| Some(root.join("node_modules/.bin/wrangler")).filter(|p| p.exists()));
         Wrangler {
