@@ -30,6 +30,13 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 fi
 
+# zizmor, the GitHub Actions security linter (PyPI, pinned by hash).
+if ! command -v zizmor >/dev/null 2>&1 || [ "$(zizmor --version 2>/dev/null)" != "zizmor 1.32.0" ]; then
+  say "pip install zizmor (scripts/requirements-lint.txt)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --require-hashes -r scripts/requirements-lint.txt
+fi
+
 # The Worker's toolchain (wasm target, worker-build, wasm-bindgen-cli, wrangler via npm ci).
 if [ -x scripts/worker-toolchain.sh ]; then
   scripts/worker-toolchain.sh

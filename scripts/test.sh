@@ -18,6 +18,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
 
+echo "==> zizmor: this repository's workflow and the one folio new writes"
+site_dir="$(mktemp -d)"
+cargo run --quiet --locked -p folio -- -q new "$site_dir/site"
+zizmor --offline --no-progress .github/workflows "$site_dir/site/.github/workflows"
+rm -rf "$site_dir"
+
 if [ -x tests/worker/run.sh ]; then
   echo "==> folio build (example site) for the Worker tests"
   cargo run --quiet --locked -p folio -- build --quiet

@@ -1,26 +1,46 @@
-//! folio's edge Worker: the Workers-runtime glue around the rules in `folio-edge`.
+//! The deployable Cloudflare Worker: folio's Worker code (`folio-worker`) wired to the
+//! runtime — the fetch entry point and the two Durable Object classes `wrangler.toml` binds.
 //!
-//! * `/api/views/*` — an exact view counter (one Durable Object per page, written through
-//!   to KV, read from KV) that counts a visitor once per page per day without storing IPs;
-//! * `/api/*` rate limits (the `[[ratelimits]]` binding) and a Durable Object capping
-//!   concurrent terminal sessions;
-//! * the security headers `folio build` wrote into `_headers`, on every Worker response;
-//! * `/terminal/<demo>` — a WebSocket relay to the self-hosted terminal origin
-//!   (`folio-pty` behind a Cloudflare Tunnel) with a short-lived HMAC token;
-//! * `/api/health`.
-//!
-//! Every decision lives in `folio-edge` (plain Rust, unit-tested natively, shared with
-//! `folio serve`). This crate is the deployable `cdylib` only and compiles to nothing but
-//! for `wasm32`: one file per concern, each a thin translation between the runtime and the
-//! rules — [`fetch`](crate) (entry point and API handlers), `terminal` (the relay),
-//! `view_counter` and `session_limiter` (the Durable Objects), `runtime` (what they share).
+//! This file is the whole crate, here and in every site `folio new` writes (it copies this
+//! file): the logic is in `folio-worker`, so upgrading folio upgrades the edge.
 
 #![cfg(target_arch = "wasm32")]
-// `#[durable_object]` and `#[event]` generate undocumented wasm-bindgen exports.
+// `#[event]` and `#[durable_object]` generate undocumented wasm-bindgen exports.
 #![allow(missing_docs, unreachable_pub)]
 
-mod fetch;
-mod runtime;
-mod session_limiter;
-mod terminal;
-mod view_counter;
+use worker::{
+    durable_object, event, Context, DurableObject, Env, Request, Response, Result, State,
+};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    folio_worker::fetch(req, env, ctx).await
+}
+
+/// One page's exact view count.
+#[durable_object]
+pub struct ViewCounter(folio_worker::ViewCounter);
+
+impl DurableObject for ViewCounter {
+    fn new(state: State, env: Env) -> Self {
+        Self(folio_worker::ViewCounter::new(state, env))
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        self.0.fetch(req).await
+    }
+}
+
+/// The cap on concurrent terminal sessions.
+#[durable_object]
+pub struct SessionLimiter(folio_worker::SessionLimiter);
+
+impl DurableObject for SessionLimiter {
+    fn new(state: State, env: Env) -> Self {
+        Self(folio_worker::SessionLimiter::new(state, env))
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        self.0.fetch(req).await
+    }
+}

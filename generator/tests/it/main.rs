@@ -4,6 +4,7 @@
 mod bad_input;
 mod common;
 mod content_model;
+mod deploy;
 mod example_site;
 mod live;
 mod serve;

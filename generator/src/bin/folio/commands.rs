@@ -165,8 +165,8 @@ pub(crate) fn new_site(out: &Output, dir: &Path) -> bool {
             if !out.quiet {
                 println!("Created a new site in {} ({} files).", dir.display(), files);
                 println!(
-                    "Next: cd {} && folio build   (then open public/index.html, or deploy public/)",
-                    dir.display()
+                    "Next: cd {} && folio serve   (then folio build; README.md says how to deploy)",
+                    shell_quote(&dir.display().to_string())
                 );
             }
             true
@@ -175,6 +175,42 @@ pub(crate) fn new_site(out: &Output, dir: &Path) -> bool {
             eprintln!("error: {e}");
             false
         }
+    }
+}
+
+/// `folio edge init`.
+pub(crate) fn edge_init(out: &Output, root: &Path) -> bool {
+    match crate::scaffold::edge_init(root) {
+        Ok((written, kept)) => {
+            if !out.quiet {
+                for f in &written {
+                    println!("  wrote {f}");
+                }
+                for f in &kept {
+                    println!("  kept  {f} (already there)");
+                }
+                println!(
+                    "Next: see the Deploying section of README.md, then folio deploy --dry-run"
+                );
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
+/// `s` as one word for a POSIX shell: as it is when it is plainly safe, else single-quoted.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./+:@%".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 

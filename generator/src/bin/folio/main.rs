@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 mod commands;
+mod deploy;
 mod scaffold;
 mod serve;
 mod ui;
@@ -41,11 +42,42 @@ enum Command {
     /// Serve the site on 127.0.0.1 while you write: rebuilt on every save, tabs reloaded,
     /// /api/views and /terminal/* answered locally with the Worker's rules.
     Serve(ServeArgs),
-    /// Create a new site in DIR with a home page, an about page and one project write-up.
+    /// Create a new site in DIR: a home page, an about page, one project write-up, and the
+    /// deploy side (wrangler.toml, a small Worker crate, the CI workflow).
     New {
         /// Folder to create (must not exist, or be empty).
         dir: PathBuf,
     },
+    /// Build the site and its Worker and deploy both to Cloudflare (wrangler), after
+    /// checking the set-up: every missing piece is named with the way to fix it.
+    Deploy(DeployArgs),
+    /// The deploy side of an existing site.
+    #[command(subcommand)]
+    Edge(EdgeCommand),
+}
+
+#[derive(Subcommand)]
+enum EdgeCommand {
+    /// Add wrangler.toml, the Worker crate (worker/), .dev.vars.example, package.json and the
+    /// CI workflow to an existing site; never overwrites a file.
+    Init {
+        /// The site folder, holding folio.toml.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        root: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    /// The site folder, holding folio.toml and wrangler.toml.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    root: PathBuf,
+    /// Upload a preview version (wrangler versions upload) instead of deploying; prints its URL.
+    #[arg(long, conflicts_with = "dry_run")]
+    preview: bool,
+    /// Check, build and bundle everything, upload nothing (no Cloudflare account needed).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args)]
@@ -123,6 +155,15 @@ fn main() -> ExitCode {
             },
         ),
         Command::New { dir } => commands::new_site(&out, &dir),
+        Command::Deploy(a) => deploy::run(
+            &out,
+            &deploy::DeployOptions {
+                root: a.root,
+                preview: a.preview,
+                dry_run: a.dry_run,
+            },
+        ),
+        Command::Edge(EdgeCommand::Init { root }) => commands::edge_init(&out, &root),
     };
     if ok {
         ExitCode::SUCCESS

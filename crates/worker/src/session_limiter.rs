@@ -1,6 +1,6 @@
 //! The `SessionLimiter` Durable Object: the cap on concurrent terminal sessions.
 
-use worker::{durable_object, DurableObject, Env, Request, Response, State};
+use worker::{Env, Request, Response, State};
 
 use crate::runtime::exec_schema;
 use folio_edge::limits::{self, LeaseOutcome, LeaseRequest};
@@ -13,18 +13,19 @@ struct LeaseCounts {
 
 /// The cap on concurrent terminal sessions (one SQLite-backed Durable Object named
 /// `"global"`). See [`crate::limits`].
-#[durable_object]
 pub struct SessionLimiter {
     state: State,
 }
 
-impl DurableObject for SessionLimiter {
-    fn new(state: State, _env: Env) -> Self {
+impl SessionLimiter {
+    /// The object, as the runtime constructs it (`DurableObject::new` of the deployable crate).
+    pub fn new(state: State, _env: Env) -> Self {
         exec_schema(&state, limits::SQL_SCHEMA);
         Self { state }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+    /// One lease request (`DurableObject::fetch` of the deployable crate).
+    pub async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let msg: LeaseRequest = req.json().await?;
         let sql = self.state.storage().sql();
         // No await between counting and inserting: the check and the lease are atomic.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, event, Context, Env, Fetch, Headers, Method as HttpMethod, Request, RequestInit,
+    console_error, Context, Env, Fetch, Headers, Method as HttpMethod, Request, RequestInit,
     Response,
 };
 
@@ -24,7 +24,7 @@ use folio_edge::visitor;
 
 /// The Worker's entry point. Cloudflare's asset layer serves everything else; this runs
 /// for `/api/*` and `/terminal/*` only (`run_worker_first` in `wrangler.toml`).
-#[event(fetch)]
+/// The Worker's fetch handler; the deployable crate's `#[event(fetch)]` calls it.
 pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     match serve(req, env).await {
         Ok(resp) => Ok(resp),

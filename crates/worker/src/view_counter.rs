@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use worker::{durable_object, Date, Delay, DurableObject, Env, Request, Response, State};
+use worker::{Date, Delay, Env, Request, Response, State};
 
 use crate::runtime::{binding, exec_schema, internal};
 use folio_edge::counter::{self, VisitOutcome, VisitRequest, WriteThrough};
@@ -18,7 +18,6 @@ struct CountRow {
 
 /// One page's exact view count (a SQLite-backed Durable Object, one per slug). See
 /// [`crate::counter`] for the rules.
-#[durable_object]
 pub struct ViewCounter {
     state: State,
     env: Env,
@@ -130,8 +129,9 @@ impl ViewCounter {
     }
 }
 
-impl DurableObject for ViewCounter {
-    fn new(state: State, env: Env) -> Self {
+impl ViewCounter {
+    /// The object, as the runtime constructs it (`DurableObject::new` of the deployable crate).
+    pub fn new(state: State, env: Env) -> Self {
         exec_schema(&state, counter::SQL_SCHEMA);
         Self {
             state,
@@ -140,7 +140,8 @@ impl DurableObject for ViewCounter {
         }
     }
 
-    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+    /// One visit or read (`DurableObject::fetch` of the deployable crate).
+    pub async fn fetch(&self, req: Request) -> worker::Result<Response> {
         self.visit(req).await
     }
 }
