@@ -90,6 +90,8 @@ pub fn token(demo: &str, secret_file: &Path, ttl: u64) -> anyhow::Result<String>
         demo,
         now_unix() + ttl,
         random(),
+        // A client of its own (the Worker signs in the visitor's address key).
+        &random(),
     ))
 }
 

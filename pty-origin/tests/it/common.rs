@@ -43,6 +43,10 @@ fn unique_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// The client claim of [`Origin::token`]: a test's connections are one client (as one
+/// visitor address behind the Worker) unless it says otherwise.
+pub(crate) const CLIENT: [u8; 32] = [0x11; 32];
+
 /// A running origin.
 pub(crate) struct Origin {
     child: Child,
@@ -163,14 +167,19 @@ impl Origin {
         self.logs.lock().unwrap().join("\n")
     }
 
-    /// A valid token for `demo`, as the Worker mints it.
+    /// A valid token for `demo`, as the Worker mints it, for the client [`CLIENT`].
     pub(crate) fn token(&self, demo: &str) -> String {
+        self.token_for(demo, &CLIENT)
+    }
+
+    /// A valid token for `demo` whose signed client claim is `client`.
+    pub(crate) fn token_for(&self, demo: &str, client: &[u8; 32]) -> String {
         let mut nonce = [0u8; 16];
         std::fs::File::open("/dev/urandom")
             .unwrap()
             .read_exact(&mut nonce)
             .unwrap();
-        terminal_protocol::mint(&self.secret, demo, now() + 30, nonce)
+        terminal_protocol::mint(&self.secret, demo, now() + 30, nonce, client)
     }
 
     pub(crate) fn url(&self, demo: &str) -> String {
@@ -214,7 +223,19 @@ impl Origin {
         demo: &str,
         headers: &[(&str, &str)],
     ) -> Result<Term, u16> {
-        let ws = self.open(demo, Some(&self.token(demo)), headers).await?;
+        self.connect_client(demo, &CLIENT, headers).await
+    }
+
+    /// Connects with a fresh token whose client claim is `client`, and extra headers.
+    pub(crate) async fn connect_client(
+        &self,
+        demo: &str,
+        client: &[u8; 32],
+        headers: &[(&str, &str)],
+    ) -> Result<Term, u16> {
+        let ws = self
+            .open(demo, Some(&self.token_for(demo, client)), headers)
+            .await?;
         let mut t = Term::new(ws);
         t.hello(80, 24).await;
         Ok(t)

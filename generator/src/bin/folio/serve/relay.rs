@@ -1,7 +1,8 @@
 //! `/terminal/<demo>`: relayed as a WebSocket to a local terminal origin (`folio-pty`),
 //! with the Worker's rules (`folio_edge::relay`, `folio_edge::token`,
 //! `folio_edge::limits`): known demo, `Upgrade: websocket` or 426, the site's own
-//! `Origin` or 403, a session cap, a short-lived token minted with the shared secret
+//! `Origin` or 403, the session caps (per client address, in total, started per minute),
+//! a short-lived token minted with the shared secret and carrying the client's address key
 //! (`terminal_protocol::mint`, through the Worker's `token::mint_for`), frames forwarded
 //! both ways under the same size rule, close codes passed through the same way, and
 //! refusals worth retrying (session cap, origin down) sent as the Worker sends them: an
@@ -241,23 +242,27 @@ impl Drop for Lease {
     }
 }
 
-/// The session cap, with the Worker's rule (`limits::decide`) over an in-memory lease
-/// table instead of its `SessionLimiter` Durable Object.
-fn acquire(shared: &Arc<Shared>, visitor: &str) -> Result<Lease, ApiError> {
+/// The session caps, with the Worker's rule (`limits::decide`: per client address, in
+/// total, and started per minute) over an in-memory lease table and start log instead of
+/// its `SessionLimiter` Durable Object.
+fn acquire(shared: &Arc<Shared>, client: &str) -> Result<Lease, ApiError> {
     let id = terminal_protocol::hex(&views::random_bytes(32).map_err(|e| internal("random", e))?);
+    let now = now_unix();
     let mut leases = shared.leases.lock().expect("lease lock");
-    let total = leases.len() as u64;
-    let mine = leases.values().filter(|v| *v == visitor).count() as u64;
-    let outcome = limits::decide(
-        total,
-        mine,
-        shared.settings.max_sessions,
-        shared.settings.max_sessions_per_visitor,
-    );
+    let mut starts = shared.starts.lock().expect("start log lock");
+    let (started, oldest_start) = starts.window(now);
+    let counts = limits::Counts {
+        total: leases.len() as u64,
+        mine: leases.values().filter(|v| *v == client).count() as u64,
+        starts: started,
+        oldest_start,
+    };
+    let outcome = limits::decide(counts, shared.settings.session_caps(), now);
     if let Some(refusal) = outcome.refusal() {
         return Err(refusal);
     }
-    leases.insert(id.clone(), visitor.to_string());
+    starts.record(now);
+    leases.insert(id.clone(), client.to_string());
     Ok(Lease {
         shared: shared.clone(),
         id,
@@ -267,16 +272,17 @@ fn acquire(shared: &Arc<Shared>, visitor: &str) -> Result<Lease, ApiError> {
 type OriginSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Opens the upstream WebSocket with the Worker's headers (token as bearer, visitor key).
-/// The origin's own 429/503 keep their meaning and Retry-After; any other failure is a 502.
-async fn connect_upstream(url: &str, token: &str, visitor: &str) -> Result<OriginSocket, ApiError> {
+/// Opens the upstream WebSocket with the Worker's headers (the token as bearer; the client
+/// is the token's signed claim). The origin's own 429/503 keep their meaning and
+/// Retry-After; any other failure is a 502.
+async fn connect_upstream(url: &str, token: &str) -> Result<OriginSocket, ApiError> {
     let ws_url = url
         .replacen("https://", "wss://", 1)
         .replacen("http://", "ws://", 1);
     let mut req = ws_url
         .into_client_request()
         .map_err(|e| ApiError::misconfigured(format!("terminal origin URL: {e}")))?;
-    for (name, value) in token::upstream_headers(token, visitor, None) {
+    for (name, value) in token::upstream_headers(token, None) {
         let v = value.parse().map_err(|e| internal("upstream_headers", e))?;
         req.headers_mut().insert(name, v);
     }
@@ -354,19 +360,16 @@ async fn open_session(
             .map_err(|e| internal("random", e))?
             .try_into()
             .expect("asked for NONCE_LEN bytes");
-    let token = token::mint_for(&origin.secret, demo, now_unix(), nonce)
+    let token = token::mint_for(&origin.secret, demo, now_unix(), nonce, &ctx.client)
         .map_err(|e| ApiError::misconfigured(e.to_string()))?;
-    let lease = acquire(shared, &ctx.visitor)?;
-    let upstream = tokio::time::timeout(
-        UPSTREAM_CONNECT_TIMEOUT,
-        connect_upstream(&url, &token, &ctx.visitor),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(ApiError::bad_gateway(
-            "the terminal origin did not answer in time",
-        ))
-    })?;
+    let lease = acquire(shared, &terminal_protocol::hex(&ctx.client))?;
+    let upstream = tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, connect_upstream(&url, &token))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::bad_gateway(
+                "the terminal origin did not answer in time",
+            ))
+        })?;
     Ok((upstream, lease))
 }
 
