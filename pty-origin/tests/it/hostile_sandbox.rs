@@ -370,6 +370,21 @@ impl Drop for Scratch {
     }
 }
 
+/// Copies a directory tree (files readable by everyone, directories searchable).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+}
+
 /// A fresh scratch directory for one test (mode 0755, so other uids can reach into it).
 fn scratch(tag: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!(
@@ -508,14 +523,20 @@ async fn threat4_runtime_dir_is_fresh_private_and_never_reused() {
 
         // Unprivileged (nobody), no runtime directory given: a fresh random 0700 directory in
         // the temp dir, removed at exit; and the sandbox holds there too (threat 1 as well).
+        // The binary and the site, where nobody can reach them whatever the checkout's path.
+        let copies = scratch("nobody");
+        let bin = copies.join("folio-pty");
+        std::fs::copy(env!("CARGO_BIN_EXE_folio-pty"), &bin).unwrap();
+        let site = copies.join("site");
+        copy_tree(&fixture_site(), &site);
         let nobody_secret = tmp.join("secret");
         let secret_bytes = write_secret(&nobody_secret);
         std::os::unix::fs::chown(&nobody_secret, Some(65534), Some(65534)).unwrap();
         let mut cmd = Command::new("setpriv");
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(env!("CARGO_BIN_EXE_folio-pty"))
+            .arg(&bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--site"])
-            .arg(fixture_site())
+            .arg(&site)
             .arg("--secret-file")
             .arg(&nobody_secret)
             .env_clear()
