@@ -109,11 +109,11 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let bwrap = if opts.no_sandbox {
         if !opts.listen.ip().is_loopback() {
             bail!(
-                "--no-sandbox is for loopback development only; refusing to listen on {}",
+                "--insecure-no-sandbox is for loopback development only; refusing to listen on {}",
                 opts.listen
             );
         }
-        crate::warn!("no_sandbox", None, {"message": "demos run UNCONFINED (--no-sandbox); never expose this origin"});
+        crate::warn!("no_sandbox", None, {"message": "demos run UNCONFINED (--insecure-no-sandbox); never expose this origin"});
         None
     } else {
         Some(crate::sandbox::find_bwrap()?)
@@ -326,6 +326,16 @@ async fn terminal(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "origin is shutting down",
+            &client,
+        );
+    }
+    // An unsandboxed (development) origin must never be what a tunnel exposes.
+    if let Some(why) = st.sandbox.refuse_tunnel_request(&headers) {
+        return refuse(
+            &st,
+            StatusCode::FORBIDDEN,
+            "unsandboxed_tunnel",
+            why,
             &client,
         );
     }

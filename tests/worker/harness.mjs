@@ -6,7 +6,7 @@
 // Secrets come from a generated env file in each run's temporary folder (random per run, passed with --env-file).
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -176,8 +176,13 @@ export async function startPty(secretFile, port, site = ROOT) {
   port ??= await freePort();
   const bwrap = spawnSync("sh", ["-c", "command -v bwrap"]).status === 0;
   const attempt = async (extra) => {
+    // folio-pty creates a fresh private runtime directory in here (as root it needs one named);
+    // 0755 so the per-session uids of a root origin can reach into it.
+    const runtimeDir = mkdtempSync(path.join(os.tmpdir(), "folio-pty-runtime-"));
+    chmodSync(runtimeDir, 0o755);
     const child = spawn(PTY_BIN, ["serve", "--site", site, "--listen", `127.0.0.1:${port}`,
-      "--secret-file", secretFile, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+      "--secret-file", secretFile, "--runtime-dir", runtimeDir, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+    const cleanup = () => rmSync(runtimeDir, { recursive: true, force: true });
     const log = [];
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`folio-pty not listening:\n${log.join("")}`)), 180_000);
@@ -187,12 +192,13 @@ export async function startPty(secretFile, port, site = ROOT) {
       };
       child.stdout.on("data", onData);
       child.stderr.on("data", onData);
-      child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`folio-pty exited ${code}:\n${log.join("")}`)); });
+      child.once("exit", (code) => { clearTimeout(timer); cleanup(); reject(new Error(`folio-pty exited ${code}:\n${log.join("")}`)); });
     });
     child.removeAllListeners("exit");
+    child.once("exit", cleanup);
     return {
       port,
-      sandboxed: !extra.includes("--no-sandbox"),
+      sandboxed: !extra.includes("--insecure-no-sandbox"),
       log: () => log.join(""),
       async kill(signal = "SIGTERM") {
         if (child.exitCode !== null || child.signalCode !== null) return;
@@ -202,12 +208,12 @@ export async function startPty(secretFile, port, site = ROOT) {
       },
     };
   };
-  if (!bwrap) return attempt(["--no-sandbox"]);
+  if (!bwrap) return attempt(["--insecure-no-sandbox"]);
   try {
     return await attempt([]);
   } catch (e) {
     if (!/sandbox/i.test(e.message)) throw e;
-    console.log("# folio-pty could not set up its sandbox here; using --no-sandbox");
-    return attempt(["--no-sandbox"]);
+    console.log("# folio-pty could not set up its sandbox here; using --insecure-no-sandbox");
+    return attempt(["--insecure-no-sandbox"]);
   }
 }

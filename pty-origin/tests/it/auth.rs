@@ -216,17 +216,17 @@ fn refuses_to_start_without_bubblewrap() {
 fn no_sandbox_is_refused_off_loopback() {
     let err = Origin::start_with(
         &fixture_site(),
-        &["--no-sandbox", "--listen", "0.0.0.0:0"],
+        &["--insecure-no-sandbox", "--listen", "0.0.0.0:0"],
         None,
     )
     .err()
-    .expect("--no-sandbox started on a public address");
+    .expect("--insecure-no-sandbox started on a public address");
     assert!(err.1.contains("loopback development only"), "{}", err.1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_sandbox_warns_on_every_session() {
-    let origin = Origin::start_with(&fixture_site(), &["--no-sandbox"], None).unwrap();
+    let origin = Origin::start_with(&fixture_site(), &["--insecure-no-sandbox"], None).unwrap();
     for _ in 0..2 {
         let mut t = origin.connect("shell").await;
         t.expect_notice("NOT confined", SECS(10)).await;

@@ -42,6 +42,40 @@ pub(crate) struct TerminalOrigin {
     pub url: String,
     secret: Vec<u8>,
     child: Mutex<Option<Child>>,
+    /// The directory the started origin keeps its runtime directory in (removed on stop).
+    runtime_dir: Option<PathBuf>,
+}
+
+/// A fresh directory in the temp dir for a started origin's runtime directory: folio-pty
+/// refuses to run as root without one named for it (a predictable name in the shared temp
+/// dir invites planted symlinks), and it must be reachable (0755) by the sandbox's
+/// per-session uids; folio-pty makes its own runtime directory inside it private.
+fn fresh_runtime_dir() -> Result<PathBuf, ServeError> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    let mut last = None;
+    for attempt in 0..8u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let dir = std::env::temp_dir().join(format!(
+            "folio-serve-terminal-{}-{nanos:08x}{attempt}",
+            std::process::id()
+        ));
+        match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
+            Ok(()) => {
+                // The mode, whatever the umask.
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+                    .map_err(|e| ServeError::Terminal(format!("{}: {e}", dir.display())))?;
+                return Ok(dir);
+            }
+            Err(e) => last = Some(format!("{}: {e}", dir.display())),
+        }
+    }
+    Err(ServeError::Terminal(format!(
+        "creating a runtime directory for folio-pty: {}",
+        last.unwrap_or_default()
+    )))
 }
 
 /// Where the `folio-pty` binary is: next to this executable (a cargo build puts both in
@@ -79,6 +113,7 @@ impl TerminalOrigin {
             url: url.trim_end_matches('/').to_string(),
             secret,
             child: Mutex::new(None),
+            runtime_dir: None,
         })
     }
 
@@ -93,6 +128,7 @@ impl TerminalOrigin {
         let secret_path = state.join("terminal-secret");
         let _ = std::fs::remove_file(&secret_path);
         let secret = views::secret_file(&secret_path)?;
+        let runtime_dir = fresh_runtime_dir()?;
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")
             .arg("--site")
@@ -100,6 +136,8 @@ impl TerminalOrigin {
             .args(["--listen", "127.0.0.1:0"])
             .arg("--secret-file")
             .arg(&secret_path)
+            .arg("--runtime-dir")
+            .arg(&runtime_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -151,12 +189,14 @@ impl TerminalOrigin {
                         url: format!("http://{addr}"),
                         secret,
                         child: Mutex::new(Some(child)),
+                        runtime_dir: Some(runtime_dir),
                     });
                 }
                 Ok(Err(line)) => log.push(line),
                 Err(_) => {}
             }
             if let Ok(Some(status)) = child.try_wait() {
+                let _ = std::fs::remove_dir_all(&runtime_dir);
                 return Err(ServeError::Terminal(format!(
                     "folio-pty exited ({status}) before listening: {}",
                     log.join("\n")
@@ -164,6 +204,8 @@ impl TerminalOrigin {
             }
             if std::time::Instant::now() > deadline {
                 let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&runtime_dir);
                 return Err(ServeError::Terminal(
                     "folio-pty did not start listening within 120 s".into(),
                 ));
@@ -171,7 +213,7 @@ impl TerminalOrigin {
         }
     }
 
-    /// Stops the origin this process started (if it did).
+    /// Stops the origin this process started (if it did), and removes its runtime directory.
     pub(crate) fn stop(&self) {
         if let Some(mut c) = self.child.lock().expect("child lock").take() {
             // SIGTERM first: folio-pty ends its sessions and sandboxes cleanly.
@@ -179,14 +221,21 @@ impl TerminalOrigin {
             unsafe {
                 libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
             }
+            let mut exited = false;
             for _ in 0..50 {
                 if matches!(c.try_wait(), Ok(Some(_))) {
-                    return;
+                    exited = true;
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            let _ = c.kill();
-            let _ = c.wait();
+            if !exited {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            if let Some(dir) = &self.runtime_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }
