@@ -246,11 +246,16 @@ async fn no_sandbox_warns_on_every_session() {
         let mut t = origin.connect("shell").await;
         t.expect_notice("NOT confined", SECS(10)).await;
     }
-    assert_eq!(
+    // The log line may be read from the origin's stderr a moment after the notice arrives.
+    let logged = || {
         origin
             .logs()
             .matches("\"event\":\"unsandboxed_session\"")
-            .count(),
-        2
-    );
+            .count()
+    };
+    let deadline = std::time::Instant::now() + SECS(5);
+    while logged() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(logged(), 2, "{}", origin.logs());
 }
