@@ -36,7 +36,7 @@ impl Build<'_> {
         assets: &Assets,
         templates: Option<Templates>,
     ) -> Result<Checked, Diagnostics> {
-        let tags = render::collect_tags(content);
+        let tags = render::collect_tags(content, &mut self.diags);
         let planned = plan_outputs(content, &tags, assets, &mut self.diags);
         let Some(templates) = templates else {
             return Err(std::mem::take(&mut self.diags));

@@ -243,7 +243,7 @@ fn unknown_config_key_is_named() {
                 &format!("{}colour = \"blue\"\n", crate::common::CONFIG),
             )
         },
-        &["folio.toml:4:1: unknown field `colour`"],
+        &["folio.toml:4:1: unknown key `colour`"],
     );
     assert!(err.contains("expected one of"), "{err}");
 }
