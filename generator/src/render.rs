@@ -149,8 +149,11 @@ pub(crate) fn page_summary(cfg: &Config, p: &Page, r: &Rendered) -> Value {
         "path": p.path,
         "permalink": cfg.permalink(&p.path),
         "content_path": p.file.content_path,
-        "summary": r.summary,
+        "summary": r.summary.clone().or_else(|| {
+            p.meta.fm.summary.as_ref().map(|s| format!("<p>{}</p>\n", escape(s.trim())))
+        }),
         "tags": tag_refs(p),
+        "categories": p.meta.fm.categories,
         "repo": p.meta.fm.repo,
         "cover": p.cover,
         "has_demo": p.demo.is_some(),

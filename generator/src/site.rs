@@ -36,6 +36,7 @@ mod contexts;
 pub mod deps;
 mod functions;
 mod jobs;
+mod links;
 mod load;
 mod reuse;
 mod write;
@@ -282,7 +283,7 @@ fn run(
     let generated = b.generate(&content, &mut assets);
     let bodies = b.markdown(&content);
     b.check_links(&content, &bodies, &unloadable);
-    let checked = b.check(&content, &assets, templates)?;
+    let checked = b.check(&content, &bodies, &assets, templates)?;
     let mut templates = checked.templates;
     let (inputs, functions) = b.contexts(
         &content,

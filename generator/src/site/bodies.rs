@@ -124,7 +124,7 @@ impl Build<'_> {
                     return e.clone();
                 }
             }
-            let r = markdown::render(body, &md_opts);
+            let r = markdown::render(body, &file.content_path, &md_opts);
             Arc::new(MdEntry::new(r, &links, salt, body))
         };
         let pages: Vec<Arc<MdEntry>> = content
