@@ -6,5 +6,7 @@ mod common;
 mod content_model;
 mod deploy;
 mod example_site;
+mod links;
 mod live;
 mod serve;
+mod tags;
