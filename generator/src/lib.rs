@@ -18,6 +18,7 @@ mod cache;
 mod covers;
 mod data;
 mod highlight;
+pub mod import;
 pub mod live;
 mod markdown;
 mod output;

@@ -404,8 +404,8 @@ fn unknown_keys(text: &str) -> Vec<(Option<(usize, usize)>, String)> {
     out
 }
 
-/// Where `key` is set in `[table]` (or at the top level), as a (line, column).
-pub(crate) fn find_table_key(
+/// Where `key` is set in `[table]` (or at the top level) of a TOML file, as a (line, column).
+pub fn find_table_key(
     text: &str,
     table: Option<&str>,
     key: &str,

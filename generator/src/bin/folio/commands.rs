@@ -178,6 +178,39 @@ pub(crate) fn new_site(out: &Output, dir: &Path) -> bool {
     }
 }
 
+/// `folio import zola|hugo DIR`.
+pub(crate) fn import(out: &Output, from: folio::import::Origin, dir: &Path) -> bool {
+    match folio::import::import(from, dir) {
+        Ok(r) => {
+            let source = r.source.file_name().unwrap_or_default().to_string_lossy();
+            for s in &r.skipped {
+                let at = match s.line {
+                    Some(l) => format!("{source}:{l}"),
+                    None => source.to_string(),
+                };
+                eprintln!("{at}: warning: `{}` not carried over: {}", s.key, s.why);
+            }
+            if !out.quiet {
+                println!(
+                    "Wrote {} from {source} ({} setting{} not carried over).",
+                    r.written.display(),
+                    r.skipped.len(),
+                    if r.skipped.len() == 1 { "" } else { "s" }
+                );
+                println!(
+                    "Next: folio build --root {}   (docs/migrating.md walks the rest)",
+                    shell_quote(&dir.display().to_string())
+                );
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
 /// `folio edge init`.
 pub(crate) fn edge_init(out: &Output, root: &Path) -> bool {
     match crate::scaffold::edge_init(root) {

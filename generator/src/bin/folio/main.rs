@@ -51,9 +51,27 @@ enum Command {
     /// Build the site and its Worker and deploy both to Cloudflare (wrangler), after
     /// checking the set-up: every missing piece is named with the way to fix it.
     Deploy(DeployArgs),
+    /// Move a Zola or Hugo site in: write folio.toml from its configuration, in place, and
+    /// report every setting that could not be carried over. Content stays as it is.
+    Import {
+        /// The generator the site comes from.
+        #[arg(value_enum)]
+        from: ImportFrom,
+        /// The site folder, holding Zola's config.toml or Hugo's hugo.toml/config.toml/config.yaml.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// The deploy side of an existing site.
     #[command(subcommand)]
     Edge(EdgeCommand),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportFrom {
+    /// Zola (config.toml).
+    Zola,
+    /// Hugo (hugo.toml, config.toml, config.yaml).
+    Hugo,
 }
 
 #[derive(Subcommand)]
@@ -164,6 +182,14 @@ fn main() -> ExitCode {
             },
         ),
         Command::Edge(EdgeCommand::Init { root }) => commands::edge_init(&out, &root),
+        Command::Import { from, dir } => commands::import(
+            &out,
+            match from {
+                ImportFrom::Zola => folio::import::Origin::Zola,
+                ImportFrom::Hugo => folio::import::Origin::Hugo,
+            },
+            &dir,
+        ),
     };
     if ok {
         ExitCode::SUCCESS
