@@ -19,6 +19,7 @@ mod covers;
 mod data;
 mod highlight;
 pub mod import;
+pub mod linkcheck;
 pub mod live;
 mod markdown;
 mod output;

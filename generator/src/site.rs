@@ -124,6 +124,9 @@ pub struct BuildReport {
     pub output: Option<PathBuf>,
     /// The files (Memory mode).
     pub files_in_memory: BTreeMap<String, Vec<u8>>,
+    /// Every `http(s)` link of the markdown and where it is written (Check mode), for
+    /// `folio check --external`.
+    pub external_links: Vec<crate::linkcheck::ExternalLink>,
 }
 
 /// The highlight cache of a site.
@@ -315,6 +318,11 @@ fn run(
         files: checked.planned,
         rendered: rendered.count,
         reused: jobs.len() - rendered.count,
+        external_links: if opts.mode == Mode::Check {
+            bodies.external_links(&content)
+        } else {
+            Vec::new()
+        },
         ..Default::default()
     };
     let memo = Memo {

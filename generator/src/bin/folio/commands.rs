@@ -118,8 +118,15 @@ pub(crate) fn build(
     }
 }
 
-/// `folio check`: returns whether the site is valid.
-pub(crate) fn check(out: &Output, root: PathBuf, drafts: bool) -> bool {
+/// `folio check [--external]`: returns whether the site is valid (and, with a timeout given,
+/// whether every external link answered).
+pub(crate) fn check(
+    out: &Output,
+    root: PathBuf,
+    drafts: bool,
+    external: Option<std::time::Duration>,
+) -> bool {
+    let opts_root = root.clone();
     let opts = BuildOptions {
         root,
         output: None,
@@ -136,6 +143,26 @@ pub(crate) fn check(out: &Output, root: PathBuf, drafts: bool) -> bool {
                 println!("{}: no errors", summary("Checked", &r));
             }
             verbose_report(out, &r);
+            let Some(timeout) = external else {
+                return true;
+            };
+            let opts = folio::linkcheck::CheckOptions {
+                timeout,
+                ..Default::default()
+            };
+            let d = folio::linkcheck::check(&opts_root, &r.external_links, &opts);
+            out.diagnostics(&d);
+            let n = d.errors().len();
+            if n > 0 {
+                eprintln!(
+                    "error: {n} broken external link{}",
+                    if n == 1 { "" } else { "s" }
+                );
+                return false;
+            }
+            if !out.quiet {
+                println!("Checked {} external links: all answer", r.external_links.len());
+            }
             true
         }
         Err(d) => {

@@ -150,6 +150,13 @@ struct CheckArgs {
     /// Also check pages marked `draft = true`.
     #[arg(long)]
     drafts: bool,
+    /// Also request every external (http/https) link: concurrently, with retries, answers
+    /// cached for a day in .folio/cache/links.json.
+    #[arg(long)]
+    external: bool,
+    /// Seconds allowed for one external request.
+    #[arg(long, default_value_t = 10, value_name = "SECS", requires = "external")]
+    timeout: u64,
 }
 
 fn main() -> ExitCode {
@@ -159,7 +166,12 @@ fn main() -> ExitCode {
         Command::Build(a) => {
             commands::build(&out, a.root, a.output, a.drafts, a.base_url, !a.no_minify)
         }
-        Command::Check(a) => commands::check(&out, a.root, a.drafts),
+        Command::Check(a) => commands::check(
+            &out,
+            a.root,
+            a.drafts,
+            a.external.then(|| std::time::Duration::from_secs(a.timeout.max(1))),
+        ),
         Command::Serve(a) => commands::serve(
             &out,
             serve::ServeOptions {
