@@ -179,7 +179,8 @@ fn external_links_are_checked_only_by_check_external_and_cached() {
     assert!(!err.contains("/temp"), "a temporary redirect is fine:\n{err}");
     assert!(site.path(".folio/cache/links.json").is_file());
     let first = hits.lock().unwrap().clone();
-    assert!(first["/gone"] >= 2, "failures are retried: {first:?}");
+    assert_eq!(first["/slow"], 3, "no answer is retried twice: {first:?}");
+    assert_eq!(first["/gone"], 1, "a 404 is an answer, not retried: {first:?}");
 
     // Again: good answers come from the cache, failures are asked about again.
     let again = site.folio(&["check", "--external", "--timeout", "1"]);
