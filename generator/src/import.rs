@@ -80,8 +80,8 @@ pub fn import(from: Origin, dir: &Path) -> Result<Imported, String> {
         .extension()
         .is_some_and(|e| e == "yaml" || e == "yml");
     let value = if yaml {
-        let y: serde_norway::Value = serde_norway::from_str(&text)
-            .map_err(|e| format!("{}: {e}", source.display()))?;
+        let y: serde_norway::Value =
+            serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", source.display()))?;
         yaml_to_json(&y)
     } else {
         let t: toml::Table =
@@ -111,9 +111,13 @@ pub fn import(from: Origin, dir: &Path) -> Result<Imported, String> {
     }
     let toml = c.finish(from, &source)?;
     Config::parse(&toml).map_err(|(pos, msg)| {
-        format!("the folio.toml made from {} is not valid ({pos:?}: {msg}); nothing was written", source.display())
+        format!(
+            "the folio.toml made from {} is not valid ({pos:?}: {msg}); nothing was written",
+            source.display()
+        )
     })?;
-    std::fs::write(&written, toml).map_err(|e| format!("cannot write {}: {e}", written.display()))?;
+    std::fs::write(&written, toml)
+        .map_err(|e| format!("cannot write {}: {e}", written.display()))?;
     Ok(Imported {
         source,
         written,
@@ -269,7 +273,8 @@ impl Convert<'_> {
 
     fn finish(&mut self, from: Origin, source: &Path) -> Result<String, String> {
         if !self.out.contains_key("title") {
-            self.out.insert("title".into(), Value::String("My site".into()));
+            self.out
+                .insert("title".into(), Value::String("My site".into()));
             self.skipped.push(Skipped {
                 line: None,
                 key: "title".into(),
@@ -277,10 +282,20 @@ impl Convert<'_> {
             });
         }
         if !self.out.contains_key("base_url") {
-            return Err(format!("{} has no base URL: folio needs one", source.display()));
+            return Err(format!(
+                "{} has no base URL: folio needs one",
+                source.display()
+            ));
         }
         let mut table = toml::Table::new();
-        for key in ["title", "base_url", "author", "description", "language", "feed_limit"] {
+        for key in [
+            "title",
+            "base_url",
+            "author",
+            "description",
+            "language",
+            "feed_limit",
+        ] {
             if let Some(v) = self.out.get(key).and_then(to_toml) {
                 table.insert(key.into(), v);
             }

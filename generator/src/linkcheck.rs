@@ -89,9 +89,9 @@ pub fn check(root: &Path, links: &[ExternalLink], opts: &CheckOptions) -> Diagno
     todo.sort();
     todo.dedup();
     todo.retain(|u| {
-        !cache
+        cache
             .get(u)
-            .is_some_and(|c| now.saturating_sub(c.at) < opts.ttl.as_secs())
+            .is_none_or(|c| now.saturating_sub(c.at) >= opts.ttl.as_secs())
     });
 
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -106,13 +106,12 @@ pub fn check(root: &Path, links: &[ExternalLink], opts: &CheckOptions) -> Diagno
     let results: Mutex<HashMap<String, Outcome>> = Mutex::new(HashMap::new());
     std::thread::scope(|s| {
         for _ in 0..opts.concurrency.max(1) {
-            s.spawn(|| loop {
-                let Some(url) = queue.lock().map(|mut q| q.pop()).unwrap_or(None) else {
-                    break;
-                };
-                let outcome = check_one(&agent, &url, opts.retries);
-                if let Ok(mut r) = results.lock() {
-                    r.insert(url, outcome);
+            s.spawn(|| {
+                while let Some(url) = queue.lock().map(|mut q| q.pop()).unwrap_or(None) {
+                    let outcome = check_one(&agent, &url, opts.retries);
+                    if let Ok(mut r) = results.lock() {
+                        r.insert(url, outcome);
+                    }
                 }
             });
         }
@@ -131,9 +130,8 @@ pub fn check(root: &Path, links: &[ExternalLink], opts: &CheckOptions) -> Diagno
     cache.retain(|_, c| matches!(c.outcome, Outcome::Ok | Outcome::Moved(_)));
     let mut diags = Diagnostics::new();
     if let Some(dir) = path.parent() {
-        let saved = std::fs::create_dir_all(dir).and_then(|()| {
-            std::fs::write(&path, serde_json::to_vec(&cache).unwrap_or_default())
-        });
+        let saved = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&path, serde_json::to_vec(&cache).unwrap_or_default()));
         if let Err(e) = saved {
             diags.push(Diagnostic::warning(
                 ".folio/cache",
@@ -248,7 +246,10 @@ fn join_url(base: &str, location: &str) -> String {
     if location.starts_with('/') {
         return format!("{}{location}", &base[..host_end]);
     }
-    let dir_end = base.rfind('/').filter(|&i| i >= host_end).map_or(base.len(), |i| i + 1);
+    let dir_end = base
+        .rfind('/')
+        .filter(|&i| i >= host_end)
+        .map_or(base.len(), |i| i + 1);
     let mut dir = base[..dir_end].to_string();
     if !dir.ends_with('/') {
         dir.push('/');
@@ -265,6 +266,9 @@ mod tests {
         assert_eq!(join_url("https://a.dev/x/y", "/z"), "https://a.dev/z");
         assert_eq!(join_url("https://a.dev/x/y", "z"), "https://a.dev/x/z");
         assert_eq!(join_url("https://a.dev", "z"), "https://a.dev/z");
-        assert_eq!(join_url("http://a.dev/x", "https://b.dev/"), "https://b.dev/");
+        assert_eq!(
+            join_url("http://a.dev/x", "https://b.dev/"),
+            "https://b.dev/"
+        );
     }
 }

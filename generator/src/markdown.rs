@@ -485,7 +485,10 @@ mod tests {
     fn every_kind_of_link_is_sorted_out() {
         let mut links = HashMap::new();
         links.insert("about.md".to_string(), "/about/".to_string());
-        links.insert("projects/a/index.md".to_string(), "/projects/a/".to_string());
+        links.insert(
+            "projects/a/index.md".to_string(),
+            "/projects/a/".to_string(),
+        );
         let md = "[gh](../../about.md#me) [rel](../a/index.md) [root](/abuot/) [x](https://x.dev/a) [m](mailto:a@b) [h](#top) ![](pic.png) ![alt](/img/a.png) [gone](missing.md)\n\n<!--more-->\n";
         let r = super::render(md, "projects/b/index.md", &opts(&links));
         assert!(r.html.contains("href=\"/about/#me\""), "{}", r.html);
@@ -495,7 +498,11 @@ mod tests {
         assert_eq!(r.external.len(), 1);
         assert_eq!(r.missing_alt.len(), 1);
         assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
-        assert!(r.errors[0].1.contains("content/projects/b/missing.md"), "{:?}", r.errors);
+        assert!(
+            r.errors[0].1.contains("content/projects/b/missing.md"),
+            "{:?}",
+            r.errors
+        );
         assert!(r.summary.is_some(), "Hugo's <!--more--> ends the summary");
     }
 

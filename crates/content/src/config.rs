@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostics::{line_col, Diagnostic, Diagnostics};
+use crate::frontmatter::FmError;
 use crate::value::toml_to_json;
 
 /// The name of the configuration file at the root of a site.
@@ -255,7 +256,7 @@ impl Config {
 
     /// Parses the text of a `folio.toml`, reporting every unknown key at once (never an
     /// empty list).
-    pub fn parse_all(text: &str) -> Result<Config, Vec<(Option<(usize, usize)>, String)>> {
+    pub fn parse_all(text: &str) -> Result<Config, Vec<FmError>> {
         let unknown = unknown_keys(text);
         if !unknown.is_empty() {
             return Err(unknown);
@@ -360,7 +361,7 @@ fn keys_of<T: Serialize + Default>() -> Vec<String> {
 
 /// Every unknown key of a `folio.toml`, each at its line with the closest known key. Text that
 /// does not parse has none (the typed parse reports the syntax error).
-fn unknown_keys(text: &str) -> Vec<(Option<(usize, usize)>, String)> {
+fn unknown_keys(text: &str) -> Vec<FmError> {
     let Ok(table) = toml::from_str::<toml::Table>(text) else {
         return Vec::new();
     };
@@ -405,11 +406,7 @@ fn unknown_keys(text: &str) -> Vec<(Option<(usize, usize)>, String)> {
 }
 
 /// Where `key` is set in `[table]` (or at the top level) of a TOML file, as a (line, column).
-pub fn find_table_key(
-    text: &str,
-    table: Option<&str>,
-    key: &str,
-) -> Option<(usize, usize)> {
+pub fn find_table_key(text: &str, table: Option<&str>, key: &str) -> Option<(usize, usize)> {
     let mut current: Option<String> = None;
     for (i, line) in text.lines().enumerate() {
         let t = line.trim_start();

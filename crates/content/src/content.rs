@@ -238,9 +238,7 @@ pub fn tag_slug(tag: &str) -> String {
             .is_none_or(|n| !n.is_alphanumeric());
         match c {
             '+' if word_before && word_ends => spelt.push('p'),
-            '#' if prev.is_some_and(char::is_alphanumeric) && word_ends => {
-                spelt.push_str("sharp")
-            }
+            '#' if prev.is_some_and(char::is_alphanumeric) && word_ends => spelt.push_str("sharp"),
             '.' if !prev.is_some_and(char::is_alphanumeric)
                 && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric()) =>
             {

@@ -77,17 +77,20 @@ impl Bodies {
     /// Every `http(s)` link of every body, where it is written.
     pub(super) fn external_links(&self, content: &Content) -> Vec<crate::linkcheck::ExternalLink> {
         let pages = content.pages.iter().map(|p| &p.file).zip(&self.rendered);
-        let sections = self.section_rendered.iter().filter_map(|(k, r)| {
-            Some((content.sections.get(k)?.file.as_ref()?, r))
-        });
+        let sections = self
+            .section_rendered
+            .iter()
+            .filter_map(|(k, r)| Some((content.sections.get(k)?.file.as_ref()?, r)));
         let mut out: Vec<_> = pages
             .chain(sections)
             .flat_map(|(f, r)| {
-                r.external.iter().map(|(at, url)| crate::linkcheck::ExternalLink {
-                    file: f.shown.clone(),
-                    pos: f.body_pos(*at),
-                    url: url.clone(),
-                })
+                r.external
+                    .iter()
+                    .map(|(at, url)| crate::linkcheck::ExternalLink {
+                        file: f.shown.clone(),
+                        pos: f.body_pos(*at),
+                        url: url.clone(),
+                    })
             })
             .collect();
         out.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));

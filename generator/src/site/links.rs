@@ -187,7 +187,10 @@ mod tests {
 
     #[test]
     fn paths_resolve_like_a_browser() {
-        assert_eq!(site_path("/projects/x/", "pic.png").unwrap(), "/projects/x/pic.png");
+        assert_eq!(
+            site_path("/projects/x/", "pic.png").unwrap(),
+            "/projects/x/pic.png"
+        );
         assert_eq!(site_path("/projects/x/", "../y/").unwrap(), "/projects/y/");
         assert_eq!(site_path("/projects/x/", "..").unwrap(), "/projects/");
         assert_eq!(site_path("/a/", "/b/c.css").unwrap(), "/b/c.css");

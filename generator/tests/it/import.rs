@@ -67,9 +67,16 @@ fn a_zola_site_moves_in_with_its_tags_and_summaries() {
     }
     let cfg = site.read("folio.toml");
     assert!(cfg.contains("base_url = \"https://zola.example\""), "{cfg}");
-    assert!(cfg.contains("extra.menu") && cfg.contains("Projects"), "{cfg}");
+    assert!(
+        cfg.contains("extra.menu") && cfg.contains("Projects"),
+        "{cfg}"
+    );
     for tag in ["cpp", "graphics", "c"] {
-        assert!(site.path(&format!("public/tags/{tag}/index.html")).is_file(), "{tag}");
+        assert!(
+            site.path(&format!("public/tags/{tag}/index.html"))
+                .is_file(),
+            "{tag}"
+        );
     }
     let list = site.read("public/projects/index.html");
     assert!(list.contains("Ray: <p>A ray tracer."), "{list}");
@@ -106,7 +113,11 @@ fn a_hugo_site_moves_in_with_its_tags_and_summaries() {
     assert!(cfg.contains("author = \"Hu Go\""), "{cfg}");
     assert!(cfg.contains("github = \"hugo\""), "{cfg}");
     for tag in ["csharp", "graphics", "fsharp"] {
-        assert!(site.path(&format!("public/tags/{tag}/index.html")).is_file(), "{tag}");
+        assert!(
+            site.path(&format!("public/tags/{tag}/index.html"))
+                .is_file(),
+            "{tag}"
+        );
     }
     let list = site.read("public/projects/index.html");
     assert!(list.contains("Ray: <p>A ray tracer."), "{list}");
@@ -114,7 +125,8 @@ fn a_hugo_site_moves_in_with_its_tags_and_summaries() {
     // The unknown front matter key is a warning at its line, with no build failure.
     let out = site.folio(&["build"]);
     assert!(
-        stderr(&out).contains("content/projects/lex.md:7:1: warning: unknown front matter key `keywords`"),
+        stderr(&out)
+            .contains("content/projects/lex.md:7:1: warning: unknown front matter key `keywords`"),
         "{}",
         stderr(&out)
     );

@@ -52,7 +52,12 @@ fn a_broken_relative_link_and_anchor() {
 #[test]
 fn a_broken_md_link() {
     fails_at(
-        |s| s.write("content/about.md", "+++\ntitle = \"About\"\n+++\nSee [x](projects/gamma.md).\n"),
+        |s| {
+            s.write(
+                "content/about.md",
+                "+++\ntitle = \"About\"\n+++\nSee [x](projects/gamma.md).\n",
+            )
+        },
         &["content/about.md:4:5: broken link: `projects/gamma.md` is content/projects/gamma.md"],
     );
 }
@@ -60,7 +65,12 @@ fn a_broken_md_link() {
 #[test]
 fn a_missing_image() {
     fails_at(
-        |s| s.write("content/about.md", "+++\ntitle = \"About\"\n+++\n\n![me](missing.png)\n"),
+        |s| {
+            s.write(
+                "content/about.md",
+                "+++\ntitle = \"About\"\n+++\n\n![me](missing.png)\n",
+            )
+        },
         &["content/about.md:5:1: missing image: `missing.png` (/about/missing.png)"],
     );
 }
@@ -172,15 +182,26 @@ fn external_links_are_checked_only_by_check_external_and_cached() {
     for line in [
         format!("content/about.md:6:1: broken external link: {base}/gone answers 404"),
         format!("content/about.md:8:1: warning: {base}/moved has moved permanently to {base}/ok"),
-        format!("content/about.md:10:1: broken external link: {base}/slow gives no answer (timed out)"),
+        format!(
+            "content/about.md:10:1: broken external link: {base}/slow gives no answer (timed out)"
+        ),
     ] {
-        assert!(err.lines().any(|l| l.starts_with(&line)), "{line:?} in:\n{err}");
+        assert!(
+            err.lines().any(|l| l.starts_with(&line)),
+            "{line:?} in:\n{err}"
+        );
     }
-    assert!(!err.contains("/temp"), "a temporary redirect is fine:\n{err}");
+    assert!(
+        !err.contains("/temp"),
+        "a temporary redirect is fine:\n{err}"
+    );
     assert!(site.path(".folio/cache/links.json").is_file());
     let first = hits.lock().unwrap().clone();
     assert_eq!(first["/slow"], 3, "no answer is retried twice: {first:?}");
-    assert_eq!(first["/gone"], 1, "a 404 is an answer, not retried: {first:?}");
+    assert_eq!(
+        first["/gone"], 1,
+        "a 404 is an answer, not retried: {first:?}"
+    );
 
     // Again: good answers come from the cache, failures are asked about again.
     let again = site.folio(&["check", "--external", "--timeout", "1"]);

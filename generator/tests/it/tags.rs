@@ -14,7 +14,13 @@ fn c_cpp_and_csharp_get_three_pages() {
         "+++\ntitle = \"Gamma\"\ntags = [\"c\"]\n+++\nx\n",
     );
     site.build_ok();
-    for (slug, name) in [("c", "C"), ("cpp", "C++"), ("csharp", "C#"), ("dotnet", ".NET"), ("fsharp", "F#")] {
+    for (slug, name) in [
+        ("c", "C"),
+        ("cpp", "C++"),
+        ("csharp", "C#"),
+        ("dotnet", ".NET"),
+        ("fsharp", "F#"),
+    ] {
         let page = site.read(&format!("public/tags/{slug}/index.html"));
         assert!(page.contains(name), "/tags/{slug}/ should be titled {name}");
     }
@@ -50,10 +56,16 @@ fn a_japanese_title_and_file_name_make_slugs() {
         "content/projects/日本語のメモ.md",
         "+++\ntitle = \"日本語のメモ\"\ntags = [\"日本語\"]\n+++\n## 始めに\n\nx\n",
     );
-    site.write("content/blog/Привет.md", "+++\ntitle = \"Привет\"\n+++\nx\n");
+    site.write(
+        "content/blog/Привет.md",
+        "+++\ntitle = \"Привет\"\n+++\nx\n",
+    );
     site.build_ok();
     let page = site.read("public/projects/ri-ben-yu-nomemo/index.html");
-    assert!(page.contains("id=shi-meni") || page.contains("id=\"shi-meni\""), "{page}");
+    assert!(
+        page.contains("id=shi-meni") || page.contains("id=\"shi-meni\""),
+        "{page}"
+    );
     assert!(site.path("public/tags/ri-ben-yu/index.html").is_file());
     assert!(site.path("public/blog/privet/index.html").is_file());
 }

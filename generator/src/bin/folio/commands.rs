@@ -161,7 +161,10 @@ pub(crate) fn check(
                 return false;
             }
             if !out.quiet {
-                println!("Checked {} external links: all answer", r.external_links.len());
+                println!(
+                    "Checked {} external links: all answer",
+                    r.external_links.len()
+                );
             }
             true
         }

@@ -170,7 +170,8 @@ fn main() -> ExitCode {
             &out,
             a.root,
             a.drafts,
-            a.external.then(|| std::time::Duration::from_secs(a.timeout.max(1))),
+            a.external
+                .then(|| std::time::Duration::from_secs(a.timeout.max(1))),
         ),
         Command::Serve(a) => commands::serve(
             &out,
