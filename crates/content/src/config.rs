@@ -311,7 +311,7 @@ impl Config {
 
 /// A Zola or Hugo configuration in `root`, if there is one: (`"Zola"` or `"Hugo"`, its file).
 pub fn foreign_config(root: &Path) -> Option<(&'static str, &'static str)> {
-    for file in ["hugo.toml", "hugo.yaml", "hugo.json", "zola.toml"] {
+    for file in ["hugo.toml", "hugo.yaml", "hugo.yml", "zola.toml"] {
         if root.join(file).is_file() {
             return Some((if file == "zola.toml" { "Zola" } else { "Hugo" }, file));
         }
@@ -328,7 +328,7 @@ pub fn foreign_config(root: &Path) -> Option<(&'static str, &'static str)> {
             ("Zola", "config.toml")
         });
     }
-    for file in ["config.yaml", "config.yml", "config.json"] {
+    for file in ["config.yaml", "config.yml"] {
         if root.join(file).is_file() {
             return Some(("Hugo", file));
         }
