@@ -6,5 +6,8 @@ mod common;
 mod content_model;
 mod deploy;
 mod example_site;
+mod import;
+mod links;
 mod live;
 mod serve;
+mod tags;
