@@ -5,5 +5,6 @@ mod bad_input;
 mod common;
 mod content_model;
 mod example_site;
+mod hostile_serve;
 mod live;
 mod serve;

@@ -4,5 +4,6 @@
 mod auth;
 mod common;
 mod escapes;
+mod hostile_relay;
 mod portfolio;
 mod session;
