@@ -44,6 +44,24 @@ pub struct ServeArgs {
     /// Seconds to wait for sessions to end on SIGTERM.
     #[arg(long, default_value_t = 5)]
     pub shutdown_grace: u64,
+    /// Where the nonces of used tokens are kept, so a restart does not make them usable
+    /// again. Default: $STATE_DIRECTORY (systemd StateDirectory=), else
+    /// $XDG_STATE_HOME/folio-pty or ~/.local/state/folio-pty.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The state directory when `--state-dir` is not given: systemd's `$STATE_DIRECTORY` (its
+/// first entry), else the XDG state directory of the user.
+pub fn default_state_dir() -> Option<PathBuf> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(dirs) = var("STATE_DIRECTORY") {
+        return std::env::split_paths(&dirs).next();
+    }
+    var("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .map(|d| d.join("folio-pty"))
 }
 
 /// A private directory this process created in the temp dir (random name, mode 0700) and
@@ -136,6 +154,7 @@ pub fn serve_options(args: ServeArgs) -> anyhow::Result<(ServeOptions, Option<Te
             uid_base: args.sandbox_uid_base,
             no_cgroups: args.no_cgroups,
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            state_dir: args.state_dir.or_else(default_state_dir),
         },
         guard,
     ))

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -49,6 +49,8 @@ pub struct ServeOptions {
     pub no_cgroups: bool,
     /// How long shutdown waits for sessions to end after telling them.
     pub shutdown_grace: Duration,
+    /// Where used token nonces are kept across restarts (`None`: in memory only).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Concurrent sessions, globally and per client.
@@ -141,11 +143,23 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         let prepared = crate::prepare::prepare(&sandbox, spec).await?;
         demos.insert(spec.id.clone(), Arc::new(prepared));
     }
+    let replay = match &opts.state_dir {
+        Some(dir) => ReplayCache::persistent(dir, now_unix()).with_context(|| {
+            format!(
+                "loading the used tokens from the state directory {}",
+                dir.display()
+            )
+        })?,
+        None => {
+            crate::warn!("replay_cache_in_memory", None, {"message": "no state directory: a restart forgets which tokens were used, so a token captured in the last 60 s could be used once more after one (set --state-dir or StateDirectory=)"});
+            ReplayCache::in_memory()
+        }
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = Arc::new(AppState {
         demos,
         secret: opts.secret,
-        replay: ReplayCache::default(),
+        replay,
         metrics: Arc::new(Metrics::default()),
         sandbox: sandbox.clone(),
         caps: Mutex::new(Caps::default()),
@@ -169,6 +183,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     crate::info!("listening", None, {
         "addr": addr.to_string(), "demos": ids, "sandbox": sandbox.is_enabled(),
         "limits": sandbox.cgroups.name(), "runtime": runtime.display().to_string(),
+        "state": opts.state_dir.as_ref().map(|d| d.display().to_string()),
     });
 
     let st = state.clone();
@@ -302,20 +317,29 @@ fn client_of_claims(claims: &terminal_protocol::Claims) -> String {
     format!("client:{}", terminal_protocol::hex(&claims.client))
 }
 
-fn token_of<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Option<&'a str> {
+/// The token: `Authorization: Bearer` only. A token in the URL would end up in logs (the
+/// tunnel's, a proxy's, an access log), so the origin never takes one from there.
+fn token_of(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .or_else(|| query.get("token").map(String::as_str))
+}
+
+/// Whether the query string carries a `token` parameter (refused, spent or not).
+fn token_in_url(uri: &Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p.split('=').next().is_some_and(|k| k == "token"))
+    })
 }
 
 async fn terminal(
     State(st): State<Arc<AppState>>,
     UrlPath(demo): UrlPath<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -352,7 +376,16 @@ async fn terminal(
             &client,
         );
     };
-    let Some(token) = token_of(&headers, &query) else {
+    if token_in_url(&uri) {
+        return refuse(
+            &st,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "token in the URL: send it as Authorization: Bearer",
+            &client,
+        );
+    }
+    let Some(token) = token_of(&headers) else {
         return refuse(
             &st,
             StatusCode::UNAUTHORIZED,
@@ -374,14 +407,28 @@ async fn terminal(
             )
         }
     };
-    if !st.replay.first_use(claims.nonce, claims.expires, now) {
-        return refuse(
-            &st,
-            StatusCode::UNAUTHORIZED,
-            "replay",
-            "nonce already used",
-            &client,
-        );
+    match st.replay.first_use(claims.nonce, claims.expires, now) {
+        Ok(true) => {}
+        Ok(false) => {
+            return refuse(
+                &st,
+                StatusCode::UNAUTHORIZED,
+                "replay",
+                "nonce already used",
+                &client,
+            )
+        }
+        // Fail closed: a token whose use cannot be recorded could be used again.
+        Err(e) => {
+            crate::error!("replay_store", None, {"error": e.to_string()});
+            return refuse(
+                &st,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "replay_store",
+                "cannot record the token's use",
+                &client,
+            );
+        }
     }
     // The token verified: its signed client claim names the client from here on.
     let client = client_of_claims(&claims);
@@ -480,14 +527,15 @@ mod tests {
     }
 
     #[test]
-    fn token_from_header_or_query() {
-        let q: HashMap<String, String> = [("token".to_owned(), "from-query".to_owned())].into();
+    fn token_from_the_header_only() {
         let h = headers(&[("authorization", "Bearer from-header")]);
-        assert_eq!(token_of(&h, &q), Some("from-header"));
-        assert_eq!(token_of(&HeaderMap::new(), &q), Some("from-query"));
-        assert_eq!(
-            token_of(&headers(&[("authorization", "Basic x")]), &HashMap::new()),
-            None
-        );
+        assert_eq!(token_of(&h), Some("from-header"));
+        assert_eq!(token_of(&HeaderMap::new()), None);
+        assert_eq!(token_of(&headers(&[("authorization", "Basic x")])), None);
+        let uri = |u: &str| u.parse::<Uri>().unwrap();
+        assert!(token_in_url(&uri("/terminal/shell?token=v1.x")));
+        assert!(token_in_url(&uri("/terminal/shell?a=1&token")));
+        assert!(!token_in_url(&uri("/terminal/shell?tokens=1")));
+        assert!(!token_in_url(&uri("/terminal/shell")));
     }
 }

@@ -4,6 +4,11 @@
 //! stalls the demo on a full PTY buffer instead of the origin buffering without bound.
 //! Input is written to the PTY only as fast as the demo reads it, which in turn stops the
 //! origin reading the WebSocket: TCP backpressure all the way to the browser.
+//!
+//! Every send to the client is bounded by the session's deadlines (idle and wall clock, and
+//! shutdown): a client that stops reading blocks a send, and a blocked send must not stop
+//! the timers, or the client would keep its slot for as long as it keeps the connection.
+//! Sends after the end (the last notice, the exit frame, the close) get [`END_GRACE`].
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,6 +34,64 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(200);
 /// After the demo exits, how long to wait for its last output before closing anyway.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How long the last messages of a session may take to send (the ending notice; then the
+/// exit frame and the close together) before the connection is dropped anyway: a client
+/// that does not read loses them.
+const END_GRACE: Duration = Duration::from_secs(2);
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// What bounds a send while the session runs: the wall-clock deadline, the idle deadline
+/// (which moves with each input) and shutdown.
+struct Deadlines {
+    wall: Instant,
+    idle: Duration,
+    last_input: watch::Receiver<Instant>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Deadlines {
+    /// The reason the session must end now, if it must.
+    fn passed(&self, now: Instant) -> Option<EndReason> {
+        if now >= self.wall {
+            Some(EndReason::Timeout)
+        } else if now >= *self.last_input.borrow() + self.idle {
+            Some(EndReason::Idle)
+        } else {
+            None
+        }
+    }
+
+    fn next(&self) -> Instant {
+        std::cmp::min(self.wall, *self.last_input.borrow() + self.idle)
+    }
+}
+
+/// Sends `msg` unless a deadline passes (or the origin shuts down) first: then the reason
+/// the session ends. A client that closed is [`EndReason::ClientClosed`].
+async fn send_live(sink: &mut Sink, msg: Message, d: &Deadlines) -> Result<(), EndReason> {
+    let send = sink.send(msg);
+    tokio::pin!(send);
+    let mut shutdown = d.shutdown.clone();
+    loop {
+        tokio::select! {
+            biased;
+            r = &mut send => return r.map_err(|_| EndReason::ClientClosed),
+            Ok(_) = shutdown.wait_for(|down| *down) => return Err(EndReason::Shutdown),
+            _ = tokio::time::sleep_until(d.next().into()) => {
+                // Input may have arrived meanwhile and moved the idle deadline on.
+                if let Some(reason) = d.passed(Instant::now()) {
+                    return Err(reason);
+                }
+            }
+        }
+    }
+}
+
+/// Sends one of the last messages of a session, giving up after [`END_GRACE`].
+async fn send_final(sink: &mut Sink, msg: Message) {
+    let _ = tokio::time::timeout(END_GRACE, sink.send(msg)).await;
+}
 
 /// Everything a session needs from the server.
 pub struct SessionCtx {
@@ -127,10 +190,12 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         Ok(h) => h,
         Err(e) => {
             crate::warn!("protocol_error", Some(&id), {"error": e});
-            let _ = sink.send(notice(&format!("protocol error: {e}"))).await;
-            let _ = sink
-                .send(close(close_code::PROTOCOL_ERROR, "protocol error"))
-                .await;
+            send_final(&mut sink, notice(&format!("protocol error: {e}"))).await;
+            send_final(
+                &mut sink,
+                close(close_code::PROTOCOL_ERROR, "protocol error"),
+            )
+            .await;
             ctx.metrics.exited(EndReason::Error.as_str());
             return EndReason::Error;
         }
@@ -151,8 +216,8 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         Ok(x) => x,
         Err(e) => {
             crate::error!("spawn_failed", Some(&id), {"demo": spec.id, "error": e.to_string()});
-            let _ = sink.send(notice("the demo could not be started")).await;
-            let _ = sink.send(close(close_code::INTERNAL, "spawn failed")).await;
+            send_final(&mut sink, notice("the demo could not be started")).await;
+            send_final(&mut sink, close(close_code::INTERNAL, "spawn failed")).await;
             ctx.metrics.exited(EndReason::Error.as_str());
             return EndReason::Error;
         }
@@ -164,23 +229,31 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         "cols": hello.size.cols, "rows": hello.size.rows,
         "sandbox": ctx.sandbox.is_enabled(), "limits": ctx.sandbox.cgroups.name(),
     });
+    let (input_tx, input_rx) = watch::channel(Instant::now());
+    let deadlines = Deadlines {
+        wall: started + spec.timeout,
+        idle: spec.idle_timeout,
+        last_input: input_rx.clone(),
+        shutdown: ctx.shutdown.clone(),
+    };
+    let mut greeting = Ok(());
     if !ctx.sandbox.is_enabled() {
         crate::warn!("unsandboxed_session", Some(&id), {"demo": spec.id});
-        let _ = sink.send(notice("WARNING: this origin runs with --insecure-no-sandbox: the demo is NOT confined. Loopback development only.")).await;
+        greeting = send_live(&mut sink, notice("WARNING: this origin runs with --insecure-no-sandbox: the demo is NOT confined. Loopback development only."), &deadlines).await;
     }
-    if let Some(motd) = &spec.motd {
+    if let (Some(motd), Ok(())) = (&spec.motd, &greeting) {
         let text = format!("{}\r\n", motd.replace("\r\n", "\n").replace('\n', "\r\n"));
-        let _ = sink
-            .send(Message::Binary(
-                ServerFrame::encode_output(text.as_bytes()).into(),
-            ))
-            .await;
+        greeting = send_live(
+            &mut sink,
+            Message::Binary(ServerFrame::encode_output(text.as_bytes()).into()),
+            &deadlines,
+        )
+        .await;
     }
 
     // 3. Input: its own task, so a demo that does not read its input never stalls output.
     let master = Arc::new(master);
     let (paused_tx, mut paused_rx) = watch::channel(false);
-    let (input_tx, input_rx) = watch::channel(Instant::now());
     let input_task = {
         let master = master.clone();
         let metrics = ctx.metrics.clone();
@@ -228,7 +301,7 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
 
     // 4. Output, exit and timeouts.
     let sandboxed = ctx.sandbox.is_enabled();
-    let wall_deadline = started + spec.timeout;
+    let wall_deadline = deadlines.wall;
     let (idle_lead, wall_lead) = (warn_lead(spec.idle_timeout), warn_lead(spec.timeout));
     let mut warned_wall = false;
     let mut idle_warned_for: Option<Instant> = None;
@@ -240,6 +313,9 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
     let mut input_done = false;
     let mut pty_eof = false;
     let reason: EndReason = loop {
+        if let Err(reason) = greeting {
+            break reason;
+        }
         let paused = *paused_rx.borrow();
         tokio::select! {
             r = master.read(&mut buf[1..]), if !paused && !pty_eof => {
@@ -266,8 +342,11 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
                 }
                 buf[0] = 0x00;
                 ctx.metrics.bytes_out.fetch_add(len as u64, Ordering::Relaxed);
-                if sink.send(Message::Binary(buf[..=len].to_vec().into())).await.is_err() {
-                    break EndReason::ClientClosed;
+                if let Err(reason) = send_live(&mut sink, Message::Binary(buf[..=len].to_vec().into()), &deadlines).await {
+                    if reason != EndReason::ClientClosed {
+                        crate::warn!("send_blocked", Some(&id), {"reason": reason.as_str(), "hint": "the client stopped reading"});
+                    }
+                    break reason;
                 }
             }
             _ = paused_rx.changed() => {}
@@ -284,7 +363,7 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
                 }
             }
             _ = ctx.shutdown.changed() => {
-                let _ = sink.send(notice("the terminal server is shutting down; this session ends now")).await;
+                send_final(&mut sink, notice("the terminal server is shutting down; this session ends now")).await;
                 break EndReason::Shutdown;
             }
             _ = tick.tick() => {
@@ -293,7 +372,7 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
                     break reason_of(exit, sandboxed);
                 }
                 if spawned.cgroup.as_ref().is_some_and(|c| c.pids_limit_hit()) {
-                    let _ = sink.send(notice(&format!(
+                    send_final(&mut sink, notice(&format!(
                         "session ended: it reached its limit of {} processes", ctx.sandbox.limits.max_processes
                     ))).await;
                     break EndReason::ProcessLimit;
@@ -301,22 +380,26 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
                 let last_input = *input_rx.borrow();
                 let idle_deadline = last_input + spec.idle_timeout;
                 if now >= wall_deadline {
-                    let _ = sink.send(notice(&format!("session ended: time limit of {} reached", human(spec.timeout)))).await;
+                    send_final(&mut sink, notice(&format!("session ended: time limit of {} reached", human(spec.timeout)))).await;
                     break EndReason::Timeout;
                 }
                 if now >= idle_deadline {
-                    let _ = sink.send(notice(&format!("session ended: no input for {}", human(spec.idle_timeout)))).await;
+                    send_final(&mut sink, notice(&format!("session ended: no input for {}", human(spec.idle_timeout)))).await;
                     break EndReason::Idle;
                 }
                 if !warned_wall && now + wall_lead >= wall_deadline {
                     warned_wall = true;
                     let left = wall_deadline.saturating_duration_since(now);
-                    let _ = sink.send(notice(&format!("session ends in {} (time limit)", human(round_secs(left))))).await;
+                    if let Err(reason) = send_live(&mut sink, notice(&format!("session ends in {} (time limit)", human(round_secs(left)))), &deadlines).await {
+                        break reason;
+                    }
                 }
                 if idle_warned_for != Some(last_input) && now + idle_lead >= idle_deadline {
                     idle_warned_for = Some(last_input);
                     let left = idle_deadline.saturating_duration_since(now);
-                    let _ = sink.send(notice(&format!("session ends in {} unless you type something", human(round_secs(left))))).await;
+                    if let Err(reason) = send_live(&mut sink, notice(&format!("session ends in {} unless you type something", human(round_secs(left)))), &deadlines).await {
+                        break reason;
+                    }
                 }
             }
         }
@@ -341,15 +424,18 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         }
     }
     let status = exit.map(|s| exit_status(s, sandboxed));
-    if reason != EndReason::ClientClosed {
-        if let Some(st) = status {
-            let _ = sink
-                .send(Message::Binary(ServerFrame::Exit(st).encode().into()))
-                .await;
+    let farewell = async {
+        if reason != EndReason::ClientClosed {
+            if let Some(st) = status {
+                sink.send(Message::Binary(ServerFrame::Exit(st).encode().into()))
+                    .await?;
+            }
+            sink.send(close(close_code::NORMAL, reason.as_str()))
+                .await?;
         }
-        let _ = sink.send(close(close_code::NORMAL, reason.as_str())).await;
-    }
-    let _ = sink.close().await;
+        sink.close().await
+    };
+    let _ = tokio::time::timeout(END_GRACE, farewell).await;
     ctx.metrics.exited(reason.as_str());
     crate::info!("session_end", Some(&id), {
         "demo": spec.id, "reason": reason.as_str(), "status": status.map(|s| serde_json::to_value(s).unwrap_or_default()),

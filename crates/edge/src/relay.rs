@@ -82,6 +82,118 @@ pub fn truncate_reason(reason: &str) -> String {
     reason[..end].to_string()
 }
 
+/// The relay's own flow control toward the client: above this many bytes accepted for the
+/// client but not yet sent to it (the client socket's `bufferedAmount` in the Worker, the
+/// relay's queue in `folio serve`), the relay pauses the origin.
+pub const FLOW_HIGH_WATER: usize = 1 << 20;
+/// …and resumes it once the backlog is under this.
+pub const FLOW_LOW_WATER: usize = 256 << 10;
+/// While it holds the origin paused, how often the Worker looks at the backlog again (a
+/// WebSocket has no "drained" event).
+pub const FLOW_POLL_MS: u64 = 50;
+
+/// The most input the relay holds for an origin that does not take it (a demo that does not
+/// read its terminal, while the client keeps sending): beyond it the session is closed
+/// rather than queued in the relay's memory. A person typing or pasting never gets near it.
+pub const INPUT_BACKLOG_LIMIT: usize = 4 << 20;
+/// The close code and reason for input the origin does not take.
+pub const CLOSE_INPUT_BACKLOG: (u16, &str) = (1008, "input not consumed");
+
+/// The rule for the relay's backlog toward the origin.
+pub fn input_backlog_action(backlog: usize) -> FrameAction {
+    if backlog > INPUT_BACKLOG_LIMIT {
+        FrameAction::CloseBoth(CLOSE_INPUT_BACKLOG.0, CLOSE_INPUT_BACKLOG.1)
+    } else {
+        FrameAction::Forward
+    }
+}
+
+/// What the relay's flow control makes of a binary frame from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFlow {
+    /// Not a pause or resume: forward it unchanged.
+    Forward,
+    /// A pause or resume: the relay keeps it, and sends the origin this frame instead, if
+    /// any (the origin is paused while the client *or* the relay wants it paused).
+    Replace(Option<FlowSignal>),
+}
+
+/// A pause or resume the relay sends the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowSignal {
+    /// Stop sending output (client frame `0x02`).
+    Pause,
+    /// Send output again (client frame `0x03`).
+    Resume,
+}
+
+impl FlowSignal {
+    /// The frame to send the origin.
+    pub fn frame(self) -> Vec<u8> {
+        match self {
+            Self::Pause => terminal_protocol::ClientFrame::Pause.encode(),
+            Self::Resume => terminal_protocol::ClientFrame::Resume.encode(),
+        }
+    }
+}
+
+/// Backpressure from the client to the origin that does not depend on the client behaving.
+/// A browser pauses the origin when its terminal falls behind; a client that simply stops
+/// reading does not, and a relay that reads the origin eagerly would queue its output
+/// without bound. So the relay tracks its own backlog toward the client and pauses the origin
+/// above [`FLOW_HIGH_WATER`], resuming under [`FLOW_LOW_WATER`]. The client's own pause and
+/// resume frames are folded in: the origin is paused while either wants it, and told only
+/// when that changes. The origin stops reading the PTY when paused (the demo blocks), and
+/// its idle and wall-clock deadlines still run, so a client that never reads loses its
+/// session at the idle deadline while the relay holds at most about the high-water mark.
+#[derive(Debug, Default, Clone)]
+pub struct FlowControl {
+    client_paused: bool,
+    relay_paused: bool,
+}
+
+impl FlowControl {
+    fn origin_paused(&self) -> bool {
+        self.client_paused || self.relay_paused
+    }
+
+    fn transition(&self, was: bool) -> Option<FlowSignal> {
+        match (was, self.origin_paused()) {
+            (false, true) => Some(FlowSignal::Pause),
+            (true, false) => Some(FlowSignal::Resume),
+            _ => None,
+        }
+    }
+
+    /// A binary frame of `len` bytes from the client whose first byte is `first`.
+    pub fn client_frame(&mut self, first: Option<u8>, len: usize) -> ClientFlow {
+        let was = self.origin_paused();
+        match (first, len) {
+            (Some(0x02), 1) => self.client_paused = true,
+            (Some(0x03), 1) => self.client_paused = false,
+            _ => return ClientFlow::Forward,
+        }
+        ClientFlow::Replace(self.transition(was))
+    }
+
+    /// The relay's backlog toward the client is now `backlog` bytes: what to tell the origin.
+    pub fn backlog(&mut self, backlog: usize) -> Option<FlowSignal> {
+        let was = self.origin_paused();
+        if backlog > FLOW_HIGH_WATER {
+            self.relay_paused = true;
+        } else if backlog < FLOW_LOW_WATER {
+            self.relay_paused = false;
+        }
+        self.transition(was)
+    }
+
+    /// Whether the relay itself holds the origin paused (then it must watch the backlog
+    /// drain: [`FLOW_POLL_MS`]).
+    pub fn relay_paused(&self) -> bool {
+        self.relay_paused
+    }
+}
+
 /// Whether the request asks for a WebSocket (`Upgrade: websocket`, case-insensitive).
 /// Anything else gets 426.
 pub fn wants_websocket(upgrade_header: Option<&str>) -> bool {
@@ -231,6 +343,66 @@ mod tests {
             FrameAction::CloseBoth(CLOSE_TOO_BIG, "frame too large")
         );
         assert_eq!(Side::Client.other(), Side::Origin);
+    }
+
+    #[test]
+    fn the_relay_pauses_the_origin_for_a_client_that_stops_reading() {
+        let mut f = FlowControl::default();
+        assert_eq!(f.backlog(0), None);
+        assert_eq!(
+            f.backlog(FLOW_HIGH_WATER),
+            None,
+            "at the mark is not over it"
+        );
+        assert_eq!(f.backlog(FLOW_HIGH_WATER + 1), Some(FlowSignal::Pause));
+        assert!(f.relay_paused());
+        assert_eq!(f.backlog(5 * FLOW_HIGH_WATER), None, "told once");
+        assert_eq!(f.backlog(FLOW_LOW_WATER), None, "hysteresis: not yet");
+        assert_eq!(f.backlog(FLOW_LOW_WATER - 1), Some(FlowSignal::Resume));
+        assert!(!f.relay_paused());
+        assert_eq!(FlowSignal::Pause.frame(), vec![0x02]);
+        assert_eq!(FlowSignal::Resume.frame(), vec![0x03]);
+    }
+
+    #[test]
+    fn input_the_origin_does_not_take_is_bounded() {
+        assert_eq!(input_backlog_action(0), FrameAction::Forward);
+        assert_eq!(
+            input_backlog_action(INPUT_BACKLOG_LIMIT),
+            FrameAction::Forward
+        );
+        assert_eq!(
+            input_backlog_action(INPUT_BACKLOG_LIMIT + 1),
+            FrameAction::CloseBoth(1008, "input not consumed")
+        );
+    }
+
+    #[test]
+    fn a_clients_resume_cannot_undo_the_relays_pause() {
+        let mut f = FlowControl::default();
+        // Input and resize frames pass; so does anything longer that starts with 0x02.
+        assert_eq!(f.client_frame(Some(0x00), 3), ClientFlow::Forward);
+        assert_eq!(f.client_frame(Some(0x02), 2), ClientFlow::Forward);
+        assert_eq!(f.client_frame(None, 0), ClientFlow::Forward);
+        // The client pauses and resumes on its own: passed on as such.
+        assert_eq!(
+            f.client_frame(Some(0x02), 1),
+            ClientFlow::Replace(Some(FlowSignal::Pause))
+        );
+        assert_eq!(
+            f.client_frame(Some(0x03), 1),
+            ClientFlow::Replace(Some(FlowSignal::Resume))
+        );
+        // The relay pauses; a resume from the client is kept back while the backlog is high.
+        assert_eq!(f.backlog(FLOW_HIGH_WATER + 1), Some(FlowSignal::Pause));
+        assert_eq!(f.client_frame(Some(0x03), 1), ClientFlow::Replace(None));
+        assert_eq!(f.client_frame(Some(0x02), 1), ClientFlow::Replace(None));
+        // Drained, but the client itself still wants the pause.
+        assert_eq!(f.backlog(0), None);
+        assert_eq!(
+            f.client_frame(Some(0x03), 1),
+            ClientFlow::Replace(Some(FlowSignal::Resume))
+        );
     }
 
     #[test]

@@ -25,8 +25,8 @@ use folio_edge::visitor;
 /// The Worker's entry point. Cloudflare's asset layer serves everything else; this runs
 /// for `/api/*` and `/terminal/*` only (`run_worker_first` in `wrangler.toml`).
 /// The Worker's fetch handler; the deployable crate's `#[event(fetch)]` calls it.
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    match serve(req, env).await {
+pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    match serve(req, env, ctx).await {
         Ok(resp) => Ok(resp),
         // Only the runtime itself failing gets here (e.g. a header it refuses): still
         // answer with JSON and the strict fallback policy rather than a bare 500.
@@ -40,7 +40,7 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     }
 }
 
-async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+async fn serve(req: Request, env: Env, exec: Context) -> worker::Result<Response> {
     let url = req.url()?;
     let manifest = match manifest(&env).await {
         Ok(m) => Some(m),
@@ -80,6 +80,7 @@ async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     };
     let ctx = Ctx {
         env,
+        exec: std::rc::Rc::new(exec),
         manifest,
         settings,
         allowed_origins,

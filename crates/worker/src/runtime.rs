@@ -92,6 +92,8 @@ pub(crate) async fn manifest(env: &Env) -> Result<Rc<EdgeManifest>, String> {
 /// What every handler needs to know about the request and the deployment.
 pub(crate) struct Ctx {
     pub(crate) env: Env,
+    /// The request's execution context (`waitUntil`), shared with tasks that outlive it.
+    pub(crate) exec: Rc<worker::Context>,
     pub(crate) manifest: Option<Rc<EdgeManifest>>,
     pub(crate) settings: Settings,
     pub(crate) allowed_origins: Vec<String>,

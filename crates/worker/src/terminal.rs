@@ -1,11 +1,13 @@
 //! `/terminal/<demo>`: checks, the session lease, the token, and the WebSocket relay loop.
 
+use std::future::Future;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::{future::Either, StreamExt};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    console_error, console_log, Delay, Env, Fetch, Headers, Method as HttpMethod, Request,
+    console_error, console_log, Context, Delay, Env, Fetch, Headers, Method as HttpMethod, Request,
     RequestInit, Response, WebSocket, WebSocketPair, WebsocketEvent,
 };
 
@@ -15,7 +17,7 @@ use crate::runtime::{
 };
 use folio_edge::api::ApiError;
 use folio_edge::limits::{self, LeaseOutcome, LeaseRequest};
-use folio_edge::relay::{self, FrameAction, Side};
+use folio_edge::relay::{self, ClientFlow, FlowControl, FlowSignal, FrameAction, Side};
 use folio_edge::token;
 use folio_edge::visitor;
 
@@ -42,6 +44,52 @@ async fn release_lease(env: &Env, id: String) {
     if let Err(e) = session_limiter(env, &LeaseRequest::Release { id }).await {
         internal("lease_release", e);
     }
+}
+
+/// Runs `fut` to its end even after the response is sent: it starts at once as a task and
+/// is registered with the request's `waitUntil`, so the runtime does not cancel it when the
+/// request (or the last socket) ends. Should the runtime refuse the registration, it is
+/// logged and the task still runs.
+pub(crate) fn keep_alive(exec: &Context, fut: impl Future<Output = ()> + 'static) {
+    let promise = wasm_bindgen_futures::future_to_promise(async move {
+        fut.await;
+        Ok(JsValue::UNDEFINED)
+    });
+    if let Err(e) = exec.as_ref().wait_until(&promise) {
+        internal("wait_until", format!("{e:?}"));
+    }
+}
+
+/// A granted session lease, given back exactly once on every path out of the request:
+/// dropping the guard releases it, whether the relay ended or an error returned early
+/// anywhere between the grant and the relay's start (`WebSocketPair::new`, `accept()`, the
+/// upstream connection). `Drop` cannot await, so the release runs as its own task, kept
+/// alive with `waitUntil` ([`keep_alive`]).
+struct LeaseGuard {
+    env: Env,
+    exec: Rc<Context>,
+    id: String,
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        let (env, id) = (self.env.clone(), std::mem::take(&mut self.id));
+        keep_alive(&self.exec, async move { release_lease(&env, id).await });
+    }
+}
+
+/// Test-only fault injection: with `TEST_FAULTS` set (only `wrangler.toml`'s test
+/// environment sets it) and the request header `X-Folio-Test-Fault: after-lease`, the
+/// request fails right after its lease is granted, as a failing `WebSocketPair::new` or
+/// `accept()` would. It lets the end-to-end tests show the lease is still given back.
+fn test_fault(ctx: &Ctx, req: &Request) -> bool {
+    env_string(&ctx.env, "TEST_FAULTS").is_some()
+        && req
+            .headers()
+            .get("X-Folio-Test-Fault")
+            .ok()
+            .flatten()
+            .is_some_and(|v| v == "after-lease")
 }
 
 fn set_arraybuffer(ws: &WebSocket) {
@@ -80,6 +128,7 @@ pub(crate) async fn terminal(ctx: &Ctx, req: Request, demo: &str) -> ApiResult<R
     let token = token::mint_for(secret.as_bytes(), demo, now, nonce, &ctx.client_key)
         .map_err(|e| ApiError::misconfigured(e.to_string()))?;
 
+    let fault = test_fault(ctx, &req);
     let lease_id = visitor::hex(&random_bytes::<32>()?);
     let outcome = session_limiter(
         &ctx.env,
@@ -98,6 +147,15 @@ pub(crate) async fn terminal(ctx: &Ctx, req: Request, demo: &str) -> ApiResult<R
     if let Some(refusal) = outcome.refusal() {
         return Err(refusal);
     }
+    // From here on every way out gives the lease back.
+    let lease = LeaseGuard {
+        env: ctx.env.clone(),
+        exec: ctx.exec.clone(),
+        id: lease_id,
+    };
+    if fault {
+        return Err(internal("test_fault", "after-lease (TEST_FAULTS)"));
+    }
 
     let access = access_credentials(&ctx.env);
     let connect = connect_upstream(&url, &token, access.as_ref());
@@ -108,13 +166,7 @@ pub(crate) async fn terminal(ctx: &Ctx, req: Request, demo: &str) -> ApiResult<R
                 "the terminal origin did not answer in time",
             ))
         });
-    let origin_ws = match connected {
-        Ok(ws) => ws,
-        Err(e) => {
-            release_lease(&ctx.env, lease_id).await;
-            return Err(e);
-        }
-    };
+    let origin_ws = connected?;
     let pair = WebSocketPair::new().map_err(|e| internal("websocket_pair", e))?;
     set_arraybuffer(&origin_ws);
     set_arraybuffer(&pair.server);
@@ -125,13 +177,12 @@ pub(crate) async fn terminal(ctx: &Ctx, req: Request, demo: &str) -> ApiResult<R
         .accept()
         .map_err(|e| internal("accept_client", e))?;
 
-    let env = ctx.env.clone();
     let max = Duration::from_secs(ctx.settings.max_session_secs);
     let demo_log = demo.to_string();
     let server = pair.server;
     wasm_bindgen_futures::spawn_local(async move {
         relay_frames(server, origin_ws, max).await;
-        release_lease(&env, lease_id).await;
+        drop(lease);
         console_log!(
             "{}",
             serde_json::json!({"level": "info", "event": "session_end", "demo": demo_log})
@@ -196,9 +247,22 @@ fn close_quietly(ws: &WebSocket, code: Option<u16>, reason: &str) {
     let _ = ws.close(code, Some(reason));
 }
 
+/// Bytes sent on `ws` that the runtime has not yet written to the network.
+fn backlog(ws: &WebSocket) -> usize {
+    ws.as_ref().buffered_amount() as usize
+}
+
 /// Moves frames both ways until either side closes, a frame breaks the size rule, a send
 /// fails or the session reaches its time limit. Binary frames are forwarded as the same
 /// `ArrayBuffer` they arrived in (no copy into wasm memory); text as strings.
+///
+/// Flow control ([`FlowControl`]): after each frame sent to the client the client socket's
+/// `bufferedAmount` is read; above the high-water mark the relay pauses the origin, and
+/// while it holds it paused it looks again every [`relay::FLOW_POLL_MS`] ms to resume it
+/// under the low-water mark. The client's own pause and resume frames are folded in, so a
+/// client cannot resume what the relay paused. Toward the origin, input the origin does not
+/// take (a demo that does not read its input) may queue up to
+/// [`relay::INPUT_BACKLOG_LIMIT`]; beyond it the session is closed.
 async fn relay_frames(client: WebSocket, origin: WebSocket, max: Duration) {
     let (client_events, origin_events) = match (client.events(), origin.events()) {
         (Ok(c), Ok(o)) => (c, o),
@@ -213,9 +277,33 @@ async fn relay_frames(client: WebSocket, origin: WebSocket, max: Duration) {
         origin_events.map(|e| (Side::Origin, e)),
     );
     let mut deadline = std::pin::pin!(Delay::from(max));
+    let mut flow = FlowControl::default();
+    let signal = |sig: FlowSignal| origin.send_with_bytes(sig.frame()).is_ok();
     loop {
-        let next = match futures_util::future::select(events.next(), deadline.as_mut()).await {
-            Either::Left((next, _)) => next,
+        let watching = flow.relay_paused();
+        let poll = std::pin::pin!(async move {
+            if watching {
+                Delay::from(Duration::from_millis(relay::FLOW_POLL_MS)).await
+            } else {
+                futures_util::future::pending::<()>().await
+            }
+        });
+        let next = match futures_util::future::select(
+            futures_util::future::select(events.next(), poll),
+            deadline.as_mut(),
+        )
+        .await
+        {
+            Either::Left((Either::Left((next, _)), _)) => next,
+            Either::Left((Either::Right(_), _)) => {
+                if let Some(sig) = flow.backlog(backlog(&client)) {
+                    if !signal(sig) {
+                        close_quietly(&client, Some(relay::CLOSE_INTERNAL), "peer gone");
+                        return;
+                    }
+                }
+                continue;
+            }
             Either::Right(_) => {
                 close_quietly(
                     &client,
@@ -260,6 +348,18 @@ async fn relay_frames(client: WebSocket, origin: WebSocket, max: Duration) {
                     close_quietly(to, Some(code), reason);
                     return;
                 }
+                // A pause or resume from the client: the relay's flow control decides
+                // what the origin is told.
+                if let (Side::Client, Some(buf), 1) = (side, &buf, len) {
+                    let first = js_sys::Uint8Array::new(buf).get_index(0);
+                    if let ClientFlow::Replace(sig) = flow.client_frame(Some(first), len) {
+                        if sig.is_some_and(|sig| !signal(sig)) {
+                            close_quietly(from, Some(relay::CLOSE_INTERNAL), "peer gone");
+                            return;
+                        }
+                        continue;
+                    }
+                }
                 let sent = match (text, buf) {
                     (Some(text), _) => to.send_with_str(&text).is_ok(),
                     (None, Some(buf)) => to.as_ref().send_with_array_buffer(&buf).is_ok(),
@@ -268,6 +368,25 @@ async fn relay_frames(client: WebSocket, origin: WebSocket, max: Duration) {
                 if !sent {
                     close_quietly(from, Some(relay::CLOSE_INTERNAL), "peer gone");
                     return;
+                }
+                match side {
+                    Side::Origin => {
+                        if let Some(sig) = flow.backlog(backlog(&client)) {
+                            if !signal(sig) {
+                                close_quietly(&client, Some(relay::CLOSE_INTERNAL), "peer gone");
+                                return;
+                            }
+                        }
+                    }
+                    Side::Client => {
+                        if let FrameAction::CloseBoth(code, reason) =
+                            relay::input_backlog_action(backlog(&origin))
+                        {
+                            close_quietly(&client, Some(code), reason);
+                            close_quietly(&origin, Some(code), reason);
+                            return;
+                        }
+                    }
                 }
             }
             Ok(WebsocketEvent::Close(close)) => {

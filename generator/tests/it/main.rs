@@ -6,6 +6,7 @@ mod common;
 mod content_model;
 mod deploy;
 mod example_site;
+mod hostile_serve;
 mod import;
 mod links;
 mod live;

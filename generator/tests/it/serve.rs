@@ -199,11 +199,20 @@ fn get(addr: &str, path: &str) -> Resp {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The reload socket as the server's own page opens it (other origins are refused).
+fn reload_request(server: &Server) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut req = format!("ws://{}/__folio/ws", server.addr())
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("origin", server.url.parse().unwrap());
+    req
+}
+
 async fn reload_socket(server: &Server) -> Ws {
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{}/__folio/ws", server.addr()))
-            .await
-            .expect("connect the reload socket");
+    let (mut ws, _) = tokio_tungstenite::connect_async(reload_request(server))
+        .await
+        .expect("connect the reload socket");
     let hello = next_message(&mut ws).await;
     assert_eq!(hello["type"], "hello");
     ws
@@ -477,7 +486,7 @@ async fn a_broken_edit_shows_the_error_and_keeps_the_last_good_page() {
     .await;
     assert!(printed.is_ok(), "{}", server.logs());
     // A tab opened now gets the error right after hello.
-    let mut late = tokio_tungstenite::connect_async(format!("ws://{addr}/__folio/ws"))
+    let mut late = tokio_tungstenite::connect_async(reload_request(&server))
         .await
         .unwrap()
         .0;
@@ -489,7 +498,7 @@ async fn a_broken_edit_shows_the_error_and_keeps_the_last_good_page() {
     assert_eq!(ok["type"], "reload", "{ok}");
     assert!(String::from_utf8_lossy(&get(&addr, "/about/").body).contains("Fixed."));
     // Fixed: a new tab gets no error.
-    let mut fresh = tokio_tungstenite::connect_async(format!("ws://{addr}/__folio/ws"))
+    let mut fresh = tokio_tungstenite::connect_async(reload_request(&server))
         .await
         .unwrap()
         .0;

@@ -131,17 +131,35 @@ async fn a_reused_nonce_is_401() {
     );
 }
 
+/// Threat 9: a token in the URL ends up in logs (proxies, the tunnel, access logs), so the
+/// origin takes it only from `Authorization: Bearer`. A valid token in `?token=` is refused
+/// without being spent: the same token as a bearer then opens a session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_in_query_parameter_works() {
+async fn a_token_in_the_url_is_refused() {
     let origin = Origin::start(&fixture_site());
-    let url = format!("{}?token={}", origin.url("shell"), origin.token("shell"));
-    let (ws, _) = tokio_tungstenite::connect_async(url)
+    let token = origin.token("shell");
+    let url = format!("{}?token={token}", origin.url("shell"));
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
+        other => panic!("a token in the URL was accepted: {:?}", other.map(|_| ())),
+    }
+    assert!(
+        origin.descendants().is_empty(),
+        "processes started: {:?}",
+        origin.descendants()
+    );
+    let ws = origin
+        .open("shell", Some(&token), &[])
         .await
-        .expect("accepted");
+        .expect("the same token as a bearer is accepted");
     let mut t = crate::common::Term::new(ws);
     t.hello(80, 24).await;
-    let out = t.run("echo via-query", SECS(10)).await;
-    assert!(out.contains("via-query"));
+    let out = t.run("echo M-$((6*7))", SECS(10)).await;
+    assert!(out.contains("M-42"), "{out}");
+    assert!(
+        origin.logs().contains("token in the URL"),
+        "the log says why"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

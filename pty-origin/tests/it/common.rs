@@ -110,10 +110,18 @@ impl Origin {
                 vec!["--listen", "127.0.0.1:0"]
             })
             .args(["--shutdown-grace", "3"])
-            .arg("--secret-file")
-            .arg(&secret_path)
+            .args(if extra.contains(&"--secret-file") {
+                vec![]
+            } else {
+                vec!["--secret-file".as_ref(), secret_path.as_os_str()]
+            })
             .arg("--runtime-dir")
             .arg(&dir)
+            .args(if extra.contains(&"--state-dir") {
+                vec![]
+            } else {
+                vec!["--state-dir".into(), dir.join("state").into_os_string()]
+            })
             .args(extra)
             .stdin(stdin)
             .stdout(Stdio::null())

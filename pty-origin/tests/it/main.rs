@@ -5,6 +5,7 @@ mod auth;
 mod common;
 mod escapes;
 mod hostile_keys;
+mod hostile_relay;
 mod hostile_sandbox;
 mod portfolio;
 mod session;

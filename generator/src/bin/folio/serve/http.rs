@@ -53,6 +53,25 @@ async fn dispatch(
     let path = req.uri().path().to_string();
     match path.as_str() {
         reload::SOCKET_PATH => {
+            // Build errors and the paths of unpublished pages travel on this socket: only
+            // this server's own pages may open it (the terminal's Origin rule).
+            let origin = req
+                .headers()
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok());
+            let manifest = shared.snapshot().and_then(|s| s.manifest.clone());
+            if !reload::origin_allowed(
+                manifest.as_deref(),
+                host.unwrap_or_default(),
+                origin,
+                &shared.settings.extra_origins,
+            ) {
+                let mut r = Response::new(Body::from(
+                    "the live-reload socket opens only from this server's own pages\n",
+                ));
+                *r.status_mut() = StatusCode::FORBIDDEN;
+                return with_policy(r, None);
+            }
             let (mut parts, _) = req.into_parts();
             match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
                 Ok(ws) => shared.hub.accept(ws),
@@ -271,9 +290,26 @@ pub(super) fn resolve(
         return Resolved::File(key);
     }
     if !rel.is_empty() && !rel.ends_with('/') && files.contains_key(&format!("{rel}/index.html")) {
-        return Resolved::Redirect(format!("{path}/"));
+        return Resolved::Redirect(folder_redirect(path));
     }
     Resolved::NotFound
+}
+
+/// Where a folder asked for without its slash redirects: the path with its slash, and with
+/// runs of slashes collapsed. `GET //projects` must not answer `Location: //projects/`,
+/// which a browser reads as a scheme-relative URL to the host `projects`.
+fn folder_redirect(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 2);
+    out.push('/');
+    for c in path.chars() {
+        if c != '/' || !out.ends_with('/') {
+            out.push(c);
+        }
+    }
+    if !out.ends_with('/') {
+        out.push('/');
+    }
+    out
 }
 
 fn static_file(shared: &Shared, method: &Method, path: &str) -> Response {
@@ -384,6 +420,13 @@ mod tests {
             Resolved::File("about/index.html".into())
         );
         assert_eq!(resolve(&f, "/about"), Resolved::Redirect("/about/".into()));
+        for doubled in ["//about", "///about"] {
+            assert_eq!(
+                resolve(&f, doubled),
+                Resolved::Redirect("/about/".into()),
+                "{doubled}"
+            );
+        }
         assert_eq!(resolve(&f, "/a%20b.txt"), Resolved::File("a b.txt".into()));
         assert_eq!(resolve(&f, "/_headers"), Resolved::NotFound);
         assert_eq!(resolve(&f, "/../etc/passwd"), Resolved::NotFound);

@@ -11,6 +11,7 @@
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -20,10 +21,11 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use folio_edge::api::ApiError;
 use folio_edge::limits;
-use folio_edge::relay::{self as rules, FrameAction};
+use folio_edge::relay::{self as rules, ClientFlow, FlowControl, FrameAction};
 use folio_edge::token;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame as OriginCloseFrame;
@@ -138,6 +140,9 @@ impl TerminalOrigin {
             .arg(&secret_path)
             .arg("--runtime-dir")
             .arg(&runtime_dir)
+            // Used tokens are remembered across restarts beside the secret.
+            .arg("--state-dir")
+            .arg(state.join("folio-pty"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -375,8 +380,11 @@ pub(super) async fn terminal(
         Ok((upstream, lease)) => {
             let max = Duration::from_secs(shared.settings.max_session_secs);
             Ok(ws.on_upgrade(move |client| async move {
-                relay_frames(client, upstream, max).await;
+                let flush = relay_frames(client, upstream, max).await;
+                // The session is over at the origin: the lease goes back now, whether or
+                // not the client takes its last frames.
                 drop(lease);
+                flush.finish().await;
             }))
         }
         // Like the Worker: a refusal worth retrying reaches the browser as a close code
@@ -474,19 +482,97 @@ fn from_origin(m: Option<Result<OriginMsg, tokio_tungstenite::tungstenite::Error
     }
 }
 
+/// How long the relay lets its last frames to the client (the origin's exit frame and close)
+/// take after the session ended, before dropping the connection: a client that does not read
+/// loses them, and gives its lease back all the same.
+const END_GRACE: Duration = Duration::from_secs(2);
+
+/// The relay's backlog toward the client: bytes handed to the writer task and not yet
+/// written, and a wake-up each time that shrinks.
+#[derive(Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    shrunk: Notify,
+}
+
+fn client_msg_len(m: &ClientMsg) -> usize {
+    match m {
+        ClientMsg::Text(t) => t.len(),
+        ClientMsg::Binary(b) => b.len(),
+        _ => 0,
+    }
+}
+
+/// The writer task still flushing the last frames to the client when the relay ended.
+struct Flush(tokio::task::JoinHandle<()>);
+
+impl Flush {
+    /// Lets the writer send what is queued (ending with the close) within [`END_GRACE`],
+    /// then drops the connection.
+    async fn finish(mut self) {
+        if tokio::time::timeout(END_GRACE, &mut self.0).await.is_err() {
+            self.0.abort();
+        }
+    }
+}
+
 /// Moves frames both ways until either side closes, a frame breaks the size rule, a send
 /// fails or the session reaches its time limit (the glue's `relay_frames`).
-async fn relay_frames(client: WebSocket, origin: OriginSocket, max: Duration) {
+///
+/// Toward the client, frames go through a writer task, so the relay keeps reading the
+/// origin whatever the client does (and sees the origin end the session); the writer's
+/// backlog drives the same flow control as the Worker's `bufferedAmount`
+/// (`folio_edge::relay::FlowControl`): above the high-water mark the origin is paused, under
+/// the low-water mark resumed, and the client's own pause/resume frames are folded in.
+/// Toward the origin, sends are awaited: a demo that does not read its input holds the
+/// client back (TCP backpressure), nothing piles up here.
+async fn relay_frames(client: WebSocket, origin: OriginSocket, max: Duration) -> Flush {
     let (mut c_tx, mut c_rx) = client.split();
     let (mut o_tx, mut o_rx) = origin.split();
+    let backlog = Arc::new(Backlog::default());
+    let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel::<ClientMsg>();
+    let writer = {
+        let backlog = backlog.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = queued.recv().await {
+                let len = client_msg_len(&msg);
+                let closing = matches!(msg, ClientMsg::Close(_));
+                let sent = c_tx.send(msg).await.is_ok();
+                backlog.bytes.fetch_sub(len, Ordering::SeqCst);
+                backlog.shrunk.notify_one();
+                if !sent || closing {
+                    break;
+                }
+            }
+            let _ = c_tx.close().await;
+        })
+    };
+    // Hands a frame to the writer; false once the client is gone.
+    let to_client = |msg: ClientMsg| {
+        backlog
+            .bytes
+            .fetch_add(client_msg_len(&msg), Ordering::SeqCst);
+        queue.send(msg).is_ok()
+    };
+    let mut flow = FlowControl::default();
     let deadline = tokio::time::sleep(max);
     tokio::pin!(deadline);
     loop {
+        let watching = flow.relay_paused();
         let (from_client_side, event) = tokio::select! {
             _ = &mut deadline => {
-                let _ = c_tx.send(client_close(Some(rules::CLOSE_SESSION_TIME_LIMIT), "session time limit")).await;
+                to_client(client_close(Some(rules::CLOSE_SESSION_TIME_LIMIT), "session time limit"));
                 let _ = o_tx.send(origin_close(Some(1000), "session time limit")).await;
-                return;
+                break;
+            }
+            _ = backlog.shrunk.notified(), if watching => {
+                if let Some(sig) = flow.backlog(backlog.bytes.load(Ordering::SeqCst)) {
+                    if o_tx.send(OriginMsg::Binary(sig.frame().into())).await.is_err() {
+                        to_client(client_close(Some(rules::CLOSE_INTERNAL), "peer gone"));
+                        break;
+                    }
+                }
+                continue;
             }
             m = c_rx.next() => (true, from_client(m)),
             m = o_rx.next() => (false, from_origin(m)),
@@ -497,16 +583,32 @@ async fn relay_frames(client: WebSocket, origin: OriginSocket, max: Duration) {
             _ => 0,
         };
         if let FrameAction::CloseBoth(code, reason) = rules::frame_action(len) {
-            let _ = c_tx.send(client_close(Some(code), reason)).await;
+            to_client(client_close(Some(code), reason));
             let _ = o_tx.send(origin_close(Some(code), reason)).await;
-            return;
+            break;
+        }
+        // A pause or resume from the client: the flow control decides what the origin hears.
+        if let (Event::Binary(b), true) = (&event, from_client_side) {
+            if let ClientFlow::Replace(sig) = flow.client_frame(b.first().copied(), b.len()) {
+                if let Some(sig) = sig {
+                    if o_tx
+                        .send(OriginMsg::Binary(sig.frame().into()))
+                        .await
+                        .is_err()
+                    {
+                        to_client(client_close(Some(rules::CLOSE_INTERNAL), "peer gone"));
+                        break;
+                    }
+                }
+                continue;
+            }
         }
         let sent = match (event, from_client_side) {
             (Event::Ignore, _) => true,
             (Event::Text(t), true) => o_tx.send(OriginMsg::Text(t.into())).await.is_ok(),
             (Event::Binary(b), true) => o_tx.send(OriginMsg::Binary(b)).await.is_ok(),
-            (Event::Text(t), false) => c_tx.send(ClientMsg::Text(t.into())).await.is_ok(),
-            (Event::Binary(b), false) => c_tx.send(ClientMsg::Binary(b)).await.is_ok(),
+            (Event::Text(t), false) => to_client(ClientMsg::Text(t.into())),
+            (Event::Binary(b), false) => to_client(ClientMsg::Binary(b)),
             (ev @ (Event::Close(..) | Event::Gone), side) => {
                 let (code, reason) = match ev {
                     Event::Close(c, r) => rules::passthrough_close(c, &r),
@@ -515,32 +617,43 @@ async fn relay_frames(client: WebSocket, origin: OriginSocket, max: Duration) {
                 if side {
                     let _ = o_tx.send(origin_close(code, &reason)).await;
                 } else {
-                    let _ = c_tx.send(client_close(code, &reason)).await;
+                    to_client(client_close(code, &reason));
                 }
-                return;
+                break;
             }
             (Event::Error, _) => {
-                let _ = c_tx
-                    .send(client_close(Some(rules::CLOSE_INTERNAL), "socket error"))
-                    .await;
+                to_client(client_close(Some(rules::CLOSE_INTERNAL), "socket error"));
                 let _ = o_tx
                     .send(origin_close(Some(rules::CLOSE_INTERNAL), "socket error"))
                     .await;
-                return;
+                break;
             }
         };
         if !sent {
             let msg = "peer gone";
             if from_client_side {
-                let _ = c_tx
-                    .send(client_close(Some(rules::CLOSE_INTERNAL), msg))
-                    .await;
+                to_client(client_close(Some(rules::CLOSE_INTERNAL), msg));
             } else {
                 let _ = o_tx
                     .send(origin_close(Some(rules::CLOSE_INTERNAL), msg))
                     .await;
             }
-            return;
+            break;
+        }
+        if !from_client_side {
+            if let Some(sig) = flow.backlog(backlog.bytes.load(Ordering::SeqCst)) {
+                if o_tx
+                    .send(OriginMsg::Binary(sig.frame().into()))
+                    .await
+                    .is_err()
+                {
+                    to_client(client_close(Some(rules::CLOSE_INTERNAL), "peer gone"));
+                    break;
+                }
+            }
         }
     }
+    // The writer ends once it sent what is queued (ending with the close).
+    drop(queue);
+    Flush(writer)
 }

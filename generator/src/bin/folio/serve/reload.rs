@@ -25,6 +25,8 @@ use tokio::sync::broadcast;
 
 use folio::live::Rebuild;
 use folio_content::diagnostics::Diagnostics;
+use folio_edge::config::EdgeManifest;
+use folio_edge::headers;
 
 /// Where the script is served.
 pub(super) const SCRIPT_PATH: &str = "/__folio/reload.js";
@@ -32,6 +34,24 @@ pub(super) const SCRIPT_PATH: &str = "/__folio/reload.js";
 pub(super) const SOCKET_PATH: &str = "/__folio/ws";
 /// The script itself.
 pub(super) const SCRIPT: &str = include_str!("reload.js");
+
+/// Whether a tab may open the socket: its `Origin` must be this server's own (`http://` +
+/// the `Host` it asked, which the dispatcher already checked is a loopback name with the
+/// server's port), the site's origin in the build's manifest (the local URL, as `folio serve`
+/// builds with it), or a listed extra origin: the terminal's rule
+/// (`folio_edge::relay::admit`). A missing `Origin` is refused too; browsers always send one
+/// on WebSocket requests. Any other page the author visits could otherwise read build errors
+/// and the paths of unpublished pages.
+pub(super) fn origin_allowed(
+    manifest: Option<&EdgeManifest>,
+    host: &str,
+    origin: Option<&str>,
+    extra: &[String],
+) -> bool {
+    let own = format!("http://{host}{SOCKET_PATH}");
+    let allowed = headers::allowed_origins(manifest, &own, extra);
+    origin.is_some_and(|o| headers::origin_allowed(o, &allowed))
+}
 
 /// Fans rebuild news out to every connected tab, and remembers whether the last build
 /// failed so that a tab opened afterwards shows the overlay at once.
@@ -188,6 +208,27 @@ fn find_last_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn only_the_servers_own_pages_may_open_the_socket() {
+        let host = "127.0.0.1:4000";
+        let ok = |o: Option<&str>| origin_allowed(None, host, o, &[]);
+        assert!(ok(Some("http://127.0.0.1:4000")));
+        assert!(!ok(Some("https://evil.example")));
+        assert!(!ok(Some("http://127.0.0.1:4001")));
+        assert!(
+            !ok(Some("http://localhost:4000")),
+            "another name than the one asked"
+        );
+        assert!(!ok(Some("null")));
+        assert!(!ok(None));
+        assert!(origin_allowed(
+            None,
+            "localhost:4000",
+            Some("http://localhost:4000"),
+            &[]
+        ));
+    }
 
     #[test]
     fn injects_before_body_end_or_at_the_end() {
