@@ -33,7 +33,7 @@ use folio_content::diagnostics::{Diagnostic, Diagnostics};
 mod bodies;
 mod checks;
 mod contexts;
-pub mod deps;
+pub(crate) mod deps;
 mod functions;
 mod jobs;
 mod links;

@@ -25,7 +25,7 @@ use crate::cache::Key;
 
 /// One call a template made to a site function, and a digest of what it returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Read {
+pub(crate) struct Read {
     /// The function's name (`get_section`).
     pub function: &'static str,
     /// Its arguments as canonical JSON (keys sorted).
@@ -42,7 +42,7 @@ thread_local! {
 
 /// Runs `f` (a template render on this thread) and returns what it read through site
 /// functions, each distinct call once.
-pub fn recording<T>(f: impl FnOnce() -> T) -> (T, Vec<Read>) {
+pub(crate) fn recording<T>(f: impl FnOnce() -> T) -> (T, Vec<Read>) {
     let outer = RECORDER.with(|r| r.replace(Some(Calls::new())));
     let out = f();
     let calls = RECORDER.with(|r| r.replace(outer)).unwrap_or_default();
@@ -79,7 +79,7 @@ fn result_digest(r: &tera::Result<Value>) -> Key {
 }
 
 /// A digest of a JSON value (serialised), for context fingerprints.
-pub fn value_digest(v: &Value) -> Key {
+pub(crate) fn value_digest(v: &Value) -> Key {
     let mut h = blake3::Hasher::new();
     let _ = serde_json::to_writer(&mut h, v);
     *h.finalize().as_bytes()
@@ -91,7 +91,7 @@ type DigestFn = Arc<dyn Fn(&HashMap<String, Value>) -> Option<Key> + Send + Sync
 /// The site functions of one build: registered on its Tera instance so that every call is
 /// recorded, and kept so a previous build's calls can be replayed against this build's data.
 #[derive(Default, Clone)]
-pub struct Functions {
+pub(crate) struct Functions {
     map: HashMap<&'static str, (SiteFn, DigestFn)>,
 }
 
@@ -99,7 +99,7 @@ impl Functions {
     /// Registers `f` as the template function `name` on `tera`, recording its calls. Every
     /// function a template can reach site data through must be registered this way, or
     /// incremental builds cannot see what depends on it.
-    pub fn register(
+    pub(crate) fn register(
         &mut self,
         tera: &mut Tera,
         name: &'static str,
@@ -113,7 +113,7 @@ impl Functions {
     /// serialising it, from digests of what the result is made of (`None`: digest the result
     /// itself). It must change whenever the result would; it is used both when a call is
     /// recorded and when it is replayed, so the two always compare like with like.
-    pub fn register_digested(
+    pub(crate) fn register_digested(
         &mut self,
         tera: &mut Tera,
         name: &'static str,
@@ -137,7 +137,7 @@ impl Functions {
 
     /// Whether calling the function of `read` now returns what it returned then. `memo`
     /// caches results within one build (many pages make the same calls).
-    pub fn still_valid(
+    pub(crate) fn still_valid(
         &self,
         read: &Read,
         memo: &mut HashMap<(&'static str, String), Key>,
