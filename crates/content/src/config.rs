@@ -46,6 +46,9 @@ pub struct Config {
     /// Limits of the live terminal, read by `folio-pty`.
     #[serde(default)]
     pub terminal: TerminalConfig,
+    /// The first-party contact form.
+    #[serde(default)]
+    pub contact: crate::contact::ContactConfig,
     /// Anything the author wants templates to see, as `config.extra`.
     #[serde(default, serialize_with = "serialize_table")]
     pub extra: toml::Table,
@@ -248,6 +251,9 @@ impl Config {
                     cfg.theme
                 ),
             ));
+        }
+        if let Err((key, msg)) = cfg.contact.check() {
+            return Err((key_pos(key), msg));
         }
         if !(1..=6).contains(&cfg.markdown.toc_depth) {
             return Err((
