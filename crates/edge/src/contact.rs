@@ -916,6 +916,7 @@ impl Refusal {
 /// Every check of a `POST /api/contact` that needs no storage, in order: origin, size,
 /// media type, honeypot, token, fields; then the message is built. The limits and the
 /// outbox come after, in the runtime.
+#[allow(clippy::result_large_err)] // once per request; boxing would only add noise
 pub fn check_submission(
     cfg: &ContactManifest,
     secret: &[u8],

@@ -1,3 +1,5 @@
+#![allow(clippy::result_large_err)]
+
 use super::*;
 
 pub(crate) fn cfg() -> ContactManifest {

@@ -13,6 +13,7 @@
 //! * [`relay`]: `/terminal/<demo>` relayed to a local `folio-pty`.
 
 mod api;
+mod contact;
 mod http;
 mod relay;
 mod reload;
@@ -149,6 +150,8 @@ pub(crate) struct Shared {
     pub leases: Mutex<BTreeMap<String, String>>,
     /// The port the server listens on (which `Host` headers may name).
     pub port: u16,
+    /// The contact form's token secret, limits and `.folio/outbox`.
+    pub contact: contact::Local,
 }
 
 impl Shared {
@@ -254,6 +257,7 @@ pub(crate) fn run(mut opts: ServeOptions, out: Output) -> Result<(), ServeError>
         settings: Settings::default(),
         leases: Mutex::new(BTreeMap::new()),
         port: addr.port(),
+        contact: contact::Local::new(&opts.root),
     });
 
     let build = BuildOptions {
