@@ -64,6 +64,7 @@ pub(crate) fn config_context(cfg: &Config) -> Value {
         "extra": folio_content::value::toml_to_json(&toml::Value::Table(cfg.extra.clone())),
         "edge": { "views": cfg.edge.views },
         "terminal": { "enabled": cfg.terminal.enabled },
+        "contact": { "enabled": cfg.contact.enabled, "page": cfg.contact.page },
     })
 }
 

@@ -40,7 +40,7 @@ impl Default for ContactConfig {
             sender: None,
             subject_prefix: None,
             page: "/contact/".into(),
-            thanks: "/contact/thanks/".into(),
+            thanks: "/thanks/".into(),
             min_fill_secs: 3,
             max_age_secs: 2 * 3600,
             max_links: 3,

@@ -689,58 +689,100 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// Fills the form page the theme rendered (`contact.html`): its markers are
-/// `value="" data-folio-value="F"` on inputs, `data-folio-value="message"></textarea>`,
-/// `data-folio-invalid="F"` on controls and `data-folio-error="F" hidden></p>` for errors
-/// (`F` a field name or `form`). Text is escaped; unknown markers are left alone.
+/// Finds the tag carrying `attr=value` (quoted or not, as an HTML minifier may leave it):
+/// the byte range of the whole tag, `<` to `>` inclusive.
+fn find_tag(html: &str, attr: &str, value: &str) -> Option<(usize, usize)> {
+    let forms = [
+        format!("{attr}=\"{value}\""),
+        format!("{attr}='{value}'"),
+        format!("{attr}={value}"),
+    ];
+    for form in &forms {
+        let mut from = 0;
+        while let Some(i) = html[from..].find(form.as_str()).map(|i| i + from) {
+            let end = i + form.len();
+            let next = html[end..].chars().next();
+            let unquoted = !form.ends_with(['"', '\'']);
+            if !unquoted || matches!(next, Some(c) if c.is_whitespace() || c == '>' || c == '/') {
+                let start = html[..i].rfind('<')?;
+                let close = end + html[end..].find('>')?;
+                return Some((start, close + 1));
+            }
+            from = end;
+        }
+    }
+    None
+}
+
+/// The tag's name (`input`, `textarea`, `p`).
+fn tag_name(tag: &str) -> &str {
+    let t = &tag[1..];
+    &t[..t.find(|c: char| c.is_whitespace() || c == '>').unwrap_or(t.len())]
+}
+
+/// Inserts ` attrs` right after the tag name.
+fn with_attr(tag: &str, attrs: &str) -> String {
+    let n = 1 + tag_name(tag).len();
+    format!("{}{attrs}{}", &tag[..n], &tag[n..])
+}
+
+/// Drops a bare `hidden` attribute from a tag.
+fn without_hidden(tag: &str) -> String {
+    let mut out = tag.to_string();
+    for (pat, rep) in [(" hidden ", " "), (" hidden>", ">"), (" hidden/", "/")] {
+        out = out.replace(pat, rep);
+    }
+    out
+}
+
+/// Fills the form page the theme rendered (`contact.html`), as built (minified or not):
+/// `data-folio-value="F"` on an input gets `value`, on a textarea its text;
+/// `data-folio-invalid="F"` gets `aria-invalid="true"`; `data-folio-error="F"` (a
+/// `hidden` paragraph) is shown with the message (`F` a field, `token` or `form`). Text is
+/// escaped; markers missing from the page are skipped.
 pub fn render_form(html: &str, state: &FormState) -> String {
     let mut out = html.to_string();
-    let f = &state.fields;
+    let edit = |out: &mut String, attr: &str, value: &str, f: &dyn Fn(&str) -> String| {
+        if let Some((a, b)) = find_tag(out, attr, value) {
+            let replaced = f(&out[a..b]);
+            out.replace_range(a..b, &replaced);
+        }
+    };
+    let fields = &state.fields;
     for (field, value) in [
         ("token", &state.token),
-        ("name", &f.name),
-        ("email", &f.email),
-        ("subject", &f.subject),
+        ("name", &fields.name),
+        ("email", &fields.email),
+        ("subject", &fields.subject),
+        ("message", &fields.message),
     ] {
-        out = out.replace(
-            &format!("value=\"\" data-folio-value=\"{field}\""),
-            &format!(
-                "value=\"{}\" data-folio-value=\"{field}\"",
-                escape_html(value)
-            ),
-        );
+        let v = escape_html(value);
+        edit(&mut out, "data-folio-value", field, &|tag| {
+            if tag_name(tag).eq_ignore_ascii_case("textarea") {
+                format!("{tag}{v}")
+            } else {
+                with_attr(tag, &format!(" value=\"{v}\""))
+            }
+        });
     }
-    out = out.replace(
-        "data-folio-value=\"message\"></textarea>",
-        &format!(
-            "data-folio-value=\"message\">{}</textarea>",
-            escape_html(&f.message)
-        ),
-    );
-    let mut seen = Vec::new();
-    for e in &state.errors {
-        if seen.contains(&e.field) {
+    let mut shown: Vec<&str> = Vec::new();
+    let errors = state
+        .errors
+        .iter()
+        .map(|e| (e.field, e.message.as_str()))
+        .chain(state.form_error.as_deref().map(|m| ("form", m)));
+    for (field, message) in errors {
+        if shown.contains(&field) {
             continue;
         }
-        seen.push(e.field);
-        out = out.replace(
-            &format!("data-folio-invalid=\"{}\"", e.field),
-            &format!("aria-invalid=\"true\" data-folio-invalid=\"{}\"", e.field),
-        );
-        out = out.replace(
-            &format!("data-folio-error=\"{}\" hidden></p>", e.field),
-            &format!(
-                "data-folio-error=\"{}\">{}</p>",
-                e.field,
-                escape_html(&e.message)
-            ),
-        );
-    }
-    if let Some(msg) = &state.form_error {
-        out = out.replace(
-            "data-folio-error=\"form\" hidden></p>",
-            &format!("data-folio-error=\"form\">{}</p>", escape_html(msg)),
-        );
+        shown.push(field);
+        edit(&mut out, "data-folio-invalid", field, &|tag| {
+            with_attr(tag, " aria-invalid=\"true\"")
+        });
+        let m = escape_html(message);
+        edit(&mut out, "data-folio-error", field, &|tag| {
+            format!("{}{m}", without_hidden(tag))
+        });
     }
     out
 }

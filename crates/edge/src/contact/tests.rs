@@ -220,8 +220,9 @@ fn outbox_answers() {
 }
 
 #[test]
-fn form_page_is_filled_and_escaped() {
-    let html = r#"<p data-folio-error="form" hidden></p><input type="hidden" name="token" value="" data-folio-value="token"><input name="name" value="" data-folio-value="name" data-folio-invalid="name"><p id="e" data-folio-error="name" hidden></p><textarea name="message" data-folio-value="message"></textarea>"#;
+fn form_page_is_filled_and_escaped_minified_or_not() {
+    let pretty = r#"<p data-folio-error="form" hidden></p><input type="hidden" name="token" data-folio-value="token"><input name="name" data-folio-value="name" data-folio-invalid="name"><p id="e" data-folio-error="name" hidden></p><textarea name="message" data-folio-value="message"></textarea>"#;
+    let minified = r#"<p data-folio-error=form hidden id=f></p><input data-folio-value=token name=token type=hidden><input data-folio-invalid=name data-folio-value=name name=name><p data-folio-error=name hidden id=e><textarea data-folio-invalid=message data-folio-value=message name=message></textarea>"#;
     let state = FormState {
         token: "T".into(),
         fields: Fields {
@@ -235,13 +236,15 @@ fn form_page_is_filled_and_escaped() {
         }],
         form_error: Some("Oops".into()),
     };
-    let out = render_form(html, &state);
-    assert!(out.contains(r#"value="T" data-folio-value="token""#));
-    assert!(out.contains(r#"value="&quot;&gt;&lt;script&gt;" data-folio-value="name""#));
-    assert!(out.contains("a &lt;/textarea&gt; b</textarea>"));
-    assert!(out.contains(r#"aria-invalid="true" data-folio-invalid="name""#));
-    assert!(out.contains(r#"data-folio-error="name">Bad &lt;name&gt;</p>"#));
-    assert!(out.contains(r#"data-folio-error="form">Oops</p>"#));
+    for html in [pretty, minified] {
+        let out = render_form(html, &state);
+        assert!(out.contains(r#"<input value="T" "#), "{out}");
+        assert!(out.contains(r#"<input aria-invalid="true" value="&quot;&gt;&lt;script&gt;" "#), "{out}");
+        assert!(out.contains(">a &lt;/textarea&gt; b</textarea>"), "{out}");
+        assert!(out.contains(">Bad &lt;name&gt;"), "{out}");
+        assert!(out.contains(">Oops"), "{out}");
+        assert!(!out.contains("error=name hidden") && !out.contains("error=\"name\" hidden"), "{out}");
+    }
 }
 
 #[test]
