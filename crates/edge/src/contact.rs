@@ -717,7 +717,9 @@ fn find_tag(html: &str, attr: &str, value: &str) -> Option<(usize, usize)> {
 /// The tag's name (`input`, `textarea`, `p`).
 fn tag_name(tag: &str) -> &str {
     let t = &tag[1..];
-    &t[..t.find(|c: char| c.is_whitespace() || c == '>').unwrap_or(t.len())]
+    &t[..t
+        .find(|c: char| c.is_whitespace() || c == '>')
+        .unwrap_or(t.len())]
 }
 
 /// Inserts ` attrs` right after the tag name.

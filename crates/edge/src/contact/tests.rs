@@ -239,11 +239,17 @@ fn form_page_is_filled_and_escaped_minified_or_not() {
     for html in [pretty, minified] {
         let out = render_form(html, &state);
         assert!(out.contains(r#"<input value="T" "#), "{out}");
-        assert!(out.contains(r#"<input aria-invalid="true" value="&quot;&gt;&lt;script&gt;" "#), "{out}");
+        assert!(
+            out.contains(r#"<input aria-invalid="true" value="&quot;&gt;&lt;script&gt;" "#),
+            "{out}"
+        );
         assert!(out.contains(">a &lt;/textarea&gt; b</textarea>"), "{out}");
         assert!(out.contains(">Bad &lt;name&gt;"), "{out}");
         assert!(out.contains(">Oops"), "{out}");
-        assert!(!out.contains("error=name hidden") && !out.contains("error=\"name\" hidden"), "{out}");
+        assert!(
+            !out.contains("error=name hidden") && !out.contains("error=\"name\" hidden"),
+            "{out}"
+        );
     }
 }
 
