@@ -302,7 +302,8 @@ fn main() {
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
                     .as_secs();
-                let token = terminal_protocol::mint(secret.as_bytes(), "shell", now + 30, n);
+                let token =
+                    terminal_protocol::mint(secret.as_bytes(), "shell", now + 30, n, &[1; 32]);
                 Client::connect(&url, Some(token), Flavor::Folio).await
             },
             mb,

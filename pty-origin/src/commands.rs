@@ -25,11 +25,14 @@ pub struct ServeArgs {
     /// Default: $CREDENTIALS_DIRECTORY/folio-pty-secret (systemd LoadCredential).
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
-    /// Run demos WITHOUT the sandbox. Loopback development only; warns on every session.
+    /// INSECURE: run demos WITHOUT the sandbox, as this user, with rlimits only. For
+    /// development on loopback: refuses other listen addresses and any request that came
+    /// through a Cloudflare tunnel, and warns on every session. Never in production.
     #[arg(long)]
-    pub no_sandbox: bool,
-    /// Where to create the runtime directory (built demos).
-    /// Default: $RUNTIME_DIRECTORY or the temp dir.
+    pub insecure_no_sandbox: bool,
+    /// The directory in which this origin creates its own fresh runtime directory (built
+    /// demos). Default: $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=); otherwise, for an
+    /// unprivileged user, a new private directory in the temp dir. Required when run as root.
     #[arg(long)]
     pub runtime_dir: Option<PathBuf>,
     /// When run as root: sessions run as host uids from this one up (one per session).
@@ -43,10 +46,73 @@ pub struct ServeArgs {
     pub shutdown_grace: u64,
 }
 
+/// A private directory this process created in the temp dir (random name, mode 0700) and
+/// removes when dropped: where an unprivileged origin without a runtime directory of its own
+/// keeps its runtime directory, so no name in the shared temp dir is predictable.
+#[derive(Debug)]
+pub struct TempRuntimeBase(PathBuf);
+
+impl TempRuntimeBase {
+    /// Creates `<temp dir>/<prefix>-<random>` (exclusively, mode 0700).
+    pub fn create(prefix: &str) -> anyhow::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let tmp = std::env::temp_dir();
+        for _ in 0..8 {
+            let name: String = random::<8>().iter().map(|b| format!("{b:02x}")).collect();
+            let dir = tmp.join(format!("{prefix}-{name}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(TempRuntimeBase(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("creating {}", dir.display()));
+                }
+            }
+        }
+        bail!("could not create a fresh directory in {}", tmp.display())
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempRuntimeBase {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where `serve` creates its runtime directory: `--runtime-dir`, else `$RUNTIME_DIRECTORY`;
+/// otherwise an error for root (a predictable name in a world-writable temp dir is how a local
+/// user plants symlinks for root to write through), and a fresh private directory in the temp
+/// dir for anyone else (returned too, to be removed at exit).
+pub fn runtime_base(
+    explicit: Option<PathBuf>,
+) -> anyhow::Result<(PathBuf, Option<TempRuntimeBase>)> {
+    if let Some(dir) = explicit.or_else(|| std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from))
+    {
+        return Ok((dir, None));
+    }
+    if unsafe { libc::geteuid() } == 0 {
+        bail!(
+            "running as root needs an explicit runtime directory: pass --runtime-dir DIR (a directory only root can write to and others can search, e.g. /run/folio-pty of mode 0755), or run under systemd with RuntimeDirectory= (deploy/systemd/folio-pty.service)"
+        );
+    }
+    let base = TempRuntimeBase::create("folio-pty")?;
+    Ok((base.path().to_owned(), Some(base)))
+}
+
 /// Resolves `serve`'s options: the secret file defaults to systemd's credential
-/// (`$CREDENTIALS_DIRECTORY/folio-pty-secret`), the runtime directory to
-/// `$RUNTIME_DIRECTORY` or the temp dir.
-pub fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
+/// (`$CREDENTIALS_DIRECTORY/folio-pty-secret`), the runtime directory as [`runtime_base`]
+/// says (keep the returned guard until the server has stopped).
+pub fn serve_options(args: ServeArgs) -> anyhow::Result<(ServeOptions, Option<TempRuntimeBase>)> {
+    if args.insecure_no_sandbox && !args.listen.ip().is_loopback() {
+        bail!(
+            "--insecure-no-sandbox is for loopback development only; refusing to listen on {}",
+            args.listen
+        );
+    }
     let secret_file = args
         .secret_file
         .or_else(|| {
@@ -59,20 +125,20 @@ pub fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
             )
         })?;
     let secret = read_secret(&secret_file)?;
-    let runtime_base = args
-        .runtime_dir
-        .or_else(|| std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from))
-        .unwrap_or_else(std::env::temp_dir);
-    Ok(ServeOptions {
-        site: args.site,
-        listen: args.listen,
-        secret,
-        no_sandbox: args.no_sandbox,
-        runtime_base,
-        uid_base: args.sandbox_uid_base,
-        no_cgroups: args.no_cgroups,
-        shutdown_grace: Duration::from_secs(args.shutdown_grace),
-    })
+    let (runtime_base, guard) = runtime_base(args.runtime_dir)?;
+    Ok((
+        ServeOptions {
+            site: args.site,
+            listen: args.listen,
+            secret,
+            no_sandbox: args.insecure_no_sandbox,
+            runtime_base,
+            uid_base: args.sandbox_uid_base,
+            no_cgroups: args.no_cgroups,
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        },
+        guard,
+    ))
 }
 
 /// Mints a token for `demo` valid `ttl` seconds, as the Worker would (for local use,
@@ -90,12 +156,21 @@ pub fn token(demo: &str, secret_file: &Path, ttl: u64) -> anyhow::Result<String>
         demo,
         now_unix() + ttl,
         random(),
+        // A client of its own (the Worker signs in the visitor's address key).
+        &random(),
     ))
 }
 
 /// Validates a site's demos: they load, their folders exist, and their build steps succeed
-/// in the sandbox. Prints one line per demo; fails if any demo fails.
-pub async fn check(site_root: &Path, no_sandbox: bool) -> anyhow::Result<()> {
+/// in the sandbox (`insecure_no_sandbox`: unconfined, for development). Prints one line per
+/// demo; fails if any demo fails. Builds in a fresh runtime directory under `runtime_dir`,
+/// `$RUNTIME_DIRECTORY`, or a fresh private directory in the temp dir (a short-lived,
+/// unpredictable name, so root may use it too).
+pub async fn check(
+    site_root: &Path,
+    insecure_no_sandbox: bool,
+    runtime_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let site = folio_content::demo::load(site_root)
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("loading demos of {}", site_root.display()))?;
@@ -103,12 +178,24 @@ pub async fn check(site_root: &Path, no_sandbox: bool) -> anyhow::Result<()> {
         println!("no demos declared in {}", site_root.display());
         return Ok(());
     }
-    let bwrap = if no_sandbox {
+    let bwrap = if insecure_no_sandbox {
         None
     } else {
         Some(find_bwrap()?)
     };
-    let runtime = std::env::temp_dir().join(format!("folio-pty-check-{}", std::process::id()));
+    let explicit = runtime_dir.or_else(|| std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from));
+    // Root's per-session uids must reach into the base: 0755 (the runtime inside is private).
+    let temp = match explicit {
+        Some(_) => None,
+        None => {
+            let t = TempRuntimeBase::create("folio-pty-check")?;
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755))?;
+            Some(t)
+        }
+    };
+    let base = explicit.unwrap_or_else(|| temp.as_ref().expect("set").path().to_owned());
+    let runtime = base.join(format!("folio-pty-check-{}", std::process::id()));
     let sandbox = Sandbox::new(
         bwrap,
         runtime.clone(),
@@ -148,6 +235,7 @@ pub async fn check(site_root: &Path, no_sandbox: bool) -> anyhow::Result<()> {
     }
     crate::limits::cleanup(&sandbox.cgroups);
     let _ = std::fs::remove_dir_all(&runtime);
+    drop(temp);
     if failed > 0 {
         bail!("{failed} of {} demos failed", site.demos.len());
     }

@@ -3,7 +3,8 @@
 //! the site's declared demos inside a bubblewrap sandbox.
 //!
 //! Modules by concern: [`server`] (HTTP, auth, caps), [`session`] (the relay), [`pty`],
-//! [`sandbox`] (the security boundary), [`limits`] (cgroups and rlimits), [`prepare`]
+//! [`sandbox`] (the security boundary), [`seccomp`] (its syscall filter), [`limits`]
+//! (cgroups and rlimits), [`prepare`]
 //! (copy and build demos once per start), [`replay`] (single-use tokens), [`metrics`],
 //! [`logging`], [`secret`], [`tree`], [`commands`].
 
@@ -17,6 +18,7 @@ pub mod prepare;
 pub mod pty;
 pub mod replay;
 pub mod sandbox;
+pub mod seccomp;
 pub mod secret;
 pub mod server;
 pub mod session;

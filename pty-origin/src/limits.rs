@@ -4,10 +4,16 @@
 //! Two layers, both always on when available:
 //! - **cgroups** (per session): `pids.max` caps the processes of the whole session however
 //!   they are spawned (fork bombs), `memory.max`/`memory.limit_in_bytes` caps its total
-//!   memory including its tmpfs pages (memory bombs, disk fill). cgroup v2 is used when the
-//!   origin has a delegated subtree (systemd `Delegate=yes`), otherwise cgroup v1's `pids`
-//!   and `memory` hierarchies if writable (root on a v1 host). A session's cgroup is also
-//!   how every last process of it is killed.
+//!   memory including its tmpfs pages (memory bombs, disk fill), and the `cpu` controller
+//!   gives the session as a whole one share of the CPU and at most one CPU's worth of time
+//!   (`cpu.max` / `cpu.cfs_quota_us`), however many processes it forks: a CPU hog of many
+//!   processes competes as one (per-process `RLIMIT_CPU` does not stop sixty busy loops, and
+//!   the scheduler's autogroups are escaped with `setsid`). cgroup v2 is used when the
+//!   origin has a delegated subtree (systemd `Delegate=pids memory cpu`), otherwise cgroup
+//!   v1's `pids`, `memory` and `cpu` hierarchies if writable (root on a v1 host). A session's
+//!   cgroup is also how every last process of it is killed.
+//! - Without a writable `cpu` controller, each session runs at `SCHED_IDLE` instead: the
+//!   host and the origin always come first, though sessions then share the CPU per process.
 //! - **rlimits** (per process), set by the sandbox's init inside the session's own user
 //!   namespace: `RLIMIT_NPROC` (counted per user namespace, so per session), `RLIMIT_CPU`,
 //!   `RLIMIT_FSIZE`, `RLIMIT_NOFILE`, `RLIMIT_CORE=0`, and `RLIMIT_AS` when no memory cgroup
@@ -52,6 +58,12 @@ impl From<&TerminalConfig> for Limits {
     }
 }
 
+/// CPU bandwidth of one session: `SESSION_CPU_QUOTA_US` of CPU time per
+/// `SESSION_CPU_PERIOD_US`, i.e. at most one CPU's worth, whatever it forks.
+pub const SESSION_CPU_QUOTA_US: u64 = 100_000;
+/// The period of [`SESSION_CPU_QUOTA_US`].
+pub const SESSION_CPU_PERIOD_US: u64 = 100_000;
+
 /// Which cgroup mechanism this origin uses.
 #[derive(Debug, Clone)]
 pub enum CgroupMode {
@@ -59,13 +71,19 @@ pub enum CgroupMode {
     V2 {
         /// The directory under which session cgroups are created.
         base: PathBuf,
+        /// Whether the `cpu` controller is enabled for the sessions (else: `SCHED_IDLE`).
+        cpu: bool,
     },
-    /// cgroup v1 `pids` (and, if writable, `memory`) hierarchies.
+    /// cgroup v1 `pids` (and, if writable, `memory` and `cpu`) hierarchies.
     V1 {
         /// Directory under the pids hierarchy for this origin's sessions.
         pids: PathBuf,
         /// Directory under the memory hierarchy, if that one is writable too.
         memory: Option<PathBuf>,
+        /// The origin's own cgroup in the cpu hierarchy, if writable: session cgroups are
+        /// created directly in it (`folio-pty-<pid>-<session>`), so that each session weighs
+        /// as much as one ordinary process of the host, not a share of one.
+        cpu: Option<PathBuf>,
     },
     /// No writable cgroups: rlimits only (the reason is logged at start).
     Unavailable(String),
@@ -82,6 +100,24 @@ impl CgroupMode {
                     ..
                 }
         )
+    }
+
+    /// Whether each session's CPU time is shared and capped as a whole (the `cpu`
+    /// controller); otherwise sessions run at `SCHED_IDLE`.
+    pub fn caps_cpu(&self) -> bool {
+        matches!(
+            self,
+            CgroupMode::V2 { cpu: true, .. } | CgroupMode::V1 { cpu: Some(_), .. }
+        )
+    }
+
+    /// How CPU is shared between sessions, for logs.
+    pub fn cpu_name(&self) -> &'static str {
+        match self {
+            CgroupMode::V2 { cpu: true, .. } => "cgroup2 cpu.max/cpu.weight per session",
+            CgroupMode::V1 { cpu: Some(_), .. } => "cgroup1 cpu quota/shares per session",
+            _ => "SCHED_IDLE per session (no writable cpu controller)",
+        }
     }
 
     /// Short name for logs and `/healthz`.
@@ -115,45 +151,66 @@ impl CgroupMode {
     pub fn create(&self, name: &str, limits: &Limits) -> io::Result<Option<SessionCgroup>> {
         let pids_max = (limits.max_processes + SANDBOX_OVERHEAD_PROCS).to_string();
         let mem = limits.memory_bytes.to_string();
-        let dirs = match self {
-            CgroupMode::Unavailable(_) => return Ok(None),
-            CgroupMode::V2 { base } => {
+        match self {
+            CgroupMode::Unavailable(_) => Ok(None),
+            CgroupMode::V2 { base, cpu } => {
                 let d = base.join(name);
                 fs::create_dir(&d)?;
                 let cg = SessionCgroup {
                     dirs: vec![d.clone()],
+                    memory_v1: None,
                     v2: true,
                 };
                 write(&d.join("pids.max"), &pids_max)?;
                 write(&d.join("memory.max"), &mem)?;
                 // No swap: a memory bomb must hit the cap, not the host's swap.
                 let _ = write(&d.join("memory.swap.max"), "0");
-                return Ok(Some(cg));
+                if *cpu {
+                    write(
+                        &d.join("cpu.max"),
+                        &format!("{SESSION_CPU_QUOTA_US} {SESSION_CPU_PERIOD_US}"),
+                    )?;
+                    write(&d.join("cpu.weight"), "100")?;
+                }
+                Ok(Some(cg))
             }
-            CgroupMode::V1 { pids, memory } => {
-                let mut dirs = vec![];
+            CgroupMode::V1 { pids, memory, cpu } => {
+                // Dropping `cg` on an error below removes what was created so far.
+                let mut cg = SessionCgroup {
+                    dirs: vec![],
+                    memory_v1: None,
+                    v2: false,
+                };
                 let p = pids.join(name);
                 fs::create_dir(&p)?;
-                dirs.push(p.clone());
+                cg.dirs.push(p.clone());
+                write(&p.join("pids.max"), &pids_max)?;
                 if let Some(m) = memory {
                     let d = m.join(name);
-                    if let Err(e) = fs::create_dir(&d) {
-                        let _ = fs::remove_dir(&p);
-                        return Err(e);
-                    }
-                    dirs.push(d);
+                    fs::create_dir(&d)?;
+                    cg.dirs.push(d.clone());
+                    cg.memory_v1 = Some(d.clone());
+                    write(&d.join("memory.limit_in_bytes"), &mem)?;
+                    let _ = write(&d.join("memory.memsw.limit_in_bytes"), &mem);
+                    let _ = write(&d.join("memory.swappiness"), "0");
                 }
-                dirs
+                if let Some(c) = cpu {
+                    let d = c.join(format!("folio-pty-{}-{name}", std::process::id()));
+                    fs::create_dir(&d)?;
+                    cg.dirs.push(d.clone());
+                    write(
+                        &d.join("cpu.cfs_period_us"),
+                        &SESSION_CPU_PERIOD_US.to_string(),
+                    )?;
+                    write(
+                        &d.join("cpu.cfs_quota_us"),
+                        &SESSION_CPU_QUOTA_US.to_string(),
+                    )?;
+                    write(&d.join("cpu.shares"), "1024")?;
+                }
+                Ok(Some(cg))
             }
-        };
-        let cg = SessionCgroup { dirs, v2: false };
-        write(&cg.dirs[0].join("pids.max"), &pids_max)?;
-        if let Some(m) = cg.dirs.get(1) {
-            write(&m.join("memory.limit_in_bytes"), &mem)?;
-            let _ = write(&m.join("memory.memsw.limit_in_bytes"), &mem);
-            let _ = write(&m.join("memory.swappiness"), "0");
         }
-        Ok(Some(cg))
     }
 }
 
@@ -182,8 +239,9 @@ fn try_v2(own: &str) -> Result<CgroupMode, String> {
     let ours = mount.join(rel.trim_start_matches('/'));
     let available =
         fs::read_to_string(ours.join("cgroup.controllers")).map_err(|e| e.to_string())?;
+    let has = |c: &str| available.split_whitespace().any(|x| x == c);
     for c in ["pids", "memory"] {
-        if !available.split_whitespace().any(|x| x == c) {
+        if !has(c) {
             return Err(format!(
                 "controller {c} not available in {}",
                 ours.display()
@@ -199,7 +257,10 @@ fn try_v2(own: &str) -> Result<CgroupMode, String> {
     write(&leaf.join("cgroup.procs"), &std::process::id().to_string())
         .map_err(|e| e.to_string())?;
     write(&ours.join("cgroup.subtree_control"), "+pids +memory").map_err(|e| e.to_string())?;
-    Ok(CgroupMode::V2 { base: ours })
+    // The cpu controller is optional (an older unit may delegate only pids and memory):
+    // without it, sessions fall back to SCHED_IDLE.
+    let cpu = has("cpu") && write(&ours.join("cgroup.subtree_control"), "+cpu").is_ok();
+    Ok(CgroupMode::V2 { base: ours, cpu })
 }
 
 fn try_v1(own: &str) -> Result<CgroupMode, String> {
@@ -220,6 +281,19 @@ fn try_v1(own: &str) -> Result<CgroupMode, String> {
     if let Some(m) = find("memory") {
         remove_stale(&m);
     }
+    let cpu = find("cpu").filter(|c| {
+        remove_stale(c);
+        // Writable for us: a probe cgroup can be created, limited and removed.
+        let probe = c.join(format!("folio-pty-{}-probe", std::process::id()));
+        let ok = fs::create_dir(&probe).is_ok()
+            && write(
+                &probe.join("cpu.cfs_quota_us"),
+                &SESSION_CPU_QUOTA_US.to_string(),
+            )
+            .is_ok();
+        let _ = fs::remove_dir(&probe);
+        ok
+    });
     let pids = pids_root.join(&name);
     fs::create_dir_all(&pids).map_err(|e| format!("{}: {e}", pids.display()))?;
     if !pids.join("pids.max").exists() {
@@ -228,11 +302,12 @@ fn try_v1(own: &str) -> Result<CgroupMode, String> {
     let memory = find("memory")
         .map(|m| m.join(&name))
         .filter(|m| fs::create_dir_all(m).is_ok() && m.join("memory.limit_in_bytes").exists());
-    Ok(CgroupMode::V1 { pids, memory })
+    Ok(CgroupMode::V1 { pids, memory, cpu })
 }
 
 /// Removes the empty cgroup directories of origins that died without cleaning up
-/// (`folio-pty-<pid>` whose process is gone).
+/// (`folio-pty-<pid>` or, in the cpu hierarchy, `folio-pty-<pid>-<session>`, whose process
+/// is gone).
 fn remove_stale(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
@@ -241,6 +316,7 @@ fn remove_stale(parent: &Path) {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
             .strip_prefix("folio-pty-")
+            .map(|p| p.split('-').next().unwrap_or_default())
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -260,7 +336,10 @@ fn remove_stale(parent: &Path) {
 /// One session's cgroup(s). Dropping it kills whatever is left inside and removes it.
 #[derive(Debug)]
 pub struct SessionCgroup {
+    /// The v2 cgroup, or the v1 pids cgroup first, then the v1 memory and cpu ones.
     dirs: Vec<PathBuf>,
+    /// The v1 memory cgroup (its failure counter).
+    memory_v1: Option<PathBuf>,
     v2: bool,
 }
 
@@ -324,8 +403,8 @@ impl SessionCgroup {
                 })
                 .unwrap_or(false)
         } else {
-            self.dirs
-                .get(1)
+            self.memory_v1
+                .as_ref()
                 .and_then(|m| fs::read_to_string(m.join("memory.failcnt")).ok())
                 .is_some_and(|s| s.trim() != "0")
         }
@@ -373,7 +452,7 @@ impl Drop for SessionCgroup {
 
 /// Removes this origin's own cgroup directories at shutdown (sessions are gone by then).
 pub fn cleanup(mode: &CgroupMode) {
-    if let CgroupMode::V1 { pids, memory } = mode {
+    if let CgroupMode::V1 { pids, memory, .. } = mode {
         let _ = fs::remove_dir(pids);
         if let Some(m) = memory {
             let _ = fs::remove_dir(m);
@@ -394,9 +473,23 @@ pub fn set_rlimit(resource: libc::__rlimit_resource_t, value: u64) -> io::Result
     }
 }
 
+/// The CPU fallback without a `cpu` controller: puts the calling process (and so everything
+/// it will fork) in the `SCHED_IDLE` class, which runs only when nothing of normal priority
+/// wants the CPU, and takes away the way back (`RLIMIT_NICE` 0: no raising of priority).
+/// Async-signal-safe (raw syscalls only), for `pre_exec`.
+pub fn lowest_cpu_priority() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    set_rlimit(libc::RLIMIT_NICE, 0)
+}
+
 /// Applies the per-process rlimits of `limits`; `memory_per_process` sets `RLIMIT_AS` too
-/// (when no memory cgroup caps the session as a whole).
+/// (when no memory cgroup caps the session as a whole). `RLIMIT_NICE` is 0: no process of
+/// a session can raise its priority (or leave `SCHED_IDLE`).
 pub fn apply_rlimits(limits: &Limits, memory_per_process: bool) -> io::Result<()> {
+    set_rlimit(libc::RLIMIT_NICE, 0)?;
     set_rlimit(libc::RLIMIT_NPROC, limits.max_processes)?;
     set_rlimit(libc::RLIMIT_CPU, limits.cpu_seconds)?;
     set_rlimit(libc::RLIMIT_FSIZE, limits.file_size_bytes)?;

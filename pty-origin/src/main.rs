@@ -33,9 +33,13 @@ enum Command {
         /// The site's root.
         #[arg(long)]
         site: PathBuf,
-        /// Build without the sandbox (development only).
+        /// INSECURE: build without the sandbox (development only).
         #[arg(long)]
-        no_sandbox: bool,
+        insecure_no_sandbox: bool,
+        /// Where to create the (fresh) build directory; default $RUNTIME_DIRECTORY or a new
+        /// private directory in the temp dir.
+        #[arg(long)]
+        runtime_dir: Option<PathBuf>,
     },
     /// Internal: the first process inside each sandbox.
     #[command(hide = true)]
@@ -58,11 +62,18 @@ fn main() -> anyhow::Result<()> {
             println!("{}", folio_pty::commands::token(&demo, &secret_file, ttl)?);
             Ok(())
         }
-        Command::Check { site, no_sandbox } => {
-            runtime()?.block_on(folio_pty::commands::check(&site, no_sandbox))
-        }
+        Command::Check {
+            site,
+            insecure_no_sandbox,
+            runtime_dir,
+        } => runtime()?.block_on(folio_pty::commands::check(
+            &site,
+            insecure_no_sandbox,
+            runtime_dir,
+        )),
         Command::Serve(args) => {
-            let opts = folio_pty::commands::serve_options(args)?;
+            // `_base`: the private temp directory, if one was made, removed after the server.
+            let (opts, _base) = folio_pty::commands::serve_options(args)?;
             runtime()?.block_on(folio_pty::server::serve(opts))
         }
     }

@@ -14,13 +14,22 @@
 //! - writable only: `/home/demo` and `/tmp`, each a tmpfs with a size cap, the former
 //!   filled with a private copy of the demo's built folder;
 //! - `--new-session` (no TIOCSTI into any terminal but its own), `--die-with-parent`;
-//! - the limits of [`crate::limits`].
+//! - no nested user namespaces (`--disable-userns`) and the seccomp filters of
+//!   [`crate::seccomp`] (no new user namespaces, keyrings, bpf, userfaultfd, io_uring, perf,
+//!   kexec, mounts, ptrace, TIOCSTI/TIOCLINUX), installed by bubblewrap before the sandbox's
+//!   init starts;
+//! - the limits of [`crate::limits`], including a CPU share per session.
+//!
+//! The runtime directory (init binary copy, generated `/etc` files, built demos) is created
+//! fresh for each start and never reused: mode 0700, or, when the origin is root, 0750 with
+//! the sandbox group (the one group every session's bubblewrap runs with, so it can reach the
+//! binds while no other user can).
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::{AsRawFd as _, OwnedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -48,6 +57,8 @@ const ENV: &[(&str, &str)] = &[
     ("PATH", "/usr/local/bin:/usr/bin:/bin"),
 ];
 /// Host `/etc` entries a shell and a compiler need; everything else in `/etc` stays hidden.
+/// Not `profile.d`: it is where hosts drop proxy settings (with credentials) and other local
+/// configuration, and no demo needs it (`/etc/profile` skips it when it is absent).
 const ETC_ALLOW: &[&str] = &[
     "alternatives",
     "bash.bashrc",
@@ -58,7 +69,6 @@ const ETC_ALLOW: &[&str] = &[
     "localtime",
     "nsswitch.conf",
     "profile",
-    "profile.d",
     "terminfo",
     "debian_version",
     "os-release",
@@ -67,19 +77,42 @@ const ETC_ALLOW: &[&str] = &[
     "mime.types",
 ];
 
+/// Headers that Cloudflare puts on every request it forwards (through a tunnel to this
+/// origin, or from a Worker): such a request came from the internet.
+const TUNNEL_HEADERS: &[&str] = &[
+    "cf-connecting-ip",
+    "cf-ray",
+    "cf-visitor",
+    "cf-ipcountry",
+    "cf-warp-tag-id",
+    "cf-worker",
+];
+
 /// Why the sandbox could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    /// bubblewrap is not installed.
+    /// bubblewrap is not installed. (The message deliberately offers no way to run without
+    /// it: that switch exists for loopback development and is documented there, not here.)
     #[error(
         "bubblewrap (bwrap) was not found in PATH; it is the security boundary of every session.\n\
-         Install it: `apt-get install bubblewrap` (Debian/Ubuntu), `dnf install bubblewrap` (Fedora).\n\
-         For local development on loopback only, `--no-sandbox` runs demos unconfined."
+         Install it: `apt-get install bubblewrap` (Debian/Ubuntu), `dnf install bubblewrap` (Fedora)."
     )]
     Missing,
     /// bubblewrap is installed but cannot create namespaces here.
     #[error("bubblewrap cannot create a sandbox here ({0}); user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone / user.max_user_namespaces)")]
     Unusable(String),
+    /// bubblewrap cannot load seccomp filters from descriptors.
+    #[error("this bubblewrap is too old: it has no --add-seccomp-fd (bubblewrap 0.5 or later is needed; 0.8 or later also disables nested user namespaces)")]
+    TooOld,
+    /// The runtime directory already exists.
+    #[error("the runtime directory {0} already exists: refusing to reuse it (a crashed origin's leftover, or someone's plant); remove it or choose another --runtime-dir")]
+    RuntimeExists(PathBuf),
+    /// The runtime directory's parent is not safe to create it in.
+    #[error("{0}")]
+    UnsafeParent(String),
+    /// The seccomp filter could not be built.
+    #[error(transparent)]
+    Filter(#[from] crate::seccomp::FilterError),
     /// Filesystem or process error while preparing.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -87,7 +120,7 @@ pub enum SandboxError {
 
 /// How sessions are confined.
 pub struct Sandbox {
-    /// Path of `bwrap`; `None` only with `--no-sandbox`.
+    /// Path of `bwrap`; `None` only with `--insecure-no-sandbox`.
     bwrap: Option<PathBuf>,
     /// The origin's runtime directory (init binary copy, generated /etc files, demos).
     runtime: PathBuf,
@@ -98,6 +131,13 @@ pub struct Sandbox {
     /// When the origin runs as root: first host uid of the per-session pool.
     uid_base: Option<u32>,
     slots: Arc<Mutex<Vec<bool>>>,
+    /// The seccomp programs (`struct sock_filter` arrays) every sandbox gets.
+    seccomp: Vec<Vec<u8>>,
+    /// Whether this bubblewrap has `--disable-userns` (0.8+); the seccomp filter refuses new
+    /// user namespaces either way.
+    disable_userns: bool,
+    /// Unsandboxed only: refuse requests that came through a Cloudflare tunnel.
+    refuse_tunnel: bool,
 }
 
 /// Finds `bwrap` in `PATH`.
@@ -130,9 +170,10 @@ impl Drop for SlotGuard {
 }
 
 impl Sandbox {
-    /// Sets up the runtime directory and checks that bubblewrap works (unless `bwrap` is
-    /// `None`, i.e. `--no-sandbox`). `pool` is how many sessions may run at once;
-    /// `use_cgroups = false` forces the rlimits-only fallback (to test it).
+    /// Creates the runtime directory `runtime` (fresh: one that exists is refused) and checks
+    /// that bubblewrap works (unless `bwrap` is `None`, i.e. `--insecure-no-sandbox`). `pool`
+    /// is how many sessions may run at once; `use_cgroups = false` forces the rlimits-only
+    /// fallback (to test it).
     pub fn new(
         bwrap: Option<PathBuf>,
         runtime: PathBuf,
@@ -141,8 +182,16 @@ impl Sandbox {
         uid_base: u32,
         use_cgroups: bool,
     ) -> Result<Self, SandboxError> {
-        fs::create_dir_all(&runtime)?;
-        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o755))?;
+        let root = unsafe { libc::geteuid() } == 0;
+        let pool_u32 = u32::try_from(pool).unwrap_or(u32::MAX);
+        if root && (uid_base < 1000 || uid_base.checked_add(pool_u32.saturating_add(3)).is_none()) {
+            return Err(SandboxError::UnsafeParent(format!(
+                "--sandbox-uid-base {uid_base}: the per-session uids must be unused ones, from 1000 up"
+            )));
+        }
+        // When root: the sandbox group, right after the build uid (see `sandbox_gid`).
+        let group = root.then(|| uid_base + pool_u32 + 2);
+        create_runtime_dir(&runtime, group)?;
         let exe = std::env::current_exe()?;
         let init = runtime.join("init");
         let _ = fs::remove_file(&init);
@@ -160,7 +209,25 @@ impl Sandbox {
         )?;
         fs::write(etc.join("hostname"), "folio\n")?;
         fs::write(etc.join("hosts"), "127.0.0.1 localhost folio\n")?;
-        let root = unsafe { libc::geteuid() } == 0;
+        let (seccomp, disable_userns) = match &bwrap {
+            Some(b) => {
+                let help = std::process::Command::new(b)
+                    .arg("--help")
+                    .stdin(Stdio::null())
+                    .output()
+                    .map_err(|e| SandboxError::Unusable(e.to_string()))?;
+                let help = String::from_utf8_lossy(&help.stdout);
+                if !help.contains("--add-seccomp-fd") {
+                    return Err(SandboxError::TooOld);
+                }
+                (
+                    crate::seccomp::programs()?,
+                    help.contains("--disable-userns"),
+                )
+            }
+            None => (vec![], false),
+        };
+        let refuse_tunnel = bwrap.is_none();
         let sb = Sandbox {
             bwrap,
             runtime,
@@ -172,16 +239,37 @@ impl Sandbox {
             limits,
             uid_base: root.then_some(uid_base),
             slots: Arc::new(Mutex::new(vec![false; pool + 1])),
+            seccomp,
+            disable_userns,
+            refuse_tunnel,
         };
         if sb.bwrap.is_some() {
             sb.smoke_test()?;
+            crate::info!("sandbox", None, {
+                "seccomp": true, "disable_userns": sb.disable_userns,
+                "cpu": sb.cgroups.cpu_name(),
+                "per_session_uids": sb.uid_base.is_some(),
+            });
+            if !sb.disable_userns {
+                crate::warn!("no_disable_userns", None, {"message": "this bubblewrap has no --disable-userns (0.8+); nested user namespaces are refused by the seccomp filter alone"});
+            }
         }
         Ok(sb)
     }
 
-    /// Whether sessions are confined (false only with `--no-sandbox`).
+    /// Whether sessions are confined (false only with `--insecure-no-sandbox`).
     pub fn is_enabled(&self) -> bool {
         self.bwrap.is_some()
+    }
+
+    /// Why a request must be refused before anything starts, if it must: an unsandboxed
+    /// origin (`--insecure-no-sandbox`, loopback development) refuses every request that
+    /// carries Cloudflare's headers (`Cf-Connecting-Ip`, `Cf-Ray`, … or `Cdn-Loop:
+    /// cloudflare`), i.e. that came from the internet through a tunnel or a Worker: a
+    /// development origin reachable through a tunnel would hand visitors an unconfined shell.
+    /// A sandboxed origin refuses nothing here.
+    pub fn refuse_tunnel_request(&self, headers: &axum::http::HeaderMap) -> Option<&'static str> {
+        tunnel_refusal(self.refuse_tunnel, headers)
     }
 
     /// The origin's runtime directory.
@@ -196,19 +284,48 @@ impl Sandbox {
             .map(|b| b + self.slots.lock().unwrap_or_else(|e| e.into_inner()).len() as u32)
     }
 
+    /// The host gid every sandbox's bubblewrap runs with when the origin is root: the only
+    /// group (besides root) that can reach into the runtime directory.
+    fn sandbox_gid(&self) -> Option<u32> {
+        self.build_uid().map(|b| b + 1)
+    }
+
+    /// One fresh descriptor per seccomp program, and bubblewrap's arguments naming them.
+    fn seccomp_fds(&self) -> io::Result<(Vec<OwnedFd>, Vec<OsString>)> {
+        let mut fds = vec![];
+        let mut args = vec![];
+        for prog in &self.seccomp {
+            let fd = crate::seccomp::memfd(prog)?;
+            args.push("--add-seccomp-fd".into());
+            args.push(fd.as_raw_fd().to_string().into());
+            fds.push(fd);
+        }
+        Ok((fds, args))
+    }
+
     fn smoke_test(&self) -> Result<(), SandboxError> {
+        let (fds, seccomp) = self.seccomp_fds()?;
+        let keep: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
         let mut cmd = std::process::Command::new(self.bwrap.as_ref().expect("checked"));
         cmd.args(self.base_args(None))
+            .args(seccomp)
             .args(["--dir", HOME, "--chdir", HOME, "--", "/bin/true"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        if let Some(uid) = self.build_uid() {
-            cmd.uid(uid).gid(uid);
+        if let (Some(uid), Some(gid)) = (self.build_uid(), self.sandbox_gid()) {
+            cmd.uid(uid).gid(gid);
+        }
+        unsafe {
+            cmd.pre_exec(move || {
+                close_inherited_fds();
+                keep_fds(&keep)
+            });
         }
         let out = cmd
             .output()
             .map_err(|e| SandboxError::Unusable(e.to_string()))?;
+        drop(fds);
         if !out.status.success() {
             return Err(SandboxError::Unusable(
                 String::from_utf8_lossy(&out.stderr).trim().to_owned(),
@@ -223,6 +340,11 @@ impl Sandbox {
         let mut push =
             |xs: &[&dyn AsRef<OsStr>]| a.extend(xs.iter().map(|x| x.as_ref().to_owned()));
         push(&[&"--unshare-all", &"--unshare-user", &"--unshare-cgroup"]);
+        if self.disable_userns {
+            // No user namespaces inside (user.max_user_namespaces = 0 there); the seccomp
+            // filter refuses them too, this is the second lock.
+            push(&[&"--disable-userns"]);
+        }
         push(&[
             &"--die-with-parent",
             &"--new-session",
@@ -342,11 +464,14 @@ impl Sandbox {
     ) -> io::Result<Spawned> {
         let cgroup = self.cgroups.create(name, &self.limits)?;
         let slot = self.acquire_slot()?;
+        let (seccomp_fds, seccomp_args) = self.seccomp_fds()?;
+        let keep: Vec<RawFd> = seccomp_fds.iter().map(|f| f.as_raw_fd()).collect();
         let mut cmd;
         match &self.bwrap {
             Some(bwrap) => {
                 cmd = tokio::process::Command::new(bwrap);
                 cmd.args(self.base_args(Some(self.limits.disk_bytes)));
+                cmd.args(seccomp_args);
                 cmd.args([
                     "--size",
                     &self.limits.disk_bytes.to_string(),
@@ -357,8 +482,9 @@ impl Sandbox {
                 cmd.args(["--remount-ro", "/", "--chdir", HOME, "--"]);
                 cmd.args(self.init_args(true, true));
                 cmd.args(argv);
-                if let (Some(base), Some(s)) = (self.uid_base, &slot) {
-                    cmd.uid(base + s.index as u32).gid(base + s.index as u32);
+                if let (Some(base), Some(s), Some(gid)) = (self.uid_base, &slot, self.sandbox_gid())
+                {
+                    cmd.uid(base + s.index as u32).gid(gid);
                 }
             }
             None => {
@@ -374,6 +500,7 @@ impl Sandbox {
         let join = cgroup.as_ref().map(|c| c.join_fds()).transpose()?;
         let unsandboxed = self.bwrap.is_none();
         let limits = self.limits;
+        let idle = !self.cgroups.caps_cpu();
         unsafe {
             cmd.pre_exec(move || {
                 if libc::setsid() < 0 {
@@ -382,7 +509,11 @@ impl Sandbox {
                 if let Some(j) = &join {
                     j.join_self()?;
                 }
+                if idle {
+                    limits::lowest_cpu_priority()?;
+                }
                 close_inherited_fds();
+                keep_fds(&keep)?;
                 if unsandboxed {
                     // Dev mode: take the PTY as controlling terminal here (in the sandbox,
                     // the sandbox's init does it after bubblewrap's --new-session).
@@ -395,6 +526,7 @@ impl Sandbox {
             });
         }
         let child = cmd.spawn()?;
+        drop(seccomp_fds);
         Ok(Spawned {
             child,
             cgroup,
@@ -413,17 +545,20 @@ impl Sandbox {
         name: &str,
     ) -> io::Result<(std::process::ExitStatus, String)> {
         let cgroup = self.cgroups.create(name, &self.limits)?;
+        let (seccomp_fds, seccomp_args) = self.seccomp_fds()?;
+        let keep: Vec<RawFd> = seccomp_fds.iter().map(|f| f.as_raw_fd()).collect();
         let mut cmd;
         match &self.bwrap {
             Some(bwrap) => {
                 cmd = tokio::process::Command::new(bwrap);
                 cmd.args(self.base_args(Some(self.limits.disk_bytes)));
+                cmd.args(seccomp_args);
                 cmd.arg("--bind").arg(dir).arg(HOME);
                 cmd.args(["--remount-ro", "/", "--chdir", HOME, "--"]);
                 cmd.args(self.init_args(false, false));
                 cmd.args(["/bin/sh", "-c", script]);
-                if let Some(uid) = self.build_uid() {
-                    cmd.uid(uid).gid(uid);
+                if let (Some(uid), Some(gid)) = (self.build_uid(), self.sandbox_gid()) {
+                    cmd.uid(uid).gid(gid);
                 }
             }
             None => {
@@ -432,14 +567,18 @@ impl Sandbox {
             }
         }
         let join = cgroup.as_ref().map(|c| c.join_fds()).transpose()?;
+        let idle = !self.cgroups.caps_cpu();
         unsafe {
             cmd.pre_exec(move || {
                 libc::setsid();
                 if let Some(j) = &join {
                     j.join_self()?;
                 }
+                if idle {
+                    limits::lowest_cpu_priority()?;
+                }
                 close_inherited_fds();
-                Ok(())
+                keep_fds(&keep)
             });
         }
         cmd.stdin(Stdio::null())
@@ -447,6 +586,7 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let child = cmd.spawn()?;
+        drop(seccomp_fds);
         let out = tokio::time::timeout(timeout, child.wait_with_output())
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "build step timed out"))??;
@@ -455,6 +595,92 @@ impl Sandbox {
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         Ok((out.status, text))
     }
+}
+
+/// Clears close-on-exec on `fds` (the seccomp programs bubblewrap reads, then closes), after
+/// [`close_inherited_fds`] set it on everything. Async-signal-safe (raw syscalls only).
+fn keep_fds(fds: &[RawFd]) -> io::Result<()> {
+    for fd in fds {
+        if unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// [`Sandbox::refuse_tunnel_request`], for an origin that is (`unsandboxed`) or is not.
+fn tunnel_refusal(unsandboxed: bool, headers: &axum::http::HeaderMap) -> Option<&'static str> {
+    (unsandboxed && came_through_cloudflare(headers)).then_some(
+        "unsandboxed origin (--insecure-no-sandbox): requests through a Cloudflare tunnel are refused",
+    )
+}
+
+/// Whether `headers` carry what Cloudflare adds to every request it forwards.
+fn came_through_cloudflare(headers: &axum::http::HeaderMap) -> bool {
+    TUNNEL_HEADERS.iter().any(|h| headers.contains_key(*h))
+        || headers.get_all("cdn-loop").iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains("cloudflare"))
+        })
+}
+
+/// Creates the runtime directory: exclusively (one that exists, even as a symlink, is an
+/// error: never reused), mode 0700, or 0750 to `group` (the sandbox group, when the origin is
+/// root). Its parent must not let anyone else rename or replace it: owned by this user or
+/// root, and writable by nobody else unless sticky (like /tmp).
+fn create_runtime_dir(runtime: &Path, group: Option<u32>) -> Result<(), SandboxError> {
+    let parent = runtime
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let meta = fs::metadata(parent).map_err(|e| {
+        SandboxError::UnsafeParent(format!(
+            "runtime directory's parent {}: {e}",
+            parent.display()
+        ))
+    })?;
+    let me = unsafe { libc::geteuid() };
+    let open = meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0;
+    if !meta.is_dir() || (meta.uid() != me && meta.uid() != 0) || open {
+        return Err(SandboxError::UnsafeParent(format!(
+            "refusing to create the runtime directory in {} (owner uid {}, mode {:o}): it must be a directory owned by this user or root, writable by no one else unless sticky",
+            parent.display(),
+            meta.uid(),
+            meta.mode() & 0o7777
+        )));
+    }
+    if group.is_some() {
+        // Root: every session's bubblewrap runs as an unprivileged uid that must reach the
+        // binds inside, through every directory above.
+        for dir in parent.ancestors() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            let mode = fs::metadata(dir).map(|m| m.mode()).unwrap_or(0);
+            if mode & 0o001 == 0 {
+                return Err(SandboxError::UnsafeParent(format!(
+                    "{} (mode {:o}) is not searchable by other users, and as root each session's sandbox runs as one: put the runtime directory somewhere they can reach, e.g. a directory of mode 0755 that only root can write to (/run/folio-pty)",
+                    dir.display(),
+                    mode & 0o7777
+                )));
+            }
+        }
+    }
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(runtime)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => SandboxError::RuntimeExists(runtime.to_owned()),
+            _ => SandboxError::Io(e),
+        })?;
+    fs::set_permissions(runtime, fs::Permissions::from_mode(0o700))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(runtime, Some(0), Some(gid))?;
+        fs::set_permissions(runtime, fs::Permissions::from_mode(0o750))?;
+    }
+    Ok(())
 }
 
 /// Marks every descriptor above stderr close-on-exec, between fork and exec: whatever the
@@ -547,4 +773,77 @@ pub fn init_main(args: InitArgs) -> io::Result<std::convert::Infallible> {
         err.kind(),
         format!("{}: {err}", Path::new(&args.argv[0]).display()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn tunnel_requests_are_refused_only_unsandboxed() {
+        let tunnelled = [
+            headers(&[("cf-connecting-ip", "203.0.113.9")]),
+            headers(&[("CF-Ray", "8a1b2c3d4e5f6789-AMS")]),
+            headers(&[("cdn-loop", "cloudflare")]),
+            headers(&[("cdn-loop", "other"), ("cdn-loop", "Cloudflare; loops=1")]),
+            headers(&[("cf-warp-tag-id", "x")]),
+        ];
+        for h in &tunnelled {
+            assert!(tunnel_refusal(true, h).is_some(), "{h:?}");
+            assert!(tunnel_refusal(false, h).is_none(), "{h:?}");
+        }
+        let local = [
+            headers(&[]),
+            headers(&[("cdn-loop", "fastly")]),
+            headers(&[("x-folio-visitor", "ab")]),
+        ];
+        for h in &local {
+            assert!(tunnel_refusal(true, h).is_none(), "{h:?}");
+        }
+    }
+
+    #[test]
+    fn runtime_dir_is_created_fresh_and_private() {
+        let parent = std::env::temp_dir().join(format!(
+            "folio-pty-unit-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = fs::remove_dir_all(&parent);
+        fs::create_dir(&parent).unwrap();
+        fs::set_permissions(&parent, fs::Permissions::from_mode(0o755)).unwrap();
+        let rt = parent.join("rt");
+        create_runtime_dir(&rt, None).unwrap();
+        assert_eq!(fs::metadata(&rt).unwrap().mode() & 0o7777, 0o700);
+        // Never reused, not even through a symlink.
+        assert!(matches!(
+            create_runtime_dir(&rt, None),
+            Err(SandboxError::RuntimeExists(_))
+        ));
+        let link = parent.join("link");
+        std::os::unix::fs::symlink(&rt, &link).unwrap();
+        assert!(matches!(
+            create_runtime_dir(&link, None),
+            Err(SandboxError::RuntimeExists(_))
+        ));
+        // A parent others can write to (and not sticky) is refused.
+        let open = parent.join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            create_runtime_dir(&open.join("rt"), None),
+            Err(SandboxError::UnsafeParent(_))
+        ));
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        create_runtime_dir(&open.join("rt"), None).unwrap();
+        fs::remove_dir_all(&parent).unwrap();
+    }
 }

@@ -109,11 +109,11 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let bwrap = if opts.no_sandbox {
         if !opts.listen.ip().is_loopback() {
             bail!(
-                "--no-sandbox is for loopback development only; refusing to listen on {}",
+                "--insecure-no-sandbox is for loopback development only; refusing to listen on {}",
                 opts.listen
             );
         }
-        crate::warn!("no_sandbox", None, {"message": "demos run UNCONFINED (--no-sandbox); never expose this origin"});
+        crate::warn!("no_sandbox", None, {"message": "demos run UNCONFINED (--insecure-no-sandbox); never expose this origin"});
         None
     } else {
         Some(crate::sandbox::find_bwrap()?)
@@ -275,9 +275,11 @@ fn refuse(st: &AppState, code: StatusCode, reason: &str, detail: &str, client: &
     resp
 }
 
-/// The visitor: `CF-Connecting-IP` when the connection comes from the local tunnel
-/// (`cloudflared` connects over loopback), otherwise the peer address. The header is never
-/// trusted from a non-loopback peer, where anybody could set it.
+/// Who a request comes from, for the log of refusals before a token verified:
+/// `CF-Connecting-IP` when the connection comes from the local tunnel (`cloudflared`
+/// connects over loopback), otherwise the peer address. The header is never trusted from a
+/// non-loopback peer, where anybody could set it. The per-client cap does not use this:
+/// it counts on the token's client claim ([`client_of_claims`]).
 fn client_of(peer: SocketAddr, headers: &HeaderMap) -> String {
     if peer.ip().is_loopback() {
         if let Some(ip) = headers
@@ -291,16 +293,13 @@ fn client_of(peer: SocketAddr, headers: &HeaderMap) -> String {
     peer.ip().to_string()
 }
 
-/// The visitor key the Worker sends (`X-Folio-Visitor`: a daily, salted hash of the visitor,
-/// 64 hex digits). Behind the Worker every request comes from the Worker's address, so this is
-/// what caps sessions per visitor. Trusted only once the request's token has verified: only the
-/// Worker holds the secret that mints tokens, and it sets this header beside the token.
-fn visitor_of(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get("x-folio-visitor")?.to_str().ok()?.trim();
-    (v.len() == 64
-        && v.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-    .then(|| format!("visitor:{v}"))
+/// The client a verified token admits, as the per-client cap counts it: the token's signed
+/// client claim (the Worker's daily key of the visitor's address). Behind the Worker every
+/// request comes from the Worker's address, so the claim is what tells visitors apart; being
+/// under the token's MAC, nobody without the secret can choose or alter it. No header
+/// (`X-Folio-Visitor`, `CF-Connecting-IP`) plays any part in the cap.
+fn client_of_claims(claims: &terminal_protocol::Claims) -> String {
+    format!("client:{}", terminal_protocol::hex(&claims.client))
 }
 
 fn token_of<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Option<&'a str> {
@@ -327,6 +326,16 @@ async fn terminal(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "origin is shutting down",
+            &client,
+        );
+    }
+    // An unsandboxed (development) origin must never be what a tunnel exposes.
+    if let Some(why) = st.sandbox.refuse_tunnel_request(&headers) {
+        return refuse(
+            &st,
+            StatusCode::FORBIDDEN,
+            "unsandboxed_tunnel",
+            why,
             &client,
         );
     }
@@ -374,8 +383,8 @@ async fn terminal(
             &client,
         );
     }
-    // The token verified: the Worker's visitor key, if sent, names the client from here on.
-    let client = visitor_of(&headers).unwrap_or(client);
+    // The token verified: its signed client claim names the client from here on.
+    let client = client_of_claims(&claims);
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
@@ -457,17 +466,17 @@ mod tests {
     }
 
     #[test]
-    fn visitor_key_must_be_64_hex_digits() {
-        let with = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert("x-folio-visitor", v.parse().unwrap());
-            visitor_of(&h)
+    fn the_client_is_the_signed_claim() {
+        let claims = terminal_protocol::Claims {
+            demo: "shell".into(),
+            expires: 1,
+            nonce: [0; 16],
+            client: [0xab; 32],
         };
-        let key = "ab".repeat(32);
-        assert_eq!(with(&key), Some(format!("visitor:{key}")));
-        assert_eq!(with("203.0.113.9"), None);
-        assert_eq!(with(&"AB".repeat(32)), None);
-        assert_eq!(visitor_of(&HeaderMap::new()), None);
+        assert_eq!(
+            client_of_claims(&claims),
+            format!("client:{}", "ab".repeat(32))
+        );
     }
 
     #[test]

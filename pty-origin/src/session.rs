@@ -166,7 +166,7 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
     });
     if !ctx.sandbox.is_enabled() {
         crate::warn!("unsandboxed_session", Some(&id), {"demo": spec.id});
-        let _ = sink.send(notice("WARNING: this origin runs with --no-sandbox: the demo is NOT confined. Loopback development only.")).await;
+        let _ = sink.send(notice("WARNING: this origin runs with --insecure-no-sandbox: the demo is NOT confined. Loopback development only.")).await;
     }
     if let Some(motd) = &spec.motd {
         let text = format!("{}\r\n", motd.replace("\r\n", "\n").replace('\n', "\r\n"));

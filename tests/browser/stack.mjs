@@ -20,15 +20,21 @@ export async function launchBrowser() {
   });
 }
 
+let visitorSeq = 0;
+
 /**
- * A browser context that is its own visitor: the Worker knows a visitor by IP + User-Agent,
- * so each `ua` is a distinct visitor. CSP violations and page errors are recorded in
- * `window.__folio` and `errors` so tests can assert there are none.
+ * A browser context that is its own visitor: its own User-Agent (the Worker counts a view once
+ * per IP + User-Agent) and its own address (every limit counts per address: `wrangler dev`
+ * takes it from `CF-Connecting-IP`, which the context sends on every request, WebSockets
+ * included). CSP violations and page errors are recorded in `window.__folio` and `errors` so
+ * tests can assert there are none.
  */
 export async function newVisitor(browser, ua, options = {}) {
+  visitorSeq += 1;
   const context = await browser.newContext({
     userAgent: `Mozilla/5.0 (X11; Linux x86_64) folio-browser-test/${ua}`,
     viewport: { width: 1280, height: 900 },
+    extraHTTPHeaders: { "CF-Connecting-IP": `198.18.${(visitorSeq >> 8) & 255}.${visitorSeq & 255}` },
     ...options,
   });
   await context.addInitScript(() => {

@@ -21,6 +21,12 @@ const wranglerToml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
 const API_LIMIT = Number(
   wranglerToml.match(/\[\[env\.test\.ratelimits\]\]\s*name = "API_LIMITER"[^\[]*?limit = (\d+)/)[1],
 );
+const TERMINAL_LIMIT = Number(
+  wranglerToml.match(/\[\[env\.test\.ratelimits\]\]\s*name = "TERMINAL_LIMITER"[^\[]*?limit = (\d+)/)[1],
+);
+const TERMINAL_PERIOD = Number(
+  wranglerToml.match(/\[env\.test\.vars\][^\[]*?TERMINAL_RATE_PERIOD_SECS = "(\d+)"/)[1],
+);
 const MAX_PER_VISITOR = Number(
   wranglerToml.match(/\[env\.test\.vars\][^\[]*?MAX_SESSIONS_PER_VISITOR = "(\d+)"/)[1],
 );
@@ -59,10 +65,35 @@ after(async () => {
 });
 
 describe("view counter", () => {
-  test("200 concurrent POSTs raise the count by exactly the number of distinct visitors", async () => {
+  test("200 concurrent POSTs raise the count by exactly the number of distinct visitors; KV only ever moves up to it", async () => {
     const url = `${worker.base}/api/views/${PAGE}`;
-    const before = await (await fetch(url, { headers: visitor("read") })).json();
+    const read = async () => (await (await fetch(url, { headers: visitor("read") })).json()).views;
+    const before = await read();
     const distinct = 40;
+    const target = before + distinct;
+    // Reads come from KV, written through by the Durable Object after the responses, at
+    // most once a second per page (KV's limit). One reader, one read after another, from
+    // before the first POST until KV has held the exact count for longer than a write
+    // interval (so a write still in flight would have landed): every read is at least the
+    // one before it (KV never goes backwards, e.g. two writes landing out of order) and at
+    // most the exact count.
+    const seen = [];
+    let done = false;
+    const reader = (async () => {
+      let exactSince = null;
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        const v = await read();
+        seen.push(v);
+        if (v === target && done) {
+          exactSince ??= Date.now();
+          if (Date.now() - exactSince > 2_500) return;
+        } else {
+          exactSince = null;
+        }
+        await new Promise((r) => setTimeout(r, 40));
+      }
+    })();
     const people = Array.from({ length: distinct }, () => visitor("crowd"));
     const requests = Array.from({ length: 200 }, (_, i) => people[i % distinct]);
     const responses = await Promise.all(
@@ -72,21 +103,19 @@ describe("view counter", () => {
         return r.json();
       })),
     );
+    done = true;
     assert.equal(responses.filter((r) => r.counted).length, distinct, "each visitor counted once");
     const exact = Math.max(...responses.map((r) => r.views));
-    assert.equal(exact, before.views + distinct, "the Durable Object's count is exact");
-    // Reads come from KV, written through by the Durable Object after the responses, at
-    // most once a second per page (KV's limit): it must reach the exact count, never more.
-    let after;
-    for (let i = 0; i < 40; i++) {
-      after = await (await fetch(url, { headers: visitor("read") })).json();
-      assert.ok(after.views <= before.views + distinct, `KV never overshoots: ${after.views}`);
-      if (after.views === before.views + distinct) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    assert.deepEqual(after, { slug: PAGE, views: before.views + distinct });
+    assert.equal(exact, target, "the Durable Object's count is exact");
+    await reader;
+    const backwards = seen.findIndex((v, i) => i > 0 && v < seen[i - 1]);
+    assert.equal(backwards, -1, `KV went backwards at read ${backwards}: ${seen.join(" ")}`);
+    assert.ok(seen.every((v) => v <= target), `KV overshot: ${seen.join(" ")}`);
+    assert.equal(seen.at(-1), target, `KV never reached the exact count: ${seen.join(" ")}`);
+    assert.ok(seen[0] >= before, `KV went below the count read before: ${before}, then ${seen.join(" ")}`);
+    assert.deepEqual(await (await fetch(url, { headers: visitor("read") })).json(), { slug: PAGE, views: target });
     const batch = await (await fetch(`${worker.base}/api/views?slugs=${PAGE}`, { headers: visitor("read") })).json();
-    assert.equal(batch.views[PAGE], before.views + distinct);
+    assert.equal(batch.views[PAGE], target);
   });
 
   test("a visitor counts once per page per day", async () => {
@@ -191,6 +220,8 @@ function openWs(p, { origin = ownOrigin(), headers = visitor("ws") } = {}) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${wsBase()}${p}`, { origin, headers, maxPayload: 4 << 20 });
     ws.binaryType = "nodebuffer";
+    // The 101's headers (a session, or a refusal sent as a close right after it).
+    ws.once("upgrade", (res) => { ws.upgradeHeaders = res.headers; });
     ws.once("open", () => resolve(ws));
     ws.once("unexpected-response", (_req, res) => {
       const chunks = [];
@@ -224,8 +255,9 @@ function closed(ws) {
 }
 
 describe("terminal relay", () => {
-  test("the origin sees a token it verifies, for the demo asked", async () => {
+  test("the origin sees a token it verifies, for the demo asked; the 101 carries the policy", async () => {
     const ws = await openWs(`/terminal/${DEMO}`);
+    assertPolicy(ws.upgradeHeaders, "101 (a session)");
     ws.send("whoami");
     const { data, isBinary } = await nextMessage(ws);
     assert.equal(isBinary, false);
@@ -329,6 +361,7 @@ describe("terminal relay", () => {
     // A browser cannot read the status of a refused handshake, so the Worker accepts and
     // closes at once with 4000 + status and a reason saying when to retry.
     const refused = await openWs(`/terminal/${DEMO}`, { headers: me });
+    assertPolicy(refused.upgradeHeaders, "101 (a refusal: 429)");
     const c = await closed(refused);
     assert.equal(c.code, 4429);
     assert.match(c.reason, /^too_many_sessions; retry_after=\d+$/);
@@ -349,7 +382,45 @@ describe("terminal relay", () => {
     open[1].close(1000);
   });
 
-  test("the origin refuses connections that did not come through the Worker", async () => {
+  test(`N+1 terminals started in the window: the last is refused with 4429 rate_limited and retry_after (N = ${TERMINAL_LIMIT})`, async () => {
+    // Local windows are aligned to the wall clock: do not straddle a boundary.
+    const toBoundary = 60_000 - (Date.now() % 60_000);
+    if (toBoundary < 15_000) await new Promise((r) => setTimeout(r, toBoundary + 250));
+    const me = visitor("terminal-rate");
+    // Each start passes the rate limit; the session cap (MAX_PER_VISITOR open at once) may
+    // still refuse one whose predecessor's lease is being returned: that start counted too.
+    // Returns the close that refused it, or null for a session (closed again at once).
+    const start = async () => {
+      const ws = await openWs(`/terminal/${DEMO}`, { headers: me });
+      const end = closed(ws);
+      ws.send("whoami");
+      const refusal = await Promise.race([
+        new Promise((r) => ws.once("message", () => r(null))),
+        end,
+      ]);
+      if (refusal) return { ws, refusal };
+      ws.close(1000);
+      await end;
+      return { ws, refusal: null };
+    };
+    for (let i = 0; i < TERMINAL_LIMIT; i++) {
+      const { refusal } = await start();
+      assert.ok(refusal === null || /^too_many_sessions;/.test(refusal.reason),
+        `start ${i + 1} of ${TERMINAL_LIMIT} is allowed: ${JSON.stringify(refusal)}`);
+    }
+    const over = await start();
+    assertPolicy(over.ws.upgradeHeaders, "101 (a refusal: rate limit)");
+    assert.deepEqual(over.refusal, { code: 4429, reason: `rate_limited; retry_after=${TERMINAL_PERIOD}` },
+      "the start over the limit is refused");
+    // Someone else is not affected.
+    const other = await openSession(`/terminal/${DEMO}`);
+    other.close(1000);
+    await closed(other);
+  });
+
+  // (That folio-pty itself refuses them is tests/worker/folio-pty.test.mjs and
+  // pty-origin/tests/it/auth.rs: this shows the stand-in the tests above use is as strict.)
+  test("the echo stand-in origin, like folio-pty, refuses connections without a token signed with the secret", async () => {
     const direct = (headers) => new Promise((resolve) => {
       const ws = new WebSocket(`ws://127.0.0.1:${origin.port}/terminal/${DEMO}`, { headers });
       ws.once("unexpected-response", (_q, res) => resolve(res.statusCode));
@@ -364,6 +435,9 @@ describe("terminal relay", () => {
   test("origin down: the browser gets close 4502 origin_unavailable (not a 500, not a bare failure)", async () => {
     await origin.stop();
     const ws = await openWs(`/terminal/${DEMO}`);
+    // The Worker's 502 reaches the site's page as this 101 and the close: it carries the
+    // policy too.
+    assertPolicy(ws.upgradeHeaders, "101 (a refusal: 502)");
     const c = await closed(ws);
     assert.equal(c.code, 4502);
     assert.equal(c.reason, "origin_unavailable");

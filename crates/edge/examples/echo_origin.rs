@@ -5,7 +5,10 @@
 //! `terminal_protocol::verify` accepts for that demo (and any replayed nonce), and then
 //! echoes every frame. Text commands let a test drive it:
 //!
-//! * `whoami` → a text frame `{"verified":true,"demo":…,"expires_in":…}`
+//! * `whoami` → a text frame `{"verified":true,"demo":…,"expires_in":…,"client":…,
+//!   "x_folio_visitor":…}`: `client` is the token's signed client claim (hex), what folio-pty
+//!   caps sessions per client on; `x_folio_visitor` is that header if the request had one
+//!   (the Worker no longer sends it, and folio-pty ignores it)
 //! * `close:<code>:<reason>` → closes with that code and reason
 //! * `send:<n>` → sends one binary frame of `n` bytes (to test the 1 MiB rule inbound)
 //!
@@ -66,6 +69,7 @@ async fn serve(stream: TcpStream, secret: Arc<Vec<u8>>, seen: Arc<Mutex<HashSet<
         }
     }
     let mut claims_seen = None;
+    let mut header_seen: Option<String> = None;
     // tungstenite's callback signature fixes the error type.
     #[allow(clippy::result_large_err)]
     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
@@ -87,18 +91,19 @@ async fn serve(stream: TcpStream, secret: Arc<Vec<u8>>, seen: Arc<Mutex<HashSet<
         if !seen.lock().unwrap().insert(claims.nonce) {
             return Err(refuse("replayed nonce"));
         }
-        let visitor = req
+        header_seen = req
             .headers()
             .get("x-folio-visitor")
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+            .map(str::to_string);
         println!(
             "{}",
             serde_json::json!({
                 "event": "accepted",
                 "demo": claims.demo,
                 "expires": claims.expires,
-                "visitor": visitor,
+                // The client the origin may cap on: the token's signed claim, never a header.
+                "visitor": terminal_protocol::hex(&claims.client),
             })
         );
         claims_seen = Some(claims);
@@ -121,6 +126,8 @@ async fn serve(stream: TcpStream, secret: Arc<Vec<u8>>, seen: Arc<Mutex<HashSet<
                     "verified": true,
                     "demo": claims.demo,
                     "expires_in": claims.expires.saturating_sub(now()),
+                    "client": terminal_protocol::hex(&claims.client),
+                    "x_folio_visitor": header_seen,
                 })
                 .to_string(),
             ),

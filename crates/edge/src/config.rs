@@ -150,8 +150,11 @@ pub struct Settings {
     pub terminal_rate_period_secs: u64,
     /// Concurrent terminal sessions allowed in total.
     pub max_sessions: u32,
-    /// Concurrent terminal sessions allowed per visitor.
+    /// Concurrent terminal sessions allowed per client (address: IPv4, or IPv6 /64).
     pub max_sessions_per_visitor: u32,
+    /// Terminal sessions that may start in any minute, everyone's together
+    /// (`MAX_SESSION_STARTS_PER_MINUTE`).
+    pub max_session_starts_per_minute: u32,
     /// Longest a relayed session may last; also how long a session lease lives if the
     /// Worker never gets to release it.
     pub max_session_secs: u64,
@@ -168,6 +171,7 @@ impl Default for Settings {
             terminal_rate_period_secs: 60,
             max_sessions: 20,
             max_sessions_per_visitor: 2,
+            max_session_starts_per_minute: 30,
             max_session_secs: 30 * 60,
             extra_origins: Vec::new(),
         }
@@ -200,12 +204,28 @@ impl Settings {
                 d.max_sessions_per_visitor.into(),
             )
             .min(u32::MAX.into()) as u32,
+            max_session_starts_per_minute: num(
+                "MAX_SESSION_STARTS_PER_MINUTE",
+                d.max_session_starts_per_minute.into(),
+            )
+            .min(u32::MAX.into()) as u32,
             max_session_secs: num("MAX_SESSION_SECS", d.max_session_secs),
             extra_origins: get("ALLOWED_ORIGINS")
                 .unwrap_or_default()
                 .split(',')
                 .filter_map(|o| origin_of(o.trim()))
                 .collect(),
+        }
+    }
+}
+
+impl Settings {
+    /// The session caps, as the limiter checks them ([`crate::limits::decide`]).
+    pub fn session_caps(&self) -> crate::limits::Caps {
+        crate::limits::Caps {
+            max_total: self.max_sessions,
+            max_per_visitor: self.max_sessions_per_visitor,
+            max_starts_per_minute: self.max_session_starts_per_minute,
         }
     }
 }
@@ -302,12 +322,15 @@ mod tests {
             "TERMINAL_ORIGIN" => Some("http://127.0.0.1:9000/".into()),
             "MAX_SESSIONS" => Some("3".into()),
             "MAX_SESSIONS_PER_VISITOR" => Some("zero".into()),
+            "MAX_SESSION_STARTS_PER_MINUTE" => Some("7".into()),
             "ALLOWED_ORIGINS" => Some("https://a.dev, nonsense ,http://b.dev:8080/".into()),
             _ => None,
         });
         assert_eq!(s.terminal_origin.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(s.max_sessions, 3);
         assert_eq!(s.max_sessions_per_visitor, 2);
+        assert_eq!(s.max_session_starts_per_minute, 7);
+        assert_eq!(s.session_caps().max_starts_per_minute, 7);
         assert_eq!(s.extra_origins, vec!["https://a.dev", "http://b.dev:8080"]);
     }
 }

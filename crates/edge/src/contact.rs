@@ -17,7 +17,7 @@
 use crate::api::ApiError;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// Largest request body accepted: over it is a 413 before anything is parsed.
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
@@ -356,31 +356,8 @@ pub fn check_token(
 // ---------------------------------------------------------------------------------------
 // Keys and limits.
 
-const ADDRESS_LABEL: &[u8] = b"folio contact address v1\0";
-
-/// The per-address limit's key: `SHA-256(daily salt ‖ label ‖ prefix)`, where the prefix
-/// is the whole IPv4 address or the /64 of an IPv6 one (one subscriber gets a whole /64,
-/// so keying on the full address would let them rotate freely). Not the User-Agent: a
-/// sender can change it at will. Unparsable input is keyed as it is.
-pub fn address_key(salt: &[u8; 32], ip: &str) -> String {
-    let ip = ip.trim();
-    let prefix = match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
-        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        Err(_) => ip.to_string(),
-    };
-    let mut h = Sha256::new();
-    h.update(salt);
-    h.update(ADDRESS_LABEL);
-    h.update(prefix.as_bytes());
-    terminal_protocol::hex(&h.finalize())
-}
+// The per-address limit is keyed on `crate::visitor::address_key` (IPv4, or IPv6 /64,
+// IPv4 written as IPv6 as that IPv4; never the User-Agent): the one rule every limit uses.
 
 /// One hour: the per-address window.
 pub const ADDRESS_WINDOW_SECS: u64 = 3600;

@@ -4,7 +4,8 @@
 //!
 //! * [`routes`] — which request is which route; [`api`] — the JSON bodies and errors;
 //! * [`counter`] — one visit counts once, the Durable Object's SQL, the write-through to KV;
-//! * [`limits`] — the concurrent-session cap; [`visitor`] — the visitor key;
+//! * [`limits`] — the session caps (concurrent, per client, starts per minute);
+//!   [`visitor`] — the visitor key (counts a view) and the address key (every limit);
 //! * [`headers`] — the security policy on every response;
 //! * [`relay`] — what the terminal relay admits, forwards and closes with; [`token`] — the
 //!   origin token as the Worker mints it;

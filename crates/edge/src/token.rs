@@ -3,7 +3,7 @@
 //! service token) to the origin. The format itself is defined once, in
 //! `terminal_protocol::token`, and verified by `folio-pty` with the same code.
 
-use terminal_protocol::{MAX_TOKEN_TTL_SECS, NONCE_LEN};
+use terminal_protocol::{CLIENT_KEY_LEN, MAX_TOKEN_TTL_SECS, NONCE_LEN};
 
 /// Lifetime of a minted token. The Worker connects within milliseconds of minting, so a
 /// short life only narrows the replay window; it stays well under the protocol's maximum
@@ -23,12 +23,19 @@ pub enum MintError {
     WeakSecret,
 }
 
-/// Mints the token for one upstream connection to `demo`, valid [`TOKEN_TTL_SECS`].
+/// Mints the token for one upstream connection of `client` to `demo`, valid
+/// [`TOKEN_TTL_SECS`].
+///
+/// `client` is the visitor's address key ([`crate::visitor::address_key`]). Behind the
+/// Worker, every upstream request comes from the Worker's own address, so the origin caps
+/// sessions per client on this claim; signed into the token, it cannot be altered or
+/// chosen by anyone without the secret (a header beside the token could).
 pub fn mint_for(
     secret: &[u8],
     demo: &str,
     now_unix: u64,
     nonce: [u8; NONCE_LEN],
+    client: &[u8; CLIENT_KEY_LEN],
 ) -> Result<String, MintError> {
     if secret.len() < MIN_SECRET_LEN {
         return Err(MintError::WeakSecret);
@@ -38,6 +45,7 @@ pub fn mint_for(
         demo,
         now_unix + TOKEN_TTL_SECS,
         nonce,
+        client,
     ))
 }
 
@@ -69,26 +77,16 @@ impl AccessCredentials {
     }
 }
 
-/// Header carrying the visitor's daily key (hex, [`crate::visitor`]) to the origin.
-///
-/// Behind the Worker, `CF-Connecting-IP` on the upstream request is the Worker's own
-/// address for every visitor, so an origin that caps sessions per client needs another
-/// key. This one is opaque (no IP), and trustworthy exactly when the request's token
-/// verifies, since only the Worker can mint tokens.
-pub const VISITOR_HEADER: &str = "X-Folio-Visitor";
-
 /// The headers of the upstream upgrade request: the token as a bearer credential (never
-/// in the URL, where logs would keep it), the visitor key, and the Access credentials if
-/// any.
+/// in the URL, where logs would keep it) and the Access credentials if any. Who the client
+/// is travels inside the token ([`mint_for`]), not in a header of its own.
 pub fn upstream_headers(
     token: &str,
-    visitor: &str,
     access: Option<&AccessCredentials>,
 ) -> Vec<(&'static str, String)> {
     let mut h = vec![
         ("Upgrade", "websocket".to_string()),
         ("Authorization", format!("Bearer {token}")),
-        (VISITOR_HEADER, visitor.to_string()),
     ];
     if let Some(a) = access {
         h.push(("CF-Access-Client-Id", a.client_id.clone()));
@@ -105,9 +103,10 @@ mod tests {
 
     #[test]
     fn minted_tokens_verify_at_the_origin() {
-        let token = mint_for(SECRET, "minirt", 1_000, [7; NONCE_LEN]).unwrap();
+        let token = mint_for(SECRET, "minirt", 1_000, [7; NONCE_LEN], &[3; 32]).unwrap();
         let claims = terminal_protocol::verify(SECRET, &token, "minirt", 1_000).unwrap();
         assert_eq!(claims.expires, 1_000 + TOKEN_TTL_SECS);
+        assert_eq!(claims.client, [3; 32], "the client claim is signed in");
         assert!(terminal_protocol::verify(SECRET, &token, "other", 1_000).is_err());
         assert!(
             terminal_protocol::verify(SECRET, &token, "minirt", 1_000 + TOKEN_TTL_SECS).is_err()
@@ -124,19 +123,22 @@ mod tests {
     #[test]
     fn weak_secrets_are_refused() {
         assert_eq!(
-            mint_for(b"short", "a", 0, [0; NONCE_LEN]),
+            mint_for(b"short", "a", 0, [0; NONCE_LEN], &[0; 32]),
             Err(MintError::WeakSecret)
         );
     }
 
     #[test]
     fn headers() {
-        let h = upstream_headers("t", "ab", None);
+        let h = upstream_headers("t", None);
         assert_eq!(h[1], ("Authorization", "Bearer t".to_string()));
-        assert_eq!(h[2], (VISITOR_HEADER, "ab".to_string()));
-        assert_eq!(h.len(), 3);
+        assert_eq!(h.len(), 2);
+        // Threat 9 (issue 11): nothing but the token says who the client is.
+        assert!(!h
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("x-folio-visitor")));
         let a = AccessCredentials::from_parts(Some("id".into()), Some("s".into())).unwrap();
-        assert_eq!(upstream_headers("t", "ab", Some(&a)).len(), 5);
+        assert_eq!(upstream_headers("t", Some(&a)).len(), 4);
         assert!(AccessCredentials::from_parts(Some("id".into()), None).is_none());
         assert!(AccessCredentials::from_parts(Some("".into()), Some("s".into())).is_none());
     }

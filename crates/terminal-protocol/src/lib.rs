@@ -38,6 +38,10 @@ pub const MAX_FRAME_BYTES: usize = 1 << 20;
 /// repeated nonce as a replay.
 pub const NONCE_LEN: usize = 16;
 
+/// Length in bytes of a token's client claim: the Worker's key of the visitor's address
+/// (SHA-256 output), which the origin's per-client session cap counts on.
+pub const CLIENT_KEY_LEN: usize = 32;
+
 /// Smallest and largest terminal dimension (columns or rows) either side accepts. Zero
 /// breaks programs that divide by the width; huge values make them allocate huge screens.
 pub const MIN_DIMENSION: u16 = 1;

@@ -11,7 +11,6 @@ use folio_edge::contact::{
     self as rules, Checked, ContactManifest, FormState, OutboxOutcome, OutboxSubmit, Refusal,
     SentBody,
 };
-use folio_edge::visitor;
 
 fn settings(ctx: &Ctx) -> ApiResult<&ContactManifest> {
     ctx.manifest
@@ -133,9 +132,9 @@ pub(crate) async fn submit(ctx: &Ctx, mut req: Request) -> ApiResult<Response> {
     let result: Result<SentBody, Refusal> = match checked {
         Ok(Checked::Honeypot) => Ok(SentBody::sent()),
         Ok(Checked::Accept { key, raw, .. }) => {
-            let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
-            let salt = visitor::daily_salt(secret.as_bytes(), &ctx.today);
-            let address = rules::address_key(&salt, visitor::client_ip(ip.as_deref()));
+            // The address key every limit counts on (`visitor::address_key`, computed once
+            // per request in fetch.rs).
+            let address = ctx.client.clone();
             let outcome = deliver(
                 ctx,
                 &OutboxSubmit {

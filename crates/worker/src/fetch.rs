@@ -57,18 +57,18 @@ async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     let allowed_origins =
         headers::allowed_origins(manifest.as_deref(), url.as_str(), &settings.extra_origins);
 
-    // The visitor key: daily salt (from a secret) over IP and User-Agent. Never the IP.
+    // Two keys under a daily salt (from a secret), never the IP itself: the visitor key
+    // (IP and User-Agent) counts a view once; the address key (IPv4, or IPv6 /64) is what
+    // every limit counts on, since the User-Agent is the visitor's to choose.
     let now = now_unix();
     let today = visitor::utc_day(now);
     let secret = env_string(&env, "VISITOR_SECRET").or_else(|| env_string(&env, "TERMINAL_SECRET"));
     let salt = visitor::daily_salt(secret.as_deref().unwrap_or("").as_bytes(), &today);
     let ip_header = req.headers().get("CF-Connecting-IP")?;
+    let ip = visitor::client_ip(ip_header.as_deref());
     let ua = req.headers().get("User-Agent")?.unwrap_or_default();
-    let visitor = visitor::hex(&visitor::visitor_key(
-        &salt,
-        visitor::client_ip(ip_header.as_deref()),
-        &ua,
-    ));
+    let visitor = visitor::hex(&visitor::visitor_key(&salt, ip, &ua));
+    let client_key = visitor::address_key(&salt, ip);
 
     let method = Method::parse(req.method().as_ref());
     let contact_page = matches!(method, Method::Get | Method::Head);
@@ -86,6 +86,8 @@ async fn serve(req: Request, env: Env) -> worker::Result<Response> {
         allowed_origins,
         origin,
         visitor,
+        client: visitor::hex(&client_key),
+        client_key,
         today,
         salt_configured: secret.is_some(),
     };

@@ -98,7 +98,12 @@ pub(crate) struct Ctx {
     pub(crate) settings: Settings,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) origin: Option<String>,
+    /// The visitor key (IP and User-Agent), hex: counts a view once, nothing else.
     pub(crate) visitor: String,
+    /// The address key (IPv4, or IPv6 /64), hex: what every limit and cap counts on.
+    pub(crate) client: String,
+    /// The same key as bytes: the client claim signed into the origin's token.
+    pub(crate) client_key: folio_edge::visitor::VisitorKey,
     pub(crate) today: String,
     pub(crate) salt_configured: bool,
 }
@@ -114,7 +119,7 @@ pub(crate) fn exec_schema(state: &State, schema: &str) {
     }
 }
 
-/// Asks a rate-limit binding whether this visitor may go on. A missing binding or a
+/// Asks a rate-limit binding whether this client (address key) may go on. A missing binding or a
 /// runtime failure lets the request through (and is logged): the counter and the session
 /// cap protect themselves, and an outage of the limiter should not take the site's API
 /// down with it.
@@ -126,7 +131,7 @@ pub(crate) async fn rate_limit(ctx: &Ctx, name: &str) -> bool {
             return true;
         }
     };
-    match limiter.limit(ctx.visitor.clone()).await {
+    match limiter.limit(ctx.client.clone()).await {
         Ok(outcome) => outcome.success,
         Err(e) => {
             internal("rate_limit", e);

@@ -9,10 +9,12 @@ use folio_edge::limits::{self, LeaseOutcome, LeaseRequest};
 struct LeaseCounts {
     total: u64,
     mine: u64,
+    starts: u64,
+    oldest_start: u64,
 }
 
-/// The cap on concurrent terminal sessions (one SQLite-backed Durable Object named
-/// `"global"`). See [`crate::limits`].
+/// The caps on terminal sessions, concurrent (in total and per client) and started per
+/// minute (one SQLite-backed Durable Object named `"global"`). See `folio_edge::limits`.
 pub struct SessionLimiter {
     state: State,
 }
@@ -37,18 +39,33 @@ impl SessionLimiter {
                 ttl,
                 max_total,
                 max_per_visitor,
+                max_starts_per_minute,
             } => {
-                let now = now as i64;
-                sql.exec(limits::SQL_EXPIRE, vec![now.into()])?;
-                let counts: LeaseCounts = sql
+                let caps = limits::Caps {
+                    max_total,
+                    max_per_visitor,
+                    max_starts_per_minute,
+                };
+                let window_start = now.saturating_sub(limits::START_WINDOW_SECS) as i64;
+                let now_i = now as i64;
+                sql.exec(limits::SQL_EXPIRE, vec![now_i.into()])?;
+                sql.exec(limits::SQL_FORGET_STARTS, vec![window_start.into()])?;
+                let c: LeaseCounts = sql
                     .exec(limits::SQL_COUNT, vec![visitor.clone().into()])?
                     .one()?;
-                let outcome = limits::decide(counts.total, counts.mine, max_total, max_per_visitor);
+                let counts = limits::Counts {
+                    total: c.total,
+                    mine: c.mine,
+                    starts: c.starts,
+                    oldest_start: c.oldest_start,
+                };
+                let outcome = limits::decide(counts, caps, now);
                 if outcome == LeaseOutcome::Granted {
                     sql.exec(
                         limits::SQL_INSERT,
-                        vec![id.into(), visitor.into(), (now + ttl as i64).into()],
+                        vec![id.into(), visitor.into(), (now_i + ttl as i64).into()],
                     )?;
+                    sql.exec(limits::SQL_RECORD_START, vec![now_i.into()])?;
                 }
                 outcome
             }

@@ -77,7 +77,7 @@ pub(crate) async fn terminal(ctx: &Ctx, req: Request, demo: &str) -> ApiResult<R
     let url = relay::upstream_url(&terminal_origin, demo)?;
     let nonce = random_bytes::<{ terminal_protocol::NONCE_LEN }>()?;
     let now = now_unix();
-    let token = token::mint_for(secret.as_bytes(), demo, now, nonce)
+    let token = token::mint_for(secret.as_bytes(), demo, now, nonce, &ctx.client_key)
         .map_err(|e| ApiError::misconfigured(e.to_string()))?;
 
     let lease_id = visitor::hex(&random_bytes::<32>()?);
@@ -85,11 +85,12 @@ pub(crate) async fn terminal(ctx: &Ctx, req: Request, demo: &str) -> ApiResult<R
         &ctx.env,
         &LeaseRequest::Acquire {
             id: lease_id.clone(),
-            visitor: ctx.visitor.clone(),
+            visitor: ctx.client.clone(),
             now,
             ttl: ctx.settings.max_session_secs,
             max_total: ctx.settings.max_sessions,
             max_per_visitor: ctx.settings.max_sessions_per_visitor,
+            max_starts_per_minute: ctx.settings.max_session_starts_per_minute,
         },
     )
     .await
@@ -99,7 +100,7 @@ pub(crate) async fn terminal(ctx: &Ctx, req: Request, demo: &str) -> ApiResult<R
     }
 
     let access = access_credentials(&ctx.env);
-    let connect = connect_upstream(&url, &token, &ctx.visitor, access.as_ref());
+    let connect = connect_upstream(&url, &token, access.as_ref());
     let connected = with_timeout(connect, UPSTREAM_CONNECT_TIMEOUT)
         .await
         .unwrap_or_else(|| {
@@ -152,11 +153,10 @@ const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 async fn connect_upstream(
     url: &str,
     token: &str,
-    visitor: &str,
     access: Option<&token::AccessCredentials>,
 ) -> ApiResult<WebSocket> {
     let headers = Headers::new();
-    for (name, value) in token::upstream_headers(token, visitor, access) {
+    for (name, value) in token::upstream_headers(token, access) {
         headers
             .set(name, &value)
             .map_err(|e| internal("upstream_headers", e))?;

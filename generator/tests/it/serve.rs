@@ -420,9 +420,16 @@ async fn served_site_equals_a_full_build_after_every_kind_of_edit() {
     site.remove("templates/unused.html");
     settle(&server, &mut ws, &site, "delete a template").await;
 
-    // An editor's swap file changes nothing and must not trigger a rebuild; the next real
-    // edit's message is the next one on the socket.
+    // An editor's swap file changes nothing and must not trigger a rebuild: nothing comes on
+    // the socket for three times the longest a burst is gathered (so the swap file is a
+    // burst of its own, not one with the edit below); the next real edit's message is the
+    // next one on the socket.
+    // (First, anything still on its way from the steps above.)
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_millis(900), ws.next()).await {}
     site.write("content/.about-me.md.swp", "junk");
+    if let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(900), ws.next()).await {
+        panic!("a swap file caused a message: {m:?}\n{}", server.logs());
+    }
     site.write(
         "content/about-me.md",
         "+++\ntitle = \"About me\"\n+++\nHi.\n",
@@ -752,29 +759,30 @@ async fn open_terminal(
         .map(|(ws, _)| ws)
 }
 
-/// The folio-pty binary cargo built next to folio, if it did.
-fn folio_pty() -> Option<PathBuf> {
+/// The folio-pty binary cargo built next to folio. `cargo test --workspace` builds it;
+/// `cargo test -p folio` alone does not, and then this fails and says so (never a skip).
+fn folio_pty() -> PathBuf {
     let p = Path::new(env!("CARGO_BIN_EXE_folio")).with_file_name("folio-pty");
-    p.is_file().then_some(p)
+    assert!(
+        p.is_file(),
+        "{} is not built, and this test relays to it: run `cargo build -p folio-pty` (or \
+         `cargo test --workspace`) and re-run",
+        p.display()
+    );
+    p
 }
 
+/// Never skips: without folio-pty or bubblewrap it fails and says what is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_terminal_is_relayed_to_a_local_folio_pty() {
-    let Some(_) = folio_pty() else {
-        eprintln!(
-            "SKIPPED the_terminal_is_relayed_to_a_local_folio_pty: folio-pty is not built \
-             (run `cargo build -p folio-pty` first)"
-        );
-        return;
-    };
+    folio_pty();
     let has_bwrap = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("bwrap").is_file()));
-    if !has_bwrap {
-        eprintln!(
-            "SKIPPED the_terminal_is_relayed_to_a_local_folio_pty: bubblewrap is not installed"
-        );
-        return;
-    }
+    assert!(
+        has_bwrap,
+        "bubblewrap (bwrap) is not installed, and folio serve --terminal runs folio-pty in \
+         its sandbox: run `apt-get install bubblewrap` and re-run"
+    );
     let site = site_with_demo();
     let server = Server::start(site.root(), &["--terminal"]);
     let addr = server.addr();

@@ -43,6 +43,10 @@ fn unique_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// The client claim of [`Origin::token`]: a test's connections are one client (as one
+/// visitor address behind the Worker) unless it says otherwise.
+pub(crate) const CLIENT: [u8; 32] = [0x11; 32];
+
 /// A running origin.
 pub(crate) struct Origin {
     child: Child,
@@ -163,14 +167,19 @@ impl Origin {
         self.logs.lock().unwrap().join("\n")
     }
 
-    /// A valid token for `demo`, as the Worker mints it.
+    /// A valid token for `demo`, as the Worker mints it, for the client [`CLIENT`].
     pub(crate) fn token(&self, demo: &str) -> String {
+        self.token_for(demo, &CLIENT)
+    }
+
+    /// A valid token for `demo` whose signed client claim is `client`.
+    pub(crate) fn token_for(&self, demo: &str, client: &[u8; 32]) -> String {
         let mut nonce = [0u8; 16];
         std::fs::File::open("/dev/urandom")
             .unwrap()
             .read_exact(&mut nonce)
             .unwrap();
-        terminal_protocol::mint(&self.secret, demo, now() + 30, nonce)
+        terminal_protocol::mint(&self.secret, demo, now() + 30, nonce, client)
     }
 
     pub(crate) fn url(&self, demo: &str) -> String {
@@ -214,7 +223,19 @@ impl Origin {
         demo: &str,
         headers: &[(&str, &str)],
     ) -> Result<Term, u16> {
-        let ws = self.open(demo, Some(&self.token(demo)), headers).await?;
+        self.connect_client(demo, &CLIENT, headers).await
+    }
+
+    /// Connects with a fresh token whose client claim is `client`, and extra headers.
+    pub(crate) async fn connect_client(
+        &self,
+        demo: &str,
+        client: &[u8; 32],
+        headers: &[(&str, &str)],
+    ) -> Result<Term, u16> {
+        let ws = self
+            .open(demo, Some(&self.token_for(demo, client)), headers)
+            .await?;
         let mut t = Term::new(ws);
         t.hello(80, 24).await;
         Ok(t)
@@ -351,6 +372,8 @@ pub(crate) struct Term {
     pub exit: Option<ExitStatus>,
     pub closed: bool,
     pub frames: usize,
+    /// Everything typed so far (input frames), to keep `expect` off the shell's echo.
+    pub typed: Vec<u8>,
 }
 
 impl Term {
@@ -362,6 +385,7 @@ impl Term {
             exit: None,
             closed: false,
             frames: 0,
+            typed: vec![],
         }
     }
 
@@ -378,6 +402,9 @@ impl Term {
     /// Sends a frame; errors (the server already closed) are ignored, the tests assert on
     /// what the server sent instead.
     pub(crate) async fn frame(&mut self, f: ClientFrame) {
+        if let ClientFrame::Input(bytes) = &f {
+            self.typed.extend_from_slice(bytes);
+        }
         let _ = self.ws.send(Message::Binary(f.encode().into())).await;
     }
 
@@ -425,10 +452,17 @@ impl Term {
     }
 
     /// Waits until the output contains `needle`; panics with the transcript otherwise.
-    /// Scans only new output, so it stays linear on large streams.
+    /// Scans only new output, so it stays linear on large streams. A needle that was typed
+    /// is refused: the terminal's echo of the input would match it whether or not the
+    /// command ran (have the shell compute it instead: `echo M-$((6*7))`, expect `M-42`).
     pub(crate) async fn expect(&mut self, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         let n = needle.as_bytes();
+        assert!(
+            n.is_empty() || !self.typed.windows(n.len()).any(|w| w == n),
+            "expect({needle:?}): that text was typed, so the echo alone would match it; \
+             make the shell compute the marker (echo M-$((6*7)) and expect M-42)"
+        );
         let mut from = 0;
         loop {
             if self.output.len() >= n.len() && self.output[from..].windows(n.len()).any(|w| w == n)
@@ -487,20 +521,29 @@ impl Term {
         })
     }
 
-    /// Runs a shell command line and waits for its marker: returns the output of it.
-    /// The marker is built so the echoed command line does not contain it.
+    /// Runs a shell command line and returns what it printed, and only that: the text between
+    /// two markers the shell itself prints before and after it (`printf 'ST%sRT<n>' _` prints
+    /// `ST_RT<n>`, which the typed line does not contain). The shell's echo of the typed line
+    /// comes before the first marker, so nothing in the command itself can be found in the
+    /// result: a test cannot pass on its own echo.
     pub(crate) async fn run(&mut self, cmd: &str, timeout: Duration) -> String {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let start = self.output.len();
-        self.send(&format!("{cmd}; printf 'DO%sNE{n}\\n' _\r"))
-            .await;
-        let marker = format!("DO_NE{n}");
+        self.send(&format!(
+            "printf 'ST%sRT{n}\\n' _; {cmd}; printf 'DO%sNE{n}\\n' _\r"
+        ))
+        .await;
+        let begin = format!("ST_RT{n}\r\n");
+        let end = format!("DO_NE{n}");
         let deadline = Instant::now() + timeout;
         loop {
             let text = String::from_utf8_lossy(&self.output[start..]).into_owned();
-            if let Some(i) = text.find(&marker) {
-                return text[..i].to_owned();
+            if let Some(b) = text.find(&begin) {
+                let body = &text[b + begin.len()..];
+                if let Some(e) = body.find(&end) {
+                    return body[..e].to_owned();
+                }
             }
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(

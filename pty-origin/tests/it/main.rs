@@ -4,5 +4,7 @@
 mod auth;
 mod common;
 mod escapes;
+mod hostile_keys;
+mod hostile_sandbox;
 mod portfolio;
 mod session;

@@ -22,6 +22,21 @@ async fn echoes_keystrokes_and_shows_motd() {
     assert!(out.contains("folio"), "{out}");
 }
 
+/// `Term::run` returns what the command printed and nothing of the typed line: a test that
+/// looks for text from its own command line finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_returns_only_what_the_command_printed() {
+    let origin = Origin::start(&fixture_site());
+    let mut t = origin.connect("shell").await;
+    let out = t.run("echo typed-not-printed >/dev/null", SECS(10)).await;
+    assert_eq!(
+        out, "",
+        "the echo of the command line leaked into run()'s result"
+    );
+    let out = t.run("echo printed-$((6*7))", SECS(10)).await;
+    assert_eq!(out, "printed-42\r\n");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resize_changes_stty_size() {
     let origin = Origin::start(&fixture_site());
@@ -178,7 +193,15 @@ async fn sigterm_tells_clients_and_reaps_everything() {
     let mut t = origin.connect("shell").await;
     t.run("(sleep 4242 &); setsid sleep 4243 & true", SECS(10))
         .await;
-    assert!(!crate::common::host_processes_matching("sleep 4242").is_empty());
+    // Both are seen running on the host before the SIGTERM (a background job may still be
+    // between fork and exec when the prompt returns), so "gone after" means "reaped".
+    for n in [4242, 4243] {
+        let deadline = Instant::now() + SECS(5);
+        while crate::common::host_processes_matching(&format!("sleep {n}")).is_empty() {
+            assert!(Instant::now() < deadline, "sleep {n} never started");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let status = origin.terminate();
     assert!(status.success(), "origin exit status {status:?}");
     t.expect_notice("shutting down", SECS(5)).await;

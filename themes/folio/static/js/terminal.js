@@ -124,7 +124,8 @@
   var REFUSALS = {
     rate_limited: "You started terminals too quickly.",
     too_many_sessions: "You already have the most terminals one visitor may open.",
-    sessions_full: "All terminal sessions are in use."
+    sessions_full: "All terminal sessions are in use.",
+    too_many_starts: "Many terminals were started in the last minute."
   };
 
   var END_REASONS = {

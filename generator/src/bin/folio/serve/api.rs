@@ -45,13 +45,16 @@ pub(super) async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request) 
         &request_url,
         &shared.settings.extra_origins,
     );
-    // The visitor key: daily salt over IP and User-Agent. Locally the IP is the peer's
-    // (there is no CF-Connecting-IP to trust).
+    // The visitor key (daily salt over IP and User-Agent; counts views) and the address
+    // key (IP only; what the caps count on). Locally the IP is the peer's (there is no
+    // CF-Connecting-IP to trust).
     let ua = header_str(&req, header::USER_AGENT).unwrap_or_default();
     let ip = peer.ip().to_string();
+    let now = now_unix();
     let (visitor, today) = shared
         .views
-        .visitor(visitor::client_ip(Some(&ip)), &ua, now_unix());
+        .visitor(visitor::client_ip(Some(&ip)), &ua, now);
+    let client = shared.views.client(visitor::client_ip(Some(&ip)), now);
 
     let method = Method::parse(req.method().as_str());
     let routed = routes::route(method, &path, &query);
@@ -66,10 +69,11 @@ pub(super) async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request) 
         allowed_origins,
         origin,
         visitor,
+        client,
         today,
     };
     let result = match routed {
-        Ok(Route::Contact) => super::contact::submit(&shared, &ctx, &ip, req).await,
+        Ok(Route::Contact) => super::contact::submit(&shared, &ctx, req).await,
         Ok(route) => dispatch(&shared, &ctx, req, route, method).await,
         Err(e) => Err(e),
     };

@@ -81,12 +81,7 @@ fn json(status: u16, body: String, retry_after: Option<u64>) -> Response {
 }
 
 /// `POST /api/contact`.
-pub(super) async fn submit(
-    shared: &Shared,
-    ctx: &Ctx,
-    peer_ip: &str,
-    req: Request,
-) -> ApiResult<Response> {
+pub(super) async fn submit(shared: &Shared, ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let cfg = settings(shared).ok_or_else(rules::not_enabled)?;
     let (as_json, content_type) = {
         let hv = |name: header::HeaderName| {
@@ -118,8 +113,8 @@ pub(super) async fn submit(
     let result: Result<SentBody, Refusal> = match checked {
         Ok(Checked::Honeypot) => Ok(SentBody::sent()),
         Ok(Checked::Accept { key, raw, .. }) => {
-            let salt = folio_edge::visitor::daily_salt(&local.secret, &ctx.today);
-            let address = rules::address_key(&salt, peer_ip);
+            // The address key every limit counts on (`visitor::address_key`, as at the edge).
+            let address = folio_edge::visitor::hex(&ctx.client);
             deliver(local, &cfg, &key, &address, &raw, now)?.map_err(|error| Refusal {
                 error,
                 fields: Vec::new(),

@@ -146,8 +146,10 @@ pub(crate) struct Shared {
     pub terminal: Option<relay::TerminalOrigin>,
     /// The Worker's settings (defaults: there is no `wrangler.toml [vars]` here).
     pub settings: Settings,
-    /// Open terminal sessions: lease id → visitor key (the session cap).
+    /// Open terminal sessions: lease id → client address key, hex (the session caps).
     pub leases: Mutex<BTreeMap<String, String>>,
+    /// Sessions started in the last minute (the start cap), as the Worker's limiter keeps them.
+    pub starts: Mutex<folio_edge::limits::StartLog>,
     /// The port the server listens on (which `Host` headers may name).
     pub port: u16,
     /// The contact form's token secret, limits and `.folio/outbox`.
@@ -256,6 +258,7 @@ pub(crate) fn run(mut opts: ServeOptions, out: Output) -> Result<(), ServeError>
         terminal,
         settings: Settings::default(),
         leases: Mutex::new(BTreeMap::new()),
+        starts: Mutex::new(folio_edge::limits::StartLog::default()),
         port: addr.port(),
         contact: contact::Local::new(&opts.root),
     });

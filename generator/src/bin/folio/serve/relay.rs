@@ -1,7 +1,8 @@
 //! `/terminal/<demo>`: relayed as a WebSocket to a local terminal origin (`folio-pty`),
 //! with the Worker's rules (`folio_edge::relay`, `folio_edge::token`,
 //! `folio_edge::limits`): known demo, `Upgrade: websocket` or 426, the site's own
-//! `Origin` or 403, a session cap, a short-lived token minted with the shared secret
+//! `Origin` or 403, the session caps (per client address, in total, started per minute),
+//! a short-lived token minted with the shared secret and carrying the client's address key
 //! (`terminal_protocol::mint`, through the Worker's `token::mint_for`), frames forwarded
 //! both ways under the same size rule, close codes passed through the same way, and
 //! refusals worth retrying (session cap, origin down) sent as the Worker sends them: an
@@ -41,6 +42,40 @@ pub(crate) struct TerminalOrigin {
     pub url: String,
     secret: Vec<u8>,
     child: Mutex<Option<Child>>,
+    /// The directory the started origin keeps its runtime directory in (removed on stop).
+    runtime_dir: Option<PathBuf>,
+}
+
+/// A fresh directory in the temp dir for a started origin's runtime directory: folio-pty
+/// refuses to run as root without one named for it (a predictable name in the shared temp
+/// dir invites planted symlinks), and it must be reachable (0755) by the sandbox's
+/// per-session uids; folio-pty makes its own runtime directory inside it private.
+fn fresh_runtime_dir() -> Result<PathBuf, ServeError> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    let mut last = None;
+    for attempt in 0..8u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let dir = std::env::temp_dir().join(format!(
+            "folio-serve-terminal-{}-{nanos:08x}{attempt}",
+            std::process::id()
+        ));
+        match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
+            Ok(()) => {
+                // The mode, whatever the umask.
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+                    .map_err(|e| ServeError::Terminal(format!("{}: {e}", dir.display())))?;
+                return Ok(dir);
+            }
+            Err(e) => last = Some(format!("{}: {e}", dir.display())),
+        }
+    }
+    Err(ServeError::Terminal(format!(
+        "creating a runtime directory for folio-pty: {}",
+        last.unwrap_or_default()
+    )))
 }
 
 /// Where the `folio-pty` binary is: next to this executable (a cargo build puts both in
@@ -78,6 +113,7 @@ impl TerminalOrigin {
             url: url.trim_end_matches('/').to_string(),
             secret,
             child: Mutex::new(None),
+            runtime_dir: None,
         })
     }
 
@@ -92,6 +128,7 @@ impl TerminalOrigin {
         let secret_path = state.join("terminal-secret");
         let _ = std::fs::remove_file(&secret_path);
         let secret = views::secret_file(&secret_path)?;
+        let runtime_dir = fresh_runtime_dir()?;
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")
             .arg("--site")
@@ -99,6 +136,8 @@ impl TerminalOrigin {
             .args(["--listen", "127.0.0.1:0"])
             .arg("--secret-file")
             .arg(&secret_path)
+            .arg("--runtime-dir")
+            .arg(&runtime_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -150,12 +189,14 @@ impl TerminalOrigin {
                         url: format!("http://{addr}"),
                         secret,
                         child: Mutex::new(Some(child)),
+                        runtime_dir: Some(runtime_dir),
                     });
                 }
                 Ok(Err(line)) => log.push(line),
                 Err(_) => {}
             }
             if let Ok(Some(status)) = child.try_wait() {
+                let _ = std::fs::remove_dir_all(&runtime_dir);
                 return Err(ServeError::Terminal(format!(
                     "folio-pty exited ({status}) before listening: {}",
                     log.join("\n")
@@ -163,6 +204,8 @@ impl TerminalOrigin {
             }
             if std::time::Instant::now() > deadline {
                 let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&runtime_dir);
                 return Err(ServeError::Terminal(
                     "folio-pty did not start listening within 120 s".into(),
                 ));
@@ -170,7 +213,7 @@ impl TerminalOrigin {
         }
     }
 
-    /// Stops the origin this process started (if it did).
+    /// Stops the origin this process started (if it did), and removes its runtime directory.
     pub(crate) fn stop(&self) {
         if let Some(mut c) = self.child.lock().expect("child lock").take() {
             // SIGTERM first: folio-pty ends its sessions and sandboxes cleanly.
@@ -178,14 +221,21 @@ impl TerminalOrigin {
             unsafe {
                 libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
             }
+            let mut exited = false;
             for _ in 0..50 {
                 if matches!(c.try_wait(), Ok(Some(_))) {
-                    return;
+                    exited = true;
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            let _ = c.kill();
-            let _ = c.wait();
+            if !exited {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            if let Some(dir) = &self.runtime_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }
@@ -241,23 +291,27 @@ impl Drop for Lease {
     }
 }
 
-/// The session cap, with the Worker's rule (`limits::decide`) over an in-memory lease
-/// table instead of its `SessionLimiter` Durable Object.
-fn acquire(shared: &Arc<Shared>, visitor: &str) -> Result<Lease, ApiError> {
+/// The session caps, with the Worker's rule (`limits::decide`: per client address, in
+/// total, and started per minute) over an in-memory lease table and start log instead of
+/// its `SessionLimiter` Durable Object.
+fn acquire(shared: &Arc<Shared>, client: &str) -> Result<Lease, ApiError> {
     let id = terminal_protocol::hex(&views::random_bytes(32).map_err(|e| internal("random", e))?);
+    let now = now_unix();
     let mut leases = shared.leases.lock().expect("lease lock");
-    let total = leases.len() as u64;
-    let mine = leases.values().filter(|v| *v == visitor).count() as u64;
-    let outcome = limits::decide(
-        total,
-        mine,
-        shared.settings.max_sessions,
-        shared.settings.max_sessions_per_visitor,
-    );
+    let mut starts = shared.starts.lock().expect("start log lock");
+    let (started, oldest_start) = starts.window(now);
+    let counts = limits::Counts {
+        total: leases.len() as u64,
+        mine: leases.values().filter(|v| *v == client).count() as u64,
+        starts: started,
+        oldest_start,
+    };
+    let outcome = limits::decide(counts, shared.settings.session_caps(), now);
     if let Some(refusal) = outcome.refusal() {
         return Err(refusal);
     }
-    leases.insert(id.clone(), visitor.to_string());
+    starts.record(now);
+    leases.insert(id.clone(), client.to_string());
     Ok(Lease {
         shared: shared.clone(),
         id,
@@ -267,16 +321,17 @@ fn acquire(shared: &Arc<Shared>, visitor: &str) -> Result<Lease, ApiError> {
 type OriginSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Opens the upstream WebSocket with the Worker's headers (token as bearer, visitor key).
-/// The origin's own 429/503 keep their meaning and Retry-After; any other failure is a 502.
-async fn connect_upstream(url: &str, token: &str, visitor: &str) -> Result<OriginSocket, ApiError> {
+/// Opens the upstream WebSocket with the Worker's headers (the token as bearer; the client
+/// is the token's signed claim). The origin's own 429/503 keep their meaning and
+/// Retry-After; any other failure is a 502.
+async fn connect_upstream(url: &str, token: &str) -> Result<OriginSocket, ApiError> {
     let ws_url = url
         .replacen("https://", "wss://", 1)
         .replacen("http://", "ws://", 1);
     let mut req = ws_url
         .into_client_request()
         .map_err(|e| ApiError::misconfigured(format!("terminal origin URL: {e}")))?;
-    for (name, value) in token::upstream_headers(token, visitor, None) {
+    for (name, value) in token::upstream_headers(token, None) {
         let v = value.parse().map_err(|e| internal("upstream_headers", e))?;
         req.headers_mut().insert(name, v);
     }
@@ -354,19 +409,16 @@ async fn open_session(
             .map_err(|e| internal("random", e))?
             .try_into()
             .expect("asked for NONCE_LEN bytes");
-    let token = token::mint_for(&origin.secret, demo, now_unix(), nonce)
+    let token = token::mint_for(&origin.secret, demo, now_unix(), nonce, &ctx.client)
         .map_err(|e| ApiError::misconfigured(e.to_string()))?;
-    let lease = acquire(shared, &ctx.visitor)?;
-    let upstream = tokio::time::timeout(
-        UPSTREAM_CONNECT_TIMEOUT,
-        connect_upstream(&url, &token, &ctx.visitor),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(ApiError::bad_gateway(
-            "the terminal origin did not answer in time",
-        ))
-    })?;
+    let lease = acquire(shared, &terminal_protocol::hex(&ctx.client))?;
+    let upstream = tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, connect_upstream(&url, &token))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::bad_gateway(
+                "the terminal origin did not answer in time",
+            ))
+        })?;
     Ok((upstream, lease))
 }
 

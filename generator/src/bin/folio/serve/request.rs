@@ -22,8 +22,11 @@ pub(super) struct Ctx {
     pub allowed_origins: Vec<String>,
     /// The request's `Origin`.
     pub origin: Option<String>,
-    /// The visitor's key for today.
+    /// The visitor's key for today (IP and User-Agent): counts a view once.
     pub visitor: String,
+    /// The client's address key for today: what the session caps count on, and the client
+    /// claim of the origin's token.
+    pub client: folio_edge::visitor::VisitorKey,
     /// Today, UTC.
     pub today: String,
 }

@@ -97,6 +97,13 @@ impl Store {
         (key, today)
     }
 
+    /// Today's address key for a client (IPv4, or IPv6 /64; no User-Agent): what the caps
+    /// count on and the relay signs into the origin's token, exactly as the Worker does.
+    pub(crate) fn client(&self, ip: &str, now_unix: u64) -> visitor::VisitorKey {
+        let salt = visitor::daily_salt(&self.secret, &visitor::utc_day(now_unix));
+        visitor::address_key(&salt, ip)
+    }
+
     fn path(&self, slug: &str) -> PathBuf {
         self.dir.join(format!("{slug}.sqlite"))
     }
