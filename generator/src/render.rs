@@ -422,17 +422,12 @@ pub(crate) fn contact_manifest(cfg: &Config) -> Option<folio_edge::contact::Cont
     if !c.enabled {
         return None;
     }
-    let host = folio_content::contact::ContactConfig::host_of(&cfg.base_url);
+    let mut c = c.clone();
+    c.fill_defaults(&cfg.base_url);
     Some(folio_edge::contact::ContactManifest {
         recipient: c.recipient.clone(),
-        sender: c
-            .sender
-            .clone()
-            .unwrap_or_else(|| format!("contact@{host}")),
-        subject_prefix: c
-            .subject_prefix
-            .clone()
-            .unwrap_or_else(|| format!("[{host}] ")),
+        sender: c.sender.clone().unwrap_or_default(),
+        subject_prefix: c.subject_prefix.clone().unwrap_or_default(),
         page: c.page.clone(),
         thanks: c.thanks.clone(),
         min_fill_secs: c.min_fill_secs,

@@ -117,6 +117,15 @@ impl ContactConfig {
         Ok(())
     }
 
+    /// Sets the sender and subject prefix that depend on `base_url` when the site left them
+    /// out: `contact@<host>` and `"[<host>] "`.
+    pub fn fill_defaults(&mut self, base_url: &str) {
+        let host = Self::host_of(base_url);
+        self.sender.get_or_insert_with(|| format!("contact@{host}"));
+        self.subject_prefix
+            .get_or_insert_with(|| format!("[{host}] "));
+    }
+
     /// The host of `base_url` (for the default sender and subject prefix).
     pub fn host_of(base_url: &str) -> String {
         let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
