@@ -140,6 +140,9 @@ fn aged_tokens(server: &Server, n: usize) -> Vec<String> {
     t
 }
 
+/// A form's fields, in order.
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
 const NAME: &str = "Zoé Müller";
 const MESSAGE: &str = "Bonjour Tess — ça va ? 你好\nSecond line.";
 
@@ -331,7 +334,7 @@ fn the_contact_form_under_folio_serve_delivers_once_and_refuses_each_bad_input()
     // Each bad input gets its error; nothing is written.
     let t = &tokens[1];
     let long_links = "see http://a.example http://b.example http://c.example http://d.example";
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<(Fields, &str, &str)> = vec![
         (with(good(t, "x"), "name", ""), "invalid_fields", "name"),
         (
             with(good(t, "x"), "message", ""),
