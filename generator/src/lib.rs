@@ -18,6 +18,8 @@ mod cache;
 mod covers;
 mod data;
 mod highlight;
+pub mod import;
+pub mod linkcheck;
 pub mod live;
 mod markdown;
 mod output;

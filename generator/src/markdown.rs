@@ -11,8 +11,11 @@ use serde::Serialize;
 use crate::highlight::{escape, Highlighter};
 use folio_content::content::slugify;
 
-/// Marks the end of a page's summary.
-pub(crate) const MORE_MARKER: &str = "<!-- more -->";
+/// Whether an HTML comment is the marker that ends a page's summary, `<!-- more -->`, however
+/// it is spaced (Hugo writes `<!--more-->`).
+fn is_more_marker(html: &str) -> bool {
+    html.split_whitespace().collect::<String>() == "<!--more-->"
+}
 
 /// What rendering needs besides the markdown.
 pub(crate) struct RenderOptions<'a> {
@@ -50,6 +53,18 @@ pub(crate) struct InternalLink {
     pub offset: usize,
 }
 
+/// A link or image to a path of the site (root-relative, relative, or `#anchor`), checked
+/// against the build's output once every output is known.
+#[derive(Debug, Clone)]
+pub(crate) struct UrlRef {
+    /// The destination as written.
+    pub url: String,
+    /// Byte offset of the link in the markdown body.
+    pub offset: usize,
+    /// An image (`![…](…)`), not a link.
+    pub image: bool,
+}
+
 /// A rendered markdown document.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Rendered {
@@ -61,8 +76,14 @@ pub(crate) struct Rendered {
     pub toc: Vec<TocEntry>,
     /// Every id a link may point at (headings and footnotes).
     pub anchors: HashSet<String>,
-    /// Internal links, resolved or not.
+    /// Internal links (`@/…` and `….md`), resolved or not.
     pub links: Vec<InternalLink>,
+    /// Links and images to site paths, to check against the outputs.
+    pub urls: Vec<UrlRef>,
+    /// `http(s)://` links and images: (byte offset, URL), for `folio check --external`.
+    pub external: Vec<(usize, String)>,
+    /// Images without alt text: byte offsets.
+    pub missing_alt: Vec<usize>,
     /// Words of prose (code excluded), for reading time.
     pub word_count: usize,
     /// Broken internal links and the like: (byte offset in the body, message).
@@ -71,8 +92,9 @@ pub(crate) struct Rendered {
     pub unknown_languages: Vec<(usize, String)>,
 }
 
-/// Renders a markdown body.
-pub(crate) fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
+/// Renders a markdown body; `from` is its file's path under `content/` (relative `.md`
+/// links resolve from its folder).
+pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Rendered {
     let mut options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_STRIKETHROUGH
@@ -86,6 +108,8 @@ pub(crate) fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
     let mut flat_toc: Vec<(u8, String, String)> = Vec::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
     let mut more_at: Option<usize> = None;
+    // The image being read: its offset and its alt text so far.
+    let mut image: Option<(usize, String)> = None;
 
     let mut iter = Parser::new_ext(body, options).into_offset_iter().peekable();
     while let Some((event, range)) = iter.next() {
@@ -187,7 +211,7 @@ pub(crate) fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
                 title,
                 id,
             }) => {
-                let dest_url = resolve(&dest_url, range.start, opts, &mut out);
+                let dest_url = resolve(&dest_url, range.start, from, false, opts, &mut out);
                 events.push(Event::Start(Tag::Link {
                     link_type,
                     dest_url,
@@ -201,7 +225,8 @@ pub(crate) fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
                 title,
                 id,
             }) => {
-                let dest_url = resolve(&dest_url, range.start, opts, &mut out);
+                let dest_url = resolve(&dest_url, range.start, from, true, opts, &mut out);
+                image = Some((range.start, String::new()));
                 events.push(Event::Start(Tag::Image {
                     link_type,
                     dest_url,
@@ -209,7 +234,15 @@ pub(crate) fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
                     id,
                 }));
             }
-            Event::Html(h) | Event::InlineHtml(h) if h.trim() == MORE_MARKER => {
+            Event::End(TagEnd::Image) => {
+                if let Some((at, alt)) = image.take() {
+                    if alt.trim().is_empty() {
+                        out.missing_alt.push(at);
+                    }
+                }
+                events.push(Event::End(TagEnd::Image));
+            }
+            Event::Html(h) | Event::InlineHtml(h) if is_more_marker(&h) => {
                 if more_at.is_none() {
                     more_at = Some(events.len());
                 }
@@ -234,6 +267,12 @@ pub(crate) fn render(body: &str, opts: &RenderOptions<'_>) -> Rendered {
                     }
                     .into(),
                 ));
+            }
+            Event::Text(t) | Event::Code(t) if image.is_some() => {
+                if let Some((_, alt)) = image.as_mut() {
+                    alt.push_str(&t);
+                }
+                events.push(Event::Text(t));
             }
             Event::Text(t) => {
                 out.word_count += t.split_whitespace().count();
@@ -265,15 +304,87 @@ fn align_classes(html: &str) -> String {
         .replace(" style=\"text-align: right\"", " class=\"align-right\"")
 }
 
+/// Whether a link leaves the site: a scheme (`https:`, `mailto:`) or `//host`.
+fn has_scheme(dest: &str) -> bool {
+    if dest.starts_with("//") {
+        return true;
+    }
+    match dest.find(':') {
+        Some(i) => {
+            let scheme = &dest[..i];
+            !scheme.is_empty()
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
+                && !scheme.contains('/')
+        }
+        None => false,
+    }
+}
+
+/// `rel` joined to the folder of the content file `from`, with `.` and `..` resolved; `None`
+/// when it climbs out of `content/`. A `/`-rooted path is taken from `content/` itself.
+pub(crate) fn join_content_path(from: &str, rel: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    if !rel.starts_with('/') {
+        parts.extend(from.split('/').filter(|s| !s.is_empty()));
+        parts.pop(); // the file itself
+    }
+    for seg in rel.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
+}
+
 fn resolve<'a>(
     dest: &CowStr<'a>,
     offset: usize,
+    from: &str,
+    image: bool,
     opts: &RenderOptions<'_>,
     out: &mut Rendered,
 ) -> CowStr<'a> {
-    let Some(rest) = dest.strip_prefix("@/") else {
+    if dest.is_empty() {
         return dest.clone();
+    }
+    let (written, target) = if let Some(rest) = dest.strip_prefix("@/") {
+        (None, rest.to_string())
+    } else if has_scheme(dest) {
+        if dest.starts_with("http://") || dest.starts_with("https://") {
+            out.external.push((offset, dest.to_string()));
+        }
+        return dest.clone();
+    } else {
+        let path = dest.split(['#', '?']).next().unwrap_or("");
+        if !path.to_ascii_lowercase().ends_with(".md") {
+            out.urls.push(UrlRef {
+                url: dest.to_string(),
+                offset,
+                image,
+            });
+            return dest.clone();
+        }
+        // A link to a content file, GitHub style: resolved like `@/` from this file's folder.
+        let fragment = dest[path.len()..].to_string();
+        match join_content_path(from, path) {
+            Some(t) => (Some(dest.to_string()), format!("{t}{fragment}")),
+            None => {
+                out.errors.push((
+                    offset,
+                    format!("broken link: `{dest}` leads out of content/"),
+                ));
+                return dest.clone();
+            }
+        }
     };
+    let rest = target.as_str();
     let (target, anchor) = match rest.split_once('#') {
         Some((t, a)) => (t.to_string(), Some(a.to_string())),
         None => (rest.to_string(), None),
@@ -289,7 +400,11 @@ fn resolve<'a>(
             None => path.clone().into(),
         },
         None => {
-            out.errors.push((offset, format!("broken internal link: `@/{target}` is not a published page or section under content/")));
+            let msg = match written {
+                None => format!("broken internal link: `@/{target}` is not a published page or section under content/"),
+                Some(w) => format!("broken link: `{w}` is content/{target}, which is not a published page or section"),
+            };
+            out.errors.push((offset, msg));
             dest.clone()
         }
     }
@@ -360,6 +475,36 @@ pub(crate) fn reading_time(words: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Renders as the home page's body.
+    fn render(body: &str, o: &RenderOptions<'_>) -> Rendered {
+        super::render(body, "_index.md", o)
+    }
+
+    #[test]
+    fn every_kind_of_link_is_sorted_out() {
+        let mut links = HashMap::new();
+        links.insert("about.md".to_string(), "/about/".to_string());
+        links.insert(
+            "projects/a/index.md".to_string(),
+            "/projects/a/".to_string(),
+        );
+        let md = "[gh](../../about.md#me) [rel](../a/index.md) [root](/abuot/) [x](https://x.dev/a) [m](mailto:a@b) [h](#top) ![](pic.png) ![alt](/img/a.png) [gone](missing.md)\n\n<!--more-->\n";
+        let r = super::render(md, "projects/b/index.md", &opts(&links));
+        assert!(r.html.contains("href=\"/about/#me\""), "{}", r.html);
+        assert!(r.html.contains("href=\"/projects/a/\""), "{}", r.html);
+        let urls: Vec<&str> = r.urls.iter().map(|u| u.url.as_str()).collect();
+        assert_eq!(urls, ["/abuot/", "#top", "pic.png", "/img/a.png"]);
+        assert_eq!(r.external.len(), 1);
+        assert_eq!(r.missing_alt.len(), 1);
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert!(
+            r.errors[0].1.contains("content/projects/b/missing.md"),
+            "{:?}",
+            r.errors
+        );
+        assert!(r.summary.is_some(), "Hugo's <!--more--> ends the summary");
+    }
 
     fn opts(links: &HashMap<String, String>) -> RenderOptions<'_> {
         RenderOptions {

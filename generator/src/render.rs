@@ -1,7 +1,7 @@
 //! What templates see (the contexts) and the machine-read outputs written without templates:
 //! the Atom feed, the sitemap, `robots.txt`, redirect pages, `/projects.json` and the edge index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::highlight::escape;
 use crate::markdown::{reading_time, Rendered};
 use folio_content::config::Config;
-use folio_content::content::{Content, Page, Section};
+use folio_content::content::{tag_slug, Content, Page, Section};
+use folio_content::diagnostics::{Diagnostic, Diagnostics};
 use folio_edge::config::{ManifestFile, MANIFEST_VERSION};
 
 /// A tag and the pages that carry it.
@@ -25,9 +26,13 @@ pub(crate) struct Tag {
     pub pages: Vec<usize>,
 }
 
-/// Groups pages by tag (case and punctuation folded through the slug).
-pub(crate) fn collect_tags(content: &Content) -> Vec<Tag> {
+/// Groups pages by tag. Spellings that differ only in letter case are one tag (titled as
+/// the newest page spells it); two other spellings that would share a slug, and so a page
+/// (`Meta Stuff` and `meta-stuff`), are an error naming both files and lines.
+pub(crate) fn collect_tags(content: &Content, diags: &mut Diagnostics) -> Vec<Tag> {
     let mut by_slug: BTreeMap<String, Tag> = BTreeMap::new();
+    // The first page seen with each spelling of a slug, to name in a clash.
+    let mut spellings: HashMap<String, Vec<(String, usize)>> = HashMap::new();
     let mut order: Vec<usize> = (0..content.pages.len()).collect();
     order.sort_by(|&a, &b| {
         content.pages[b]
@@ -36,9 +41,36 @@ pub(crate) fn collect_tags(content: &Content) -> Vec<Tag> {
             .cmp(&content.pages[a].meta.date)
             .then_with(|| content.pages[a].path.cmp(&content.pages[b].path))
     });
+    let mut clashes: HashSet<(String, String)> = HashSet::new();
     for i in order {
         for name in &content.pages[i].meta.fm.tags {
-            let slug = folio_content::content::slugify(name);
+            let slug = tag_slug(name);
+            let seen = spellings.entry(slug.clone()).or_default();
+            let folded = name.to_lowercase();
+            match seen.iter().find(|(n, _)| n.to_lowercase() != folded) {
+                Some((other, j)) if clashes.insert((slug.clone(), folded.clone())) => {
+                    let (a, b) = (&content.pages[i], &content.pages[*j]);
+                    let at = |p: &Page, t: &str| {
+                        let pos = tag_pos(&p.file.text, t);
+                        match pos {
+                            Some((l, c)) => format!("{}:{l}:{c}", p.file.shown.display()),
+                            None => p.file.shown.display().to_string(),
+                        }
+                    };
+                    diags.push(Diagnostic::error(
+                        &a.file.shown,
+                        tag_pos(&a.file.text, name),
+                        format!(
+                            "tag {name:?} and tag {other:?} ({}) would share the page /tags/{slug}/: spell them the same, or tell them apart",
+                            at(b, other)
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+            if !seen.iter().any(|(n, _)| n == name) {
+                seen.push((name.clone(), i));
+            }
             let tag = by_slug.entry(slug.clone()).or_insert_with(|| Tag {
                 name: name.clone(),
                 path: format!("/tags/{slug}/"),
@@ -51,6 +83,31 @@ pub(crate) fn collect_tags(content: &Content) -> Vec<Tag> {
         }
     }
     by_slug.into_values().collect()
+}
+
+/// Where a tag is spelt in a content file's front matter: the quoted name, else the `tags`
+/// key.
+fn tag_pos(text: &str, tag: &str) -> Option<(usize, usize)> {
+    let split = folio_content::frontmatter::split(text).ok()?;
+    let front = &text[..split.body_offset];
+    for quoted in [format!("\"{tag}\""), format!("'{tag}'")] {
+        if let Some(at) = front.find(&quoted) {
+            return Some(folio_content::diagnostics::line_col(text, at));
+        }
+    }
+    // A YAML list item (`- Meta Stuff`).
+    let mut offset = 0;
+    for line in front.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.strip_prefix("- ").map(str::trim) == Some(tag) {
+            return Some(folio_content::diagnostics::line_col(
+                text,
+                offset + line.len() - t.len() + 2,
+            ));
+        }
+        offset += line.len();
+    }
+    folio_content::frontmatter::find_key_in_file(text, "tags")
 }
 
 /// The `config` variable of every template: `folio.toml` minus what only the build needs.
@@ -75,7 +132,7 @@ fn tag_refs(p: &Page) -> Value {
             .tags
             .iter()
             .map(|t| {
-                let slug = folio_content::content::slugify(t);
+                let slug = tag_slug(t);
                 json!({ "name": t, "slug": slug, "path": format!("/tags/{slug}/") })
             })
             .collect(),
@@ -93,8 +150,11 @@ pub(crate) fn page_summary(cfg: &Config, p: &Page, r: &Rendered) -> Value {
         "path": p.path,
         "permalink": cfg.permalink(&p.path),
         "content_path": p.file.content_path,
-        "summary": r.summary,
+        "summary": r.summary.clone().or_else(|| {
+            p.meta.fm.summary.as_ref().map(|s| format!("<p>{}</p>\n", escape(s.trim())))
+        }),
         "tags": tag_refs(p),
+        "categories": p.meta.fm.categories,
         "repo": p.meta.fm.repo,
         "cover": p.cover,
         "has_demo": p.demo.is_some(),

@@ -36,6 +36,7 @@ mod contexts;
 pub mod deps;
 mod functions;
 mod jobs;
+mod links;
 mod load;
 mod reuse;
 mod write;
@@ -123,6 +124,9 @@ pub struct BuildReport {
     pub output: Option<PathBuf>,
     /// The files (Memory mode).
     pub files_in_memory: BTreeMap<String, Vec<u8>>,
+    /// Every `http(s)` link of the markdown and where it is written (Check mode), for
+    /// `folio check --external`.
+    pub external_links: Vec<crate::linkcheck::ExternalLink>,
 }
 
 /// The highlight cache of a site.
@@ -282,7 +286,7 @@ fn run(
     let generated = b.generate(&content, &mut assets);
     let bodies = b.markdown(&content);
     b.check_links(&content, &bodies, &unloadable);
-    let checked = b.check(&content, &assets, templates)?;
+    let checked = b.check(&content, &bodies, &assets, templates)?;
     let mut templates = checked.templates;
     let (inputs, functions) = b.contexts(
         &content,
@@ -314,6 +318,11 @@ fn run(
         files: checked.planned,
         rendered: rendered.count,
         reused: jobs.len() - rendered.count,
+        external_links: if opts.mode == Mode::Check {
+            bodies.external_links(&content)
+        } else {
+            Vec::new()
+        },
         ..Default::default()
     };
     let memo = Memo {

@@ -81,7 +81,8 @@ test(`a lease an evicted Worker never returned stops counting after MAX_SESSION_
   assert.match(leaked.refused?.reason ?? "", /^too_many_sessions;/, `the unreturned lease counts: ${JSON.stringify(leaked)}`);
 
   // Someone else's session, opened now, is closed by the relay at MAX_SESSION_SECS.
-  const other = await session({ ...me, "User-Agent": `${me["User-Agent"]}-other` });
+  // Another address (limits are keyed on the address, not the User-Agent).
+  const other = await session({ ...me, "CF-Connecting-IP": "203.0.113.10" });
   assert.ok(other.ws, `another visitor gets in: ${JSON.stringify(other.refused)}`);
   const otherOpened = Date.now();
 

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnostics::{line_col, Diagnostic};
+use crate::diagnostics::{line_col, Diagnostic, Diagnostics};
+use crate::frontmatter::FmError;
 use crate::value::toml_to_json;
 
 /// The name of the configuration file at the root of a site.
@@ -200,34 +201,73 @@ fn serialize_table<S: serde::Serializer>(t: &toml::Table, s: S) -> Result<S::Ok,
 }
 
 impl Config {
+    /// Reads and validates `folio.toml` in `root`: [`Config::load_all`], with its first
+    /// problem only.
+    pub fn load(root: &Path) -> Result<Config, Diagnostic> {
+        Self::load_all(root).map_err(|d| {
+            d.errors()
+                .first()
+                .map(|d| (*d).clone())
+                .unwrap_or_else(|| Diagnostic::error(CONFIG_FILE, None, "invalid"))
+        })
+    }
+
     /// Reads and validates `folio.toml` in `root`.
     ///
-    /// A missing file says how to start a site; a syntax error, an unknown key or a wrong type
-    /// points at its line and column.
-    pub fn load(root: &Path) -> Result<Config, Diagnostic> {
+    /// A missing file says how to start a site (or, beside a Zola or Hugo configuration, how
+    /// to import it); a syntax error or a wrong type points at its line and column; unknown
+    /// keys are reported all at once, each at its line with the closest known key.
+    pub fn load_all(root: &Path) -> Result<Config, Diagnostics> {
         let path = root.join(CONFIG_FILE);
         let shown = PathBuf::from(CONFIG_FILE);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Diagnostic::error(
-                    root.join(CONFIG_FILE),
-                    None,
-                    format!(
+                let msg = match foreign_config(root) {
+                    Some((kind, file)) => format!(
+                        "no {CONFIG_FILE} here, but {file} is a {kind} configuration: run `folio import {} {}` to make {CONFIG_FILE} from it",
+                        kind.to_lowercase(),
+                        root.display()
+                    ),
+                    None => format!(
                         "no {CONFIG_FILE} here: this is not a folio site (start one with `folio new {}`)",
                         root.display()
                     ),
-                ))
+                };
+                return Err(Diagnostic::error(root.join(CONFIG_FILE), None, msg).into());
             }
-            Err(e) => return Err(Diagnostic::error(shown, None, format!("cannot read: {e}"))),
+            Err(e) => {
+                return Err(Diagnostic::error(shown, None, format!("cannot read: {e}")).into())
+            }
         };
         let text =
             String::from_utf8(bytes).map_err(|e| crate::diagnostics::not_utf8(&shown, &e))?;
-        Self::parse(&text).map_err(|(pos, msg)| Diagnostic::error(shown, pos, msg))
+        Self::parse_all(&text).map_err(|errs| {
+            let mut d = Diagnostics::new();
+            for (pos, msg) in errs {
+                d.push(Diagnostic::error(&shown, pos, msg));
+            }
+            d
+        })
     }
 
-    /// Parses the text of a `folio.toml`; errors carry a (line, column) when known.
+    /// Parses the text of a `folio.toml`; the error is the first problem, with a (line,
+    /// column) when known.
     pub fn parse(text: &str) -> Result<Config, (Option<(usize, usize)>, String)> {
+        Self::parse_all(text).map_err(|mut e| e.remove(0))
+    }
+
+    /// Parses the text of a `folio.toml`, reporting every unknown key at once (never an
+    /// empty list).
+    pub fn parse_all(text: &str) -> Result<Config, Vec<FmError>> {
+        let unknown = unknown_keys(text);
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        Self::parse_known(text).map_err(|e| vec![e])
+    }
+
+    fn parse_known(text: &str) -> Result<Config, (Option<(usize, usize)>, String)> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let pos = e.span().map(|s| line_col(text, s.start));
             (pos, e.message().trim().to_string())
@@ -275,6 +315,130 @@ impl Config {
     }
 }
 
+/// A Zola or Hugo configuration in `root`, if there is one: (`"Zola"` or `"Hugo"`, its file).
+pub fn foreign_config(root: &Path) -> Option<(&'static str, &'static str)> {
+    for file in ["hugo.toml", "hugo.yaml", "hugo.yml", "zola.toml"] {
+        if root.join(file).is_file() {
+            return Some((if file == "zola.toml" { "Zola" } else { "Hugo" }, file));
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(root.join("config.toml")) {
+        // Zola writes `base_url`; Hugo `baseURL` (any case).
+        let hugo = text.lines().any(|l| {
+            let l = l.trim_start().to_ascii_lowercase();
+            l.starts_with("baseurl") || l.starts_with("languagecode")
+        });
+        return Some(if hugo {
+            ("Hugo", "config.toml")
+        } else {
+            ("Zola", "config.toml")
+        });
+    }
+    for file in ["config.yaml", "config.yml"] {
+        if root.join(file).is_file() {
+            return Some(("Hugo", file));
+        }
+    }
+    None
+}
+
+const TOP_KEYS: &[&str] = &[
+    "title",
+    "base_url",
+    "author",
+    "description",
+    "theme",
+    "language",
+    "feed_limit",
+    "markdown",
+    "security",
+    "edge",
+    "terminal",
+    "extra",
+];
+
+/// The keys of a table of settings, from its defaults (so the list cannot drift).
+fn keys_of<T: Serialize + Default>() -> Vec<String> {
+    match toml::Value::try_from(T::default()) {
+        Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every unknown key of a `folio.toml`, each at its line with the closest known key. Text that
+/// does not parse has none (the typed parse reports the syntax error).
+fn unknown_keys(text: &str) -> Vec<FmError> {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut report = |table: Option<&str>, key: &str, known: &[&str]| {
+        let hint = crate::frontmatter::suggest(key, known)
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_else(|| match table {
+                None => "; settings of your own go under [extra]".into(),
+                Some(_) => String::new(),
+            });
+        let name = match table {
+            Some(t) => format!("[{t}] {key}"),
+            None => key.to_string(),
+        };
+        out.push((
+            find_table_key(text, table, key),
+            format!("unknown key `{name}` in {CONFIG_FILE}{hint}"),
+        ));
+    };
+    for (key, value) in &table {
+        if !TOP_KEYS.contains(&key.as_str()) {
+            report(None, key, TOP_KEYS);
+            continue;
+        }
+        let sub = match key.as_str() {
+            "markdown" => keys_of::<MarkdownConfig>(),
+            "security" => keys_of::<SecurityConfig>(),
+            "edge" => keys_of::<EdgeConfig>(),
+            "terminal" => keys_of::<TerminalConfig>(),
+            _ => continue,
+        };
+        let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
+        if let toml::Value::Table(t) = value {
+            for k in t.keys().filter(|k| !sub.contains(&k.as_str())) {
+                report(Some(key), k, &sub);
+            }
+        }
+    }
+    out.sort_by_key(|(pos, _)| *pos);
+    out
+}
+
+/// Where `key` is set in `[table]` (or at the top level) of a TOML file, as a (line, column).
+pub fn find_table_key(text: &str, table: Option<&str>, key: &str) -> Option<(usize, usize)> {
+    let mut current: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            let name = t.trim_end().trim_start_matches('[').trim_end_matches(']');
+            current = Some(name.trim().to_string());
+            continue;
+        }
+        if current.as_deref() != table {
+            continue;
+        }
+        let bare = t.trim_start_matches(['"', '\'']);
+        if let Some(after) = bare.strip_prefix(key) {
+            let after = after.trim_start_matches(['"', '\'']).trim_start();
+            if after.starts_with('=') || after.starts_with(':') {
+                let col = line[..line.len() - t.len()].chars().count() + 1;
+                return Some((i + 1, col));
+            }
+        }
+    }
+    match table {
+        Some(t) => find_table_key(text, None, &format!("{t}.{key}")),
+        None => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,12 +458,27 @@ mod tests {
         let (pos, msg) =
             Config::parse("title = \"t\"\nbase_url = \"https://x\"\ncolour = 1\n").unwrap_err();
         assert_eq!(pos, Some((3, 1)));
-        assert!(msg.contains("unknown field `colour`"), "{msg}");
+        assert!(msg.contains("unknown key `colour`"), "{msg}");
         let (pos, msg) =
             Config::parse("title = \"t\"\nbase_url = \"https://x\"\n[markdown]\nhighlite = true\n")
                 .unwrap_err();
         assert_eq!(pos, Some((4, 1)));
         assert!(msg.contains("highlite"), "{msg}");
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_at_once_with_a_hint() {
+        let errs = Config::parse_all(
+            "title = \"t\"\nbase_url = \"https://x\"\ncompile_sass = true\ndescripton = \"d\"\n[markdown]\nhighlite = true\n[edge]\nveiws = false\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert_eq!(errs[0].0, Some((3, 1)));
+        assert!(errs[1].1.contains("did you mean `description`"), "{errs:?}");
+        assert_eq!(errs[2].0, Some((6, 1)));
+        assert!(errs[2].1.contains("did you mean `highlight`"), "{errs:?}");
+        assert_eq!(errs[3].0, Some((8, 1)));
+        assert!(errs[3].1.contains("did you mean `views`"), "{errs:?}");
     }
 
     #[test]

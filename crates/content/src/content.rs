@@ -182,11 +182,14 @@ pub struct LoadOptions {
 }
 
 /// Turns text into a URL slug: lowercase ASCII letters and digits, other runs become one `-`.
+///
+/// Letters outside ASCII are transliterated first (through `deunicode`, the table Zola uses):
+/// `Café` → `cafe`, `Привет мир` → `privet-mir`, `日本語` → `ri-ben-yu`. Text that is ASCII
+/// already gives the slug it always gave.
 pub fn slugify(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut dash = false;
-    for c in s.chars() {
-        let c = fold_accent(c);
+    let mut push = |c: char, out: &mut String| {
         if c.is_ascii_alphanumeric() {
             if dash && !out.is_empty() {
                 out.push('-');
@@ -202,22 +205,49 @@ pub fn slugify(s: &str) -> String {
         } else {
             dash = true;
         }
+    };
+    for c in s.chars() {
+        if c.is_ascii() {
+            push(c, &mut out);
+        } else {
+            // Each transliterated character stands apart from its neighbours when its
+            // transliteration is a word of its own (`日本` → `ri ben`).
+            match deunicode::deunicode_char(c) {
+                Some(t) => t.chars().for_each(|t| push(t, &mut out)),
+                None => push(' ', &mut out),
+            }
+        }
     }
     out
 }
 
-fn fold_accent(c: char) -> char {
-    match c {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'a',
-        'ç' | 'Ç' => 'c',
-        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'e',
-        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'i',
-        'ñ' | 'Ñ' => 'n',
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => 'o',
-        'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => 'u',
-        'ý' | 'ÿ' | 'Ý' => 'y',
-        _ => c,
+/// The slug of a tag: [`slugify`], except that the marks that tell programming languages
+/// apart are spelt out, so that distinct tags keep distinct pages. At the end of a word, each
+/// `+` becomes `p` and a `#` becomes `sharp`; a `.` that starts a word becomes `dot`:
+/// `C` → `c`, `C++` → `cpp`, `C#` → `csharp`, `F#` → `fsharp`, `.NET` → `dotnet`,
+/// `Node.js` → `node-js`.
+pub fn tag_slug(tag: &str) -> String {
+    let chars: Vec<char> = tag.chars().collect();
+    let mut spelt = String::with_capacity(tag.len() + 8);
+    for (i, &c) in chars.iter().enumerate() {
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        let word_before = prev.is_some_and(|p| p.is_alphanumeric() || p == '+');
+        let word_ends = chars[i + 1..]
+            .iter()
+            .find(|n| **n != '+')
+            .is_none_or(|n| !n.is_alphanumeric());
+        match c {
+            '+' if word_before && word_ends => spelt.push('p'),
+            '#' if prev.is_some_and(char::is_alphanumeric) && word_ends => spelt.push_str("sharp"),
+            '.' if !prev.is_some_and(char::is_alphanumeric)
+                && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric()) =>
+            {
+                spelt.push_str(" dot")
+            }
+            c => spelt.push(c),
+        }
     }
+    slugify(&spelt)
 }
 
 /// Whether `s` may be a page slug (and so a counter key and a demo id).
@@ -387,14 +417,15 @@ struct CachedHeader {
 #[derive(Clone)]
 enum Header {
     Page(Box<PageMeta>, Vec<FmError>),
-    Section(SectionMeta),
+    Section(SectionMeta, Vec<FmError>),
 }
 
 /// Cuts and parses a content file's front matter: (body offset, header).
 fn parse_header(text: &str, section: bool) -> Result<(usize, Header), FmError> {
     let split: Split<'_> = frontmatter::split(text)?;
     let header = if section {
-        Header::Section(frontmatter::parse_section(text, &split)?.meta)
+        let p = frontmatter::parse_section(text, &split)?;
+        Header::Section(p.meta, p.warnings)
     } else {
         let p = frontmatter::parse_page(text, &split)?;
         Header::Page(Box::new(p.meta), p.warnings)
@@ -782,12 +813,16 @@ fn read_parsed(
     };
     let (body_offset, header) = parsed.map_err(|(p, m)| err(p, m))?;
     match (kind, header) {
-        (Kind::Section(key), Header::Section(meta)) => {
+        (Kind::Section(key), Header::Section(meta, fm_warnings)) => {
             let parsed = frontmatter::Parsed {
                 meta,
-                warnings: Vec::new(),
+                warnings: fm_warnings,
             };
-            let mut warnings = Vec::new();
+            let mut warnings: Vec<Diagnostic> = parsed
+                .warnings
+                .iter()
+                .map(|(p, m)| Diagnostic::warning(&shown, *p, m.clone()))
+                .collect();
             if let Some(t) = &parsed.meta.fm.template {
                 check_template_name(&text, t, "template", &shown, &mut warnings);
             }
@@ -907,7 +942,7 @@ fn read_parsed(
             });
 
             for t in &meta.fm.tags {
-                if slugify(t).is_empty() {
+                if tag_slug(t).is_empty() {
                     diags.push(Diagnostic::error(
                         &shown,
                         key_pos("tags"),
@@ -966,7 +1001,7 @@ fn read_parsed(
             ))
         }
         // `parse_header` was asked for the kind of `kind`.
-        (Kind::Section(_), Header::Page(..)) | (Kind::Page { .. }, Header::Section(_)) => {
+        (Kind::Section(_), Header::Page(..)) | (Kind::Page { .. }, Header::Section(..)) => {
             unreachable!("front matter parsed as the other kind of file")
         }
     }
@@ -1046,10 +1081,34 @@ mod tests {
         assert_eq!(slugify("  Café  crème "), "cafe-creme");
         assert_eq!(slugify("C++ & Rust"), "c-rust");
         assert_eq!(slugify("snake_case name"), "snake_case-name");
+        assert_eq!(slugify("Привет, мир"), "privet-mir");
+        assert_eq!(slugify("日本語のブログ"), "ri-ben-yu-noburogu");
+        assert_eq!(slugify("Καλημέρα"), "kalemera");
+        assert_eq!(slugify("Straße"), "strasse");
         assert!(is_valid_slug("minirt-2"));
         assert!(!is_valid_slug("MiniRT"));
         assert!(!is_valid_slug("-x"));
         assert!(!is_valid_slug("a/b"));
+    }
+
+    #[test]
+    fn tag_slugs_keep_languages_apart() {
+        for (tag, slug) in [
+            ("C", "c"),
+            ("C++", "cpp"),
+            ("C#", "csharp"),
+            ("F#", "fsharp"),
+            (".NET", "dotnet"),
+            ("ASP.NET", "asp-net"),
+            ("Node.js", "node-js"),
+            ("Notepad++", "notepadpp"),
+            ("A + B", "a-b"),
+            ("Meta Stuff", "meta-stuff"),
+            ("rust", "rust"),
+            ("日本語", "ri-ben-yu"),
+        ] {
+            assert_eq!(tag_slug(tag), slug, "{tag}");
+        }
     }
 
     #[test]

@@ -108,14 +108,27 @@ pub struct PageFrontMatter {
     pub title: String,
     #[serde(default)]
     date: Option<Value>,
-    #[serde(default)]
+    /// Hugo spells it `lastmod`.
+    #[serde(default, alias = "lastmod")]
     updated: Option<Value>,
     /// One-line description (meta, cards, the projects index).
     #[serde(default)]
     pub description: Option<String>,
-    /// Tag names.
+    /// Tag names (with those of Zola's `[taxonomies] tags`, merged when parsed).
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Category names (Hugo's `categories`, Zola's `[taxonomies] categories`).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Zola's form of tags and categories: `[taxonomies] tags = [...]`.
+    #[serde(default)]
+    taxonomies: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// A summary written out (Hugo's `summary`), used when the body has no `<!-- more -->`.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Hugo's page images: the first becomes the cover when `cover` is not set.
+    #[serde(default)]
+    images: Vec<String>,
     /// Left out of the build unless `--drafts`.
     #[serde(default)]
     pub draft: bool,
@@ -195,7 +208,6 @@ pub enum SortBy {
 
 /// The fields of a section's `_index.md`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SectionFrontMatter {
     /// Required.
     pub title: String,
@@ -306,8 +318,13 @@ const PAGE_KEYS: &[&str] = &[
     "title",
     "date",
     "updated",
+    "lastmod",
     "description",
     "tags",
+    "categories",
+    "taxonomies",
+    "summary",
+    "images",
     "draft",
     "weight",
     "slug",
@@ -319,20 +336,65 @@ const PAGE_KEYS: &[&str] = &[
     "extra",
 ];
 
-/// Parses a page's front matter. `text` is the whole file (for positions).
-pub fn parse_page(text: &str, split: &Split<'_>) -> Result<Parsed<PageMeta>, FmError> {
-    let keys = top_level_keys(split)?;
-    let fm: PageFrontMatter = deserialize(split, text)?;
+const SECTION_KEYS: &[&str] = &[
+    "title",
+    "description",
+    "sort_by",
+    "paginate_by",
+    "template",
+    "page_template",
+    "weight",
+    "draft",
+    "extra",
+];
+
+/// One warning per top-level key not in `known`, at its line, with the closest known key.
+/// Pages and sections share this policy: an unknown key never fails a build (sites moved in
+/// from Zola or Hugo carry keys folio has no use for), but it is never silent either.
+fn unknown_keys(text: &str, split: &Split<'_>, known: &[&str]) -> Vec<FmError> {
     let mut warnings = Vec::new();
-    for key in keys.iter().filter(|k| !PAGE_KEYS.contains(&k.as_str())) {
+    let keys = top_level_keys(split).unwrap_or_default();
+    for key in keys.iter().filter(|k| !known.contains(&k.as_str())) {
         let pos = find_key(split.front, key).map(|(l, c)| shift(text, split, l, c));
-        let hint = suggest(key, PAGE_KEYS)
+        let hint = suggest(key, known)
             .map(|s| format!("; did you mean `{s}`?"))
             .unwrap_or_else(|| "; free-form keys go under [extra]".into());
         warnings.push((
             pos,
             format!("unknown front matter key `{key}` is ignored{hint}"),
         ));
+    }
+    warnings
+}
+
+/// Parses a page's front matter. `text` is the whole file (for positions).
+///
+/// Zola's and Hugo's forms are read as they are: `[taxonomies]` tags and categories join
+/// `tags` and `categories`, `lastmod` is `updated`, the first of `images` is the cover.
+pub fn parse_page(text: &str, split: &Split<'_>) -> Result<Parsed<PageMeta>, FmError> {
+    let mut fm: PageFrontMatter = deserialize(split, text)?;
+    let mut warnings = unknown_keys(text, split, PAGE_KEYS);
+    for (name, terms) in fm.taxonomies.take().unwrap_or_default() {
+        let into = match name.as_str() {
+            "tags" => &mut fm.tags,
+            "categories" => &mut fm.categories,
+            _ => {
+                let pos = find_key(split.front, &name).map(|(l, c)| shift(text, split, l, c));
+                warnings.push((
+                    pos,
+                    format!("taxonomy `{name}` is ignored: folio has tags and categories"),
+                ));
+                continue;
+            }
+        };
+        for t in terms {
+            if !into.contains(&t) {
+                into.push(t);
+            }
+        }
+    }
+    if fm.cover.is_none() {
+        fm.cover = fm.images.first().cloned();
     }
     let date = parse_date_field(text, split, "date", fm.date.as_ref())?;
     let updated = parse_date_field(text, split, "updated", fm.updated.as_ref())?;
@@ -356,10 +418,10 @@ pub fn parse_page(text: &str, split: &Split<'_>) -> Result<Parsed<PageMeta>, FmE
     })
 }
 
-/// Parses a section's front matter (`_index.md`). Unknown keys are errors here: a section has
-/// few settings and a misspelt `paginate_by` silently changing the site is worse than a failure.
+/// Parses a section's front matter (`_index.md`). Unknown keys are warnings, as in pages.
 pub fn parse_section(text: &str, split: &Split<'_>) -> Result<Parsed<SectionMeta>, FmError> {
     let fm: SectionFrontMatter = deserialize(split, text)?;
+    let warnings = unknown_keys(text, split, SECTION_KEYS);
     let extra = normalise(
         fm.extra
             .clone()
@@ -367,7 +429,7 @@ pub fn parse_section(text: &str, split: &Split<'_>) -> Result<Parsed<SectionMeta
     );
     Ok(Parsed {
         meta: SectionMeta { fm, extra },
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
@@ -457,12 +519,14 @@ fn normalise(v: Value) -> Value {
     }
 }
 
-/// The known key closest to a misspelt one, if any is close.
-fn suggest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+/// The known key closest to a misspelt one, if any is close (two edits, or one in three
+/// characters for longer keys).
+pub fn suggest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let most = 2.max(key.chars().count().div_ceil(3));
     known
         .iter()
         .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, _)| *d <= 2)
+        .filter(|(d, _)| *d <= most)
         .min()
         .map(|(_, k)| k)
 }
@@ -536,6 +600,30 @@ mod tests {
         assert_eq!(p.warnings.len(), 1);
         assert_eq!(p.warnings[0].0, Some((3, 1)));
         assert!(p.warnings[0].1.contains("did you mean `title`"));
+    }
+
+    #[test]
+    fn zola_and_hugo_forms_are_read_as_they_are() {
+        let p = page("+++\ntitle = \"z\"\n[taxonomies]\ntags = [\"Rust\", \"CLI\"]\ncategories = [\"Notes\"]\nseries = [\"x\"]\n+++\n").unwrap();
+        assert_eq!(p.meta.fm.tags, ["Rust", "CLI"]);
+        assert_eq!(p.meta.fm.categories, ["Notes"]);
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert_eq!(p.warnings[0].0, Some((6, 1)));
+        let p = page("---\ntitle: h\nlastmod: 2024-05-01\ncategories: [a]\nsummary: Short.\nimages: [/img/a.png]\n---\n").unwrap();
+        assert_eq!(p.meta.updated.unwrap().text, "2024-05-01");
+        assert_eq!(p.meta.fm.categories, ["a"]);
+        assert_eq!(p.meta.fm.summary.as_deref(), Some("Short."));
+        assert_eq!(p.meta.fm.cover.as_deref(), Some("/img/a.png"));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn unknown_section_keys_warn_like_page_keys() {
+        let text = "+++\ntitle = \"s\"\npaginateby = 3\n+++\n";
+        let s = split(text).unwrap();
+        let p = parse_section(text, &s).unwrap();
+        assert_eq!(p.warnings[0].0, Some((3, 1)));
+        assert!(p.warnings[0].1.contains("did you mean `paginate_by`"));
     }
 
     #[test]

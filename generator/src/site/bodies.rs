@@ -74,6 +74,29 @@ pub(super) struct Bodies {
 }
 
 impl Bodies {
+    /// Every `http(s)` link of every body, where it is written.
+    pub(super) fn external_links(&self, content: &Content) -> Vec<crate::linkcheck::ExternalLink> {
+        let pages = content.pages.iter().map(|p| &p.file).zip(&self.rendered);
+        let sections = self
+            .section_rendered
+            .iter()
+            .filter_map(|(k, r)| Some((content.sections.get(k)?.file.as_ref()?, r)));
+        let mut out: Vec<_> = pages
+            .chain(sections)
+            .flat_map(|(f, r)| {
+                r.external
+                    .iter()
+                    .map(|(at, url)| crate::linkcheck::ExternalLink {
+                        file: f.shown.clone(),
+                        pos: f.body_pos(*at),
+                        url: url.clone(),
+                    })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
+        out
+    }
+
     /// The entries by content path, for the next build.
     pub(super) fn memo(&self, content: &Content) -> HashMap<String, Arc<MdEntry>> {
         content
@@ -124,7 +147,7 @@ impl Build<'_> {
                     return e.clone();
                 }
             }
-            let r = markdown::render(body, &md_opts);
+            let r = markdown::render(body, &file.content_path, &md_opts);
             Arc::new(MdEntry::new(r, &links, salt, body))
         };
         let pages: Vec<Arc<MdEntry>> = content

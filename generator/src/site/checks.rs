@@ -1,7 +1,7 @@
 //! The checks before rendering: every output path claimed once, every template named by
 //! the content present.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use folio_edge::config::MANIFEST_FILE;
@@ -13,6 +13,7 @@ use folio_content::content::{self, Content};
 use folio_content::diagnostics::{Diagnostic, Diagnostics};
 use folio_content::frontmatter::find_key_in_file;
 
+use super::bodies::Bodies;
 use super::Build;
 
 /// What the checks leave for rendering.
@@ -33,11 +34,14 @@ impl Build<'_> {
     pub(super) fn check(
         &mut self,
         content: &Content,
+        bodies: &Bodies,
         assets: &Assets,
         templates: Option<Templates>,
     ) -> Result<Checked, Diagnostics> {
-        let tags = render::collect_tags(content);
-        let planned = plan_outputs(content, &tags, assets, &mut self.diags);
+        let tags = render::collect_tags(content, &mut self.diags);
+        let outputs = plan_outputs(content, &tags, assets, &mut self.diags);
+        let planned = outputs.len();
+        self.check_urls(content, bodies, &outputs);
         let Some(templates) = templates else {
             return Err(std::mem::take(&mut self.diags));
         };
@@ -56,13 +60,13 @@ impl Build<'_> {
     }
 }
 
-/// Lists every output path once; two sources claiming one path is an error. Returns the count.
+/// Lists every output path once; two sources claiming one path is an error. Returns them.
 fn plan_outputs(
     content: &Content,
     tags: &[Tag],
     assets: &Assets,
     diags: &mut Diagnostics,
-) -> usize {
+) -> HashSet<String> {
     let mut claimed: HashMap<String, PathBuf> = HashMap::new();
     let mut claim =
         |out: String, by: &Path, pos: Option<(usize, usize)>, diags: &mut Diagnostics| {
@@ -155,7 +159,7 @@ fn plan_outputs(
     for (out, f) in &assets.files {
         claim(out.clone(), &f.shown, None, diags);
     }
-    claimed.len()
+    claimed.into_keys().collect()
 }
 
 pub(super) fn page_template<'a>(

@@ -43,7 +43,7 @@ impl Site {
                 format!("cannot open the site folder: {e}"),
             ))
         })?;
-        let mut cfg = Config::load(&root).map_err(Diagnostics::from)?;
+        let mut cfg = Config::load_all(&root)?;
         if let Some(u) = &opts.base_url {
             // The contact form's defaults name the real site, not the local server's
             // address (`folio serve` writes the same mail as production would send).

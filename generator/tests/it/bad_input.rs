@@ -240,12 +240,19 @@ fn unknown_config_key_is_named() {
         |s| {
             s.write(
                 "folio.toml",
-                &format!("{}colour = \"blue\"\n", crate::common::CONFIG),
+                &format!(
+                    "{}colour = \"blue\"\nlanguag = \"en\"\n[markdown]\nhighlite = true\n",
+                    crate::common::CONFIG
+                ),
             )
         },
-        &["folio.toml:4:1: unknown field `colour`"],
+        &[
+            "folio.toml:4:1: unknown key `colour` in folio.toml; settings of your own go under [extra]",
+            "folio.toml:5:1: unknown key `languag` in folio.toml; did you mean `language`?",
+            "folio.toml:7:1: unknown key `[markdown] highlite` in folio.toml; did you mean `highlight`?",
+        ],
     );
-    assert!(err.contains("expected one of"), "{err}");
+    assert!(err.contains("3 errors"), "every unknown key at once: {err}");
 }
 
 #[test]

@@ -7,5 +7,8 @@ mod contact;
 mod content_model;
 mod deploy;
 mod example_site;
+mod import;
+mod links;
 mod live;
 mod serve;
+mod tags;

@@ -118,8 +118,15 @@ pub(crate) fn build(
     }
 }
 
-/// `folio check`: returns whether the site is valid.
-pub(crate) fn check(out: &Output, root: PathBuf, drafts: bool) -> bool {
+/// `folio check [--external]`: returns whether the site is valid (and, with a timeout given,
+/// whether every external link answered).
+pub(crate) fn check(
+    out: &Output,
+    root: PathBuf,
+    drafts: bool,
+    external: Option<std::time::Duration>,
+) -> bool {
+    let opts_root = root.clone();
     let opts = BuildOptions {
         root,
         output: None,
@@ -136,6 +143,29 @@ pub(crate) fn check(out: &Output, root: PathBuf, drafts: bool) -> bool {
                 println!("{}: no errors", summary("Checked", &r));
             }
             verbose_report(out, &r);
+            let Some(timeout) = external else {
+                return true;
+            };
+            let opts = folio::linkcheck::CheckOptions {
+                timeout,
+                ..Default::default()
+            };
+            let d = folio::linkcheck::check(&opts_root, &r.external_links, &opts);
+            out.diagnostics(&d);
+            let n = d.errors().len();
+            if n > 0 {
+                eprintln!(
+                    "error: {n} broken external link{}",
+                    if n == 1 { "" } else { "s" }
+                );
+                return false;
+            }
+            if !out.quiet {
+                println!(
+                    "Checked {} external links: all answer",
+                    r.external_links.len()
+                );
+            }
             true
         }
         Err(d) => {
@@ -166,6 +196,39 @@ pub(crate) fn new_site(out: &Output, dir: &Path) -> bool {
                 println!("Created a new site in {} ({} files).", dir.display(), files);
                 println!(
                     "Next: cd {} && folio serve   (then folio build; README.md says how to deploy)",
+                    shell_quote(&dir.display().to_string())
+                );
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
+/// `folio import zola|hugo DIR`.
+pub(crate) fn import(out: &Output, from: folio::import::Origin, dir: &Path) -> bool {
+    match folio::import::import(from, dir) {
+        Ok(r) => {
+            let source = r.source.file_name().unwrap_or_default().to_string_lossy();
+            for s in &r.skipped {
+                let at = match s.line {
+                    Some(l) => format!("{source}:{l}"),
+                    None => source.to_string(),
+                };
+                eprintln!("{at}: warning: `{}` not carried over: {}", s.key, s.why);
+            }
+            if !out.quiet {
+                println!(
+                    "Wrote {} from {source} ({} setting{} not carried over).",
+                    r.written.display(),
+                    r.skipped.len(),
+                    if r.skipped.len() == 1 { "" } else { "s" }
+                );
+                println!(
+                    "Next: folio build --root {}   (docs/migrating.md walks the rest)",
                     shell_quote(&dir.display().to_string())
                 );
             }

@@ -51,9 +51,27 @@ enum Command {
     /// Build the site and its Worker and deploy both to Cloudflare (wrangler), after
     /// checking the set-up: every missing piece is named with the way to fix it.
     Deploy(DeployArgs),
+    /// Move a Zola or Hugo site in: write folio.toml from its configuration, in place, and
+    /// report every setting that could not be carried over. Content stays as it is.
+    Import {
+        /// The generator the site comes from.
+        #[arg(value_enum)]
+        from: ImportFrom,
+        /// The site folder, holding Zola's config.toml or Hugo's hugo.toml/config.toml/config.yaml.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// The deploy side of an existing site.
     #[command(subcommand)]
     Edge(EdgeCommand),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportFrom {
+    /// Zola (config.toml).
+    Zola,
+    /// Hugo (hugo.toml, config.toml, config.yaml).
+    Hugo,
 }
 
 #[derive(Subcommand)]
@@ -132,6 +150,13 @@ struct CheckArgs {
     /// Also check pages marked `draft = true`.
     #[arg(long)]
     drafts: bool,
+    /// Also request every external (http/https) link: concurrently, with retries, answers
+    /// cached for a day in .folio/cache/links.json.
+    #[arg(long)]
+    external: bool,
+    /// Seconds allowed for one external request.
+    #[arg(long, default_value_t = 10, value_name = "SECS", requires = "external")]
+    timeout: u64,
 }
 
 fn main() -> ExitCode {
@@ -141,7 +166,13 @@ fn main() -> ExitCode {
         Command::Build(a) => {
             commands::build(&out, a.root, a.output, a.drafts, a.base_url, !a.no_minify)
         }
-        Command::Check(a) => commands::check(&out, a.root, a.drafts),
+        Command::Check(a) => commands::check(
+            &out,
+            a.root,
+            a.drafts,
+            a.external
+                .then(|| std::time::Duration::from_secs(a.timeout.max(1))),
+        ),
         Command::Serve(a) => commands::serve(
             &out,
             serve::ServeOptions {
@@ -164,6 +195,14 @@ fn main() -> ExitCode {
             },
         ),
         Command::Edge(EdgeCommand::Init { root }) => commands::edge_init(&out, &root),
+        Command::Import { from, dir } => commands::import(
+            &out,
+            match from {
+                ImportFrom::Zola => folio::import::Origin::Zola,
+                ImportFrom::Hugo => folio::import::Origin::Hugo,
+            },
+            &dir,
+        ),
     };
     if ok {
         ExitCode::SUCCESS
