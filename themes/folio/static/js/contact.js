@@ -21,8 +21,9 @@
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clear();
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
+    // The build's minifier drops type="submit" (a button's default): match by what it is.
+    const button = ev.submitter ?? form.querySelector("button:not([type]), button[type=submit]");
+    if (button) button.disabled = true;
     status.textContent = "Sending…";
     try {
       const resp = await fetch(form.action, {
@@ -50,7 +51,7 @@
       status.textContent = "";
       show("form", "The message could not be sent: check your connection and try again.");
     } finally {
-      button.disabled = false;
+      if (button) button.disabled = false;
     }
   });
 })();
