@@ -44,3 +44,21 @@ impl DurableObject for SessionLimiter {
         self.0.fetch(req).await
     }
 }
+
+/// The contact form's outbox: each message sent once, kept and retried on failure.
+#[durable_object]
+pub struct ContactOutbox(folio_worker::ContactOutbox);
+
+impl DurableObject for ContactOutbox {
+    fn new(state: State, env: Env) -> Self {
+        Self(folio_worker::ContactOutbox::new(state, env))
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        self.0.fetch(req).await
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.0.alarm().await
+    }
+}

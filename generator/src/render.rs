@@ -121,6 +121,7 @@ pub(crate) fn config_context(cfg: &Config) -> Value {
         "extra": folio_content::value::toml_to_json(&toml::Value::Table(cfg.extra.clone())),
         "edge": { "views": cfg.edge.views },
         "terminal": { "enabled": cfg.terminal.enabled },
+        "contact": { "enabled": cfg.contact.enabled, "page": cfg.contact.page },
     })
 }
 
@@ -475,6 +476,28 @@ pub(crate) fn projects_json(cfg: &Config, content: &Content) -> String {
     serde_json::to_string_pretty(&items).expect("json") + "\n"
 }
 
+/// `[contact]` as the Worker needs it, with the defaults that depend on `base_url`.
+pub(crate) fn contact_manifest(cfg: &Config) -> Option<folio_edge::contact::ContactManifest> {
+    let c = &cfg.contact;
+    if !c.enabled {
+        return None;
+    }
+    let mut c = c.clone();
+    c.fill_defaults(&cfg.base_url);
+    Some(folio_edge::contact::ContactManifest {
+        recipient: c.recipient.clone(),
+        sender: c.sender.clone().unwrap_or_default(),
+        subject_prefix: c.subject_prefix.clone().unwrap_or_default(),
+        page: c.page.clone(),
+        thanks: c.thanks.clone(),
+        min_fill_secs: c.min_fill_secs,
+        max_age_secs: c.max_age_secs,
+        max_links: c.max_links,
+        per_address_per_hour: c.per_address_per_hour,
+        per_day: c.per_day,
+    })
+}
+
 /// `/_folio/edge.json`: what the Worker must know about the build — the security headers (one
 /// source of truth with `_headers`), the slugs the view counter accepts and the demo ids.
 pub(crate) fn edge_json(cfg: &Config, content: &Content, headers: &[(String, String)]) -> String {
@@ -493,6 +516,7 @@ pub(crate) fn edge_json(cfg: &Config, content: &Content, headers: &[(String, Str
     demos.sort();
     ManifestFile {
         base_url: cfg.base_url.clone(),
+        contact: contact_manifest(cfg),
         demos: demos.into_iter().map(str::to_string).collect(),
         headers: headers.to_vec(),
         pages: pages.into_iter().map(str::to_string).collect(),

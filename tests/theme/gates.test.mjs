@@ -7,7 +7,8 @@
 //     the mobile (default) and the desktop preset: every category but Performance on every
 //     run, Performance in the best of up to three runs. Reports: tests/theme/artifacts/lighthouse-*.json.
 //   - axe-core: no violations on every kind of page, in the light and in the dark theme.
-//   - Nu HTML checker (npm vnu-jar): no errors in any HTML file of the build.
+//   - Nu HTML checker (npm vnu-jar): no errors in any HTML file of the build, nor in the
+//     contact page as the Worker fills it (a fresh token; the errors of a post, text kept).
 //   - The home page weighs under 50 KB transferred (every request of the load, as served, at a
 //     1280×720 desktop viewport), and the CSP needs no 'unsafe-inline' for scripts.
 //   - No console errors or CSP violations on any page; on a missing page (the 404 page,
@@ -20,7 +21,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { PUBLIC_DIR, newSecret, startWorker } from "../worker/harness.mjs";
+import { PUBLIC_DIR, newSecret, readManifest, startWorker } from "../worker/harness.mjs";
+import { mintContactToken } from "../contact/mail.mjs";
 import {
   ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LIGHTHOUSE_CATEGORIES, ROOT, lighthouseFailures, lighthouseScores,
 } from "./lib.mjs";
@@ -29,7 +31,7 @@ const GATES = new Set((process.env.FOLIO_THEME_GATES ?? "lighthouse,axe,vnu,weig
 const LIGHTHOUSE_PAGES = ["/", "/projects/", "/projects/minirt/"];
 const ALL_PAGES = [
   "/", "/projects/", "/projects/minirt/", "/projects/kvlog/", "/about/", "/cv/", "/tags/",
-  "/tags/rust/", "/404.html",
+  "/tags/rust/", "/404.html", "/contact/", "/thanks/",
 ];
 const HOME_BUDGET = 50 * 1024;
 const RUNS = Number(process.env.FOLIO_LIGHTHOUSE_RUNS ?? 3);
@@ -39,9 +41,11 @@ const slug = (p) => (p === "/" ? "home" : p.replace(/^\/|\/$/g, "").replace(/[/.
 
 let worker;
 let browser;
+let secret;
 before(async () => {
   // No terminal origin is needed: the gates never start a terminal.
-  worker = await startWorker({ terminalOrigin: "http://127.0.0.1:9", secret: newSecret() });
+  secret = newSecret();
+  worker = await startWorker({ terminalOrigin: "http://127.0.0.1:9", secret });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
 after(async () => {
@@ -155,7 +159,7 @@ describe("axe-core", { skip: !GATES.has("axe") }, () => {
 });
 
 describe("Nu HTML checker", { skip: !GATES.has("vnu") }, () => {
-  test("no errors in any HTML file", () => {
+  test("no errors in any HTML file, nor in the contact page as the Worker serves it", async () => {
     const files = [];
     const walk = (d) => {
       for (const e of readdirSync(d, { withFileTypes: true })) {
@@ -166,6 +170,28 @@ describe("Nu HTML checker", { skip: !GATES.has("vnu") }, () => {
     };
     walk(PUBLIC_DIR);
     assert.ok(files.length > 10, `HTML files in ${PUBLIC_DIR}`);
+    // The contact page as the Worker serves it (a token put in), and as it answers a post
+    // without JavaScript that has errors (messages shown, the text kept): HTML the build
+    // does not hold.
+    const contact = readManifest().contact;
+    if (contact) {
+      const served = await (await fetch(`${worker.base}${contact.page}`)).text();
+      const errors = await fetch(`${worker.base}/api/contact`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: worker.base },
+        body: new URLSearchParams({
+          name: "Zoé <b>&amp;</b>", email: "not an address", subject: "Hi \"there\"",
+          message: "A </textarea> & <script>x</script>", page: contact.page, token: mintContactToken(secret),
+        }),
+      });
+      assert.equal(errors.status, 400);
+      for (const [name, html] of [["contact-served", served], ["contact-errors", await errors.text()]]) {
+        const file = path.join(ARTIFACTS, `${name}.html`);
+        writeFileSync(file, html);
+        files.push(file);
+      }
+    }
     let out = "";
     try {
       execFileSync("java", ["-jar", path.join(ROOT, "node_modules/vnu-jar/build/dist/vnu.jar"),

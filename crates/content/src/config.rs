@@ -47,6 +47,9 @@ pub struct Config {
     /// Limits of the live terminal, read by `folio-pty`.
     #[serde(default)]
     pub terminal: TerminalConfig,
+    /// The first-party contact form.
+    #[serde(default)]
+    pub contact: crate::contact::ContactConfig,
     /// Anything the author wants templates to see, as `config.extra`.
     #[serde(default, serialize_with = "serialize_table")]
     pub extra: toml::Table,
@@ -289,6 +292,9 @@ impl Config {
                 ),
             ));
         }
+        if let Err((key, msg)) = cfg.contact.check() {
+            return Err((key_pos(key), msg));
+        }
         if !(1..=6).contains(&cfg.markdown.toc_depth) {
             return Err((
                 key_pos("toc_depth"),
@@ -348,12 +354,19 @@ const TOP_KEYS: &[&str] = &[
     "security",
     "edge",
     "terminal",
+    "contact",
     "extra",
 ];
 
 /// The keys of a table of settings, from its defaults (so the list cannot drift).
 fn keys_of<T: Serialize + Default>() -> Vec<String> {
-    match toml::Value::try_from(T::default()) {
+    keys_of_value(T::default())
+}
+
+/// The keys of a table of settings, from a value of it (optional keys set, since TOML
+/// leaves out what is `None`).
+fn keys_of_value<T: Serialize>(value: T) -> Vec<String> {
+    match toml::Value::try_from(value) {
         Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
         _ => Vec::new(),
     }
@@ -392,6 +405,11 @@ fn unknown_keys(text: &str) -> Vec<FmError> {
             "security" => keys_of::<SecurityConfig>(),
             "edge" => keys_of::<EdgeConfig>(),
             "terminal" => keys_of::<TerminalConfig>(),
+            "contact" => keys_of_value(crate::contact::ContactConfig {
+                sender: Some(String::new()),
+                subject_prefix: Some(String::new()),
+                ..Default::default()
+            }),
             _ => continue,
         };
         let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
@@ -473,6 +491,22 @@ mod tests {
         assert!(errs[2].1.contains("did you mean `highlight`"), "{errs:?}");
         assert_eq!(errs[3].0, Some((8, 1)));
         assert!(errs[3].1.contains("did you mean `views`"), "{errs:?}");
+    }
+
+    #[test]
+    fn contact_keys_are_known_and_a_typo_is_named() {
+        let ok = "title = \"t\"\nbase_url = \"https://x\"\n[contact]\nenabled = true\nrecipient = \"a@x.dev\"\nsender = \"c@x.dev\"\nsubject_prefix = \"[x] \"\nper_day = 9\n";
+        assert!(
+            Config::parse_all(ok).is_ok(),
+            "{:?}",
+            Config::parse_all(ok).err()
+        );
+        let errs = Config::parse_all(
+            "title = \"t\"\nbase_url = \"https://x\"\n[contact]\nrecipent = \"a@x.dev\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].1.contains("did you mean `recipient`"), "{errs:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod contact;
 pub mod content;
 pub mod demo;
 pub mod diagnostics;

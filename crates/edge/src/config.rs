@@ -34,6 +34,8 @@ pub struct EdgeManifest {
     pub pages: BTreeSet<String>,
     /// Ids of the demos the terminal may open.
     pub demos: BTreeSet<String>,
+    /// The contact form, when the site has one (`[contact]`).
+    pub contact: Option<crate::contact::ContactManifest>,
 }
 
 /// `edge.json` as stored: the one definition of the format, serialised by `folio build`
@@ -43,6 +45,9 @@ pub struct EdgeManifest {
 pub struct ManifestFile {
     /// The site's `base_url`; the Worker takes the allowed `Origin` from it.
     pub base_url: String,
+    /// The contact form's settings (`[contact]` in `folio.toml`), absent when it is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<crate::contact::ContactManifest>,
     /// Ids of the demos the terminal may open, sorted.
     #[serde(default)]
     pub demos: Vec<String>,
@@ -106,6 +111,7 @@ impl EdgeManifest {
             headers: raw.headers,
             pages: raw.pages.into_iter().collect(),
             demos: raw.demos.into_iter().collect(),
+            contact: raw.contact,
         })
     }
 }

@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod config;
+pub mod contact;
 pub mod counter;
 pub mod headers;
 pub mod limits;

@@ -55,6 +55,8 @@ pub enum Route {
     Preflight,
     /// `GET /terminal/<demo>`: the WebSocket relay.
     Terminal(String),
+    /// `POST /api/contact`: a message from the contact form.
+    Contact,
 }
 
 /// Whether a page slug has the shape the counter accepts — the one slug rule,
@@ -92,6 +94,7 @@ pub fn route(method: Method, path: &str, query: &str) -> Result<Route, ApiError>
     let api_route = match path {
         "/api/health" => Some("health"),
         "/api/views" | "/api/views/" => Some("batch"),
+        "/api/contact" => Some("contact"),
         p if p.starts_with("/api/views/") => Some("one"),
         _ => None,
     };
@@ -133,6 +136,8 @@ pub fn route(method: Method, path: &str, query: &str) -> Result<Route, ApiError>
             Ok(Route::ReadViews(slugs))
         }
         "batch" => Err(method_not_allowed("GET, HEAD")),
+        "contact" if method == Method::Post => Ok(Route::Contact),
+        "contact" => Err(method_not_allowed("POST")),
         _ => {
             let slug = &path["/api/views/".len()..];
             if !is_valid_slug(slug) {
@@ -204,6 +209,8 @@ mod tests {
         assert_eq!(e.status, 405);
         assert_eq!(e.extra_headers[0].0, "Allow");
         assert_eq!(status(route(Post, "/api/health", "")), 405);
+        assert_eq!(route(Post, "/api/contact", ""), Ok(Route::Contact));
+        assert_eq!(status(route(Get, "/api/contact", "")), 405);
     }
 
     #[test]

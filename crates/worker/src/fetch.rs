@@ -71,6 +71,7 @@ async fn serve(req: Request, env: Env, exec: Context) -> worker::Result<Response
     let client_key = visitor::address_key(&salt, ip);
 
     let method = Method::parse(req.method().as_ref());
+    let contact_page = matches!(method, Method::Get | Method::Head);
     let routed = routes::route(method, url.path(), url.query().unwrap_or(""));
     let preflight = matches!(routed, Ok(Route::Preflight));
     let cors = if url.path().starts_with("/api/") {
@@ -93,6 +94,10 @@ async fn serve(req: Request, env: Env, exec: Context) -> worker::Result<Response
     };
 
     let result = match routed {
+        // The contact page, with a fresh form token (run_worker_first lists its path).
+        Err(_) if contact_page && crate::contact::is_page(&ctx, url.path()) => {
+            crate::contact::page(&ctx).await
+        }
         Ok(route) => handle(&ctx, req, route, method).await,
         Err(e) => Err(e),
     };
@@ -159,6 +164,7 @@ async fn handle(ctx: &Ctx, req: Request, route: Route, method: Method) -> ApiRes
         Route::ReadView(slug) => read_view(ctx, slug).await,
         Route::ReadViews(slugs) => read_views(ctx, slugs).await,
         Route::Health => health(ctx).await,
+        Route::Contact => crate::contact::submit(ctx, req).await,
         Route::Preflight | Route::Terminal(_) => unreachable!("handled above"),
     }
 }

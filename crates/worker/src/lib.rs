@@ -20,12 +20,15 @@
 
 #![cfg(target_arch = "wasm32")]
 
+mod contact;
 mod fetch;
+mod outbox;
 mod runtime;
 mod session_limiter;
 mod terminal;
 mod view_counter;
 
 pub use fetch::fetch;
+pub use outbox::ContactOutbox;
 pub use session_limiter::SessionLimiter;
 pub use view_counter::ViewCounter;

@@ -21,6 +21,8 @@ pub(crate) mod binding {
     pub(crate) const SESSIONS: &str = "SESSIONS";
     pub(crate) const API_LIMITER: &str = "API_LIMITER";
     pub(crate) const TERMINAL_LIMITER: &str = "TERMINAL_LIMITER";
+    pub(crate) const OUTBOX: &str = "OUTBOX";
+    pub(crate) const CONTACT_EMAIL: &str = "CONTACT_EMAIL";
 }
 
 pub(crate) type ApiResult<T> = std::result::Result<T, ApiError>;

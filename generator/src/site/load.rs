@@ -45,6 +45,10 @@ impl Site {
         })?;
         let mut cfg = Config::load_all(&root)?;
         if let Some(u) = &opts.base_url {
+            // The contact form's defaults name the real site, not the local server's
+            // address (`folio serve` writes the same mail as production would send).
+            let real = cfg.base_url.clone();
+            cfg.contact.fill_defaults(&real);
             cfg.set_base_url(u);
         }
         let mut diags = Diagnostics::new();

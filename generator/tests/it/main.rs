@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod common;
+mod contact;
 mod content_model;
 mod deploy;
 mod example_site;

@@ -20,18 +20,18 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// How long to wait for something that should happen at once, before failing (a guard
 /// against hanging, not a speed requirement).
-const PATIENCE: Duration = Duration::from_secs(90);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(90);
 
 /// A running `folio serve`.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     stderr: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(root: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start(root: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_folio"))
             .args(["serve", "--port", "0", "--root"])
             .arg(root)
@@ -91,11 +91,11 @@ impl Server {
         }
     }
 
-    fn addr(&self) -> String {
+    pub(crate) fn addr(&self) -> String {
         self.url.trim_start_matches("http://").to_string()
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         format!(
             "--- stdout\n{}--- stderr\n{}",
             self.stdout.lock().unwrap(),
@@ -103,7 +103,7 @@ impl Server {
         )
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         unsafe_sigint(self.child.id());
         let _ = self.child.wait();
     }

@@ -73,6 +73,7 @@ pub(super) async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request) 
         today,
     };
     let result = match routed {
+        Ok(Route::Contact) => super::contact::submit(&shared, &ctx, req).await,
         Ok(route) => dispatch(&shared, &ctx, req, route, method).await,
         Err(e) => Err(e),
     };
@@ -149,7 +150,7 @@ async fn dispatch(
         Route::ReadView(slug) => read_view(shared, ctx, slug),
         Route::ReadViews(slugs) => read_views(shared, ctx, slugs),
         Route::Health => health(shared, ctx).await,
-        Route::Preflight | Route::Terminal(_) => unreachable!("handled above"),
+        Route::Preflight | Route::Terminal(_) | Route::Contact => unreachable!("handled above"),
     }
 }
 

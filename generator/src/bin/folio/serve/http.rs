@@ -342,7 +342,9 @@ fn static_file(shared: &Shared, method: &Method, path: &str) -> Response {
             let bytes = snap.files[&k].clone();
             let ct = content_type(&k);
             let body = if ct.starts_with("text/html") {
-                Body::from(reload::inject(&bytes, status == StatusCode::NOT_FOUND))
+                let filled = super::contact::fill_page(shared, &k, &bytes);
+                let bytes = filled.as_deref().unwrap_or(&bytes);
+                Body::from(reload::inject(bytes, status == StatusCode::NOT_FOUND))
             } else {
                 Body::from(bytes.to_vec())
             };

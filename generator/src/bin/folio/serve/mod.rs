@@ -13,6 +13,7 @@
 //! * [`relay`]: `/terminal/<demo>` relayed to a local `folio-pty`.
 
 mod api;
+mod contact;
 mod http;
 mod relay;
 mod reload;
@@ -151,6 +152,8 @@ pub(crate) struct Shared {
     pub starts: Mutex<folio_edge::limits::StartLog>,
     /// The port the server listens on (which `Host` headers may name).
     pub port: u16,
+    /// The contact form's token secret, limits and `.folio/outbox`.
+    pub contact: contact::Local,
 }
 
 impl Shared {
@@ -257,6 +260,7 @@ pub(crate) fn run(mut opts: ServeOptions, out: Output) -> Result<(), ServeError>
         leases: Mutex::new(BTreeMap::new()),
         starts: Mutex::new(folio_edge::limits::StartLog::default()),
         port: addr.port(),
+        contact: contact::Local::new(&opts.root),
     });
 
     let build = BuildOptions {
