@@ -379,12 +379,12 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
                 }
                 let last_input = *input_rx.borrow();
                 let idle_deadline = last_input + spec.idle_timeout;
+                // The notice for these is sent after the loop, whichever path ended it (a
+                // send that outlived a deadline ends the session with the same reason).
                 if now >= wall_deadline {
-                    send_final(&mut sink, notice(&format!("session ended: time limit of {} reached", human(spec.timeout)))).await;
                     break EndReason::Timeout;
                 }
                 if now >= idle_deadline {
-                    send_final(&mut sink, notice(&format!("session ended: no input for {}", human(spec.idle_timeout)))).await;
                     break EndReason::Idle;
                 }
                 if !warned_wall && now + wall_lead >= wall_deadline {
@@ -405,7 +405,31 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         }
     };
 
-    // 5. The end: kill whatever is left, report, close.
+    // 5. The end: say why (a client too slow to take it does not hold the end up: END_GRACE),
+    // kill whatever is left, report, close.
+    match reason {
+        EndReason::Timeout => {
+            send_final(
+                &mut sink,
+                notice(&format!(
+                    "session ended: time limit of {} reached",
+                    human(spec.timeout)
+                )),
+            )
+            .await;
+        }
+        EndReason::Idle => {
+            send_final(
+                &mut sink,
+                notice(&format!(
+                    "session ended: no input for {}",
+                    human(spec.idle_timeout)
+                )),
+            )
+            .await;
+        }
+        _ => {}
+    }
     input_task.abort();
     if exit.is_none() {
         if let Some(pid) = pid {
