@@ -2,109 +2,18 @@
 //! live-reload socket (threat 8), a path that redirects off the site (threat 8), and a
 //! terminal client that floods and stops reading (threat 5). The real binary on `--port 0`.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::Site;
+use crate::serve::Server;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
 
 const PATIENCE: Duration = Duration::from_secs(90);
-
-/// A running `folio serve`, its output collected.
-struct Server {
-    child: Child,
-    url: String,
-    out: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(root: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_folio"))
-            .args(["serve", "--port", "0", "--root"])
-            .arg(root)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn folio serve");
-        let out = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let (tx, out) = (tx.clone(), out.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    out.lock().unwrap().push_str(&format!("{line}\n"));
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        let mut url = None;
-        loop {
-            let line = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| {
-                panic!("folio serve did not come up:\n{}", out.lock().unwrap())
-            });
-            if let Some(rest) = line.strip_prefix("Serving ") {
-                let u = rest.split_whitespace().next().unwrap();
-                url = Some(u.trim_end_matches('/').to_string());
-            }
-            if (line.starts_with("Built ") || line.contains("build failed")) && url.is_some() {
-                break;
-            }
-        }
-        Server {
-            child,
-            url: url.unwrap(),
-            out,
-        }
-    }
-
-    fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
-    }
-
-    fn logs(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-
-    /// Waits until the output contains `needle`.
-    fn wait_for(&self, needle: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.logs().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "never printed {needle:?}:\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One HTTP/1.1 request on its own connection: (status, head, body).
 fn request(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {

@@ -103,6 +103,19 @@ impl Server {
         )
     }
 
+    /// Waits until the output contains `needle`.
+    pub(crate) fn wait_for(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !self.logs().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never printed {needle:?}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub(crate) fn stop(mut self) {
         unsafe_sigint(self.child.id());
         let _ = self.child.wait();
@@ -110,7 +123,15 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Ctrl-C first, so the server stops what it started (a local folio-pty), then a kill.
     fn drop(&mut self) {
+        unsafe_sigint(self.child.id());
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
