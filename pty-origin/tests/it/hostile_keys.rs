@@ -143,6 +143,14 @@ async fn threat9_a_token_whose_client_claim_is_malformed_is_refused() {
         "swapped claim"
     );
 
+    // The origin's log lines are read from its stderr; under load they can trail the answers.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(origin.logs().contains("unsupported token version")
+        && origin.logs().contains("bad token signature"))
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let logs = origin.logs();
     assert_eq!(
         logs.matches("malformed token: invalid client").count(),
