@@ -83,6 +83,9 @@ pub(super) fn register(
         "load_data",
         move |args: &HashMap<String, Value>| {
             let path = arg_str(args, "path", "load_data")?;
+            if !arg_required(args, "load_data")? && data.get(&path).is_none() {
+                return Ok(Value::Null);
+            }
             data.get(&path).cloned().ok_or_else(|| {
                 tera::Error::msg(format!(
                     "load_data: no data file `{path}` under data/ (found: {})",
@@ -174,6 +177,10 @@ fn register_get_section(
         "get_section",
         move |args: &HashMap<String, Value>| {
             let path = arg_str(args, "path", "get_section")?;
+            let required = arg_required(args, "get_section")?;
+            if !required && !secs.contains_key(path.trim_start_matches("@/")) {
+                return Ok(Value::Null);
+            }
             secs.get(path.trim_start_matches("@/"))
                 .map(|(v, pages)| {
                     let mut v = v.clone();
@@ -193,6 +200,19 @@ fn register_get_section(
             section_digests(path.trim_start_matches("@/"))
         },
     );
+}
+
+/// The optional `required` argument of the site function `f` (default true): with
+/// `required=false` a missing data file or section is `null` rather than an error, so a
+/// theme can use data or sections that a site may not have.
+fn arg_required(args: &HashMap<String, Value>, f: &str) -> tera::Result<bool> {
+    match args.get("required") {
+        None => Ok(true),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(tera::Error::msg(format!(
+            "{f}: `required` must be true or false, got {other}"
+        ))),
+    }
 }
 
 /// The string argument `name` of the site function `f`.
