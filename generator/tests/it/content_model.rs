@@ -115,8 +115,8 @@ fn tags_get_pages_and_an_index() {
     assert!(cli.contains(">Alpha<") && !cli.contains(">Beta<"));
     let index = &files["tags/index.html"];
     assert!(
-        index.contains("href=\"/tags/cli/\">cli</a> <span class=\"n\">1 project</span>")
-            && index.contains("href=\"/tags/rust/\">rust</a> <span class=\"n\">2 projects</span>"),
+        index.contains("href=\"/tags/cli/\">cli</a> <span class=\"n\">1 page</span>")
+            && index.contains("href=\"/tags/rust/\">rust</a> <span class=\"n\">2 pages</span>"),
         "each tag links to its page with its count: {index}"
     );
 }

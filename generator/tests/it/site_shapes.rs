@@ -95,10 +95,17 @@ fn a_blog_only_site_builds_with_a_post_list_pagination_reading_time_and_feed() {
         );
     }
     has(&home, "All 7 posts", "home link to the section");
-    has(&home, "<time datetime=\"2025-03-07\">7 Mar 2025</time>", "home");
+    has(
+        &home,
+        "<time datetime=\"2025-03-07\">7 Mar 2025</time>",
+        "home",
+    );
     has(&home, "4 min read", "home: the long post's reading time");
     has(&home, "class=\"posts\"", "a posts section is a post list");
-    assert!(!home.contains("class=\"site-nav\""), "no menu, no empty nav");
+    assert!(
+        !home.contains("class=\"site-nav\""),
+        "no menu, no empty nav"
+    );
 
     // The section is paginated by two: four list pages, the newest first.
     let first = s.read("public/journal/index.html");
@@ -117,7 +124,11 @@ fn a_blog_only_site_builds_with_a_post_list_pagination_reading_time_and_feed() {
     // The feed has every post.
     let feed = s.read("public/atom.xml");
     for day in 1..=7 {
-        has(&feed, &format!("https://notes.test/journal/day-{day}/"), "feed");
+        has(
+            &feed,
+            &format!("https://notes.test/journal/day-{day}/"),
+            "feed",
+        );
     }
 
     // Tag pages say nothing of projects, and nothing links to a section that is not there.
@@ -220,17 +231,36 @@ fn three_sections_of_other_names_each_get_a_home_block_in_the_set_order() {
         "/lab/oscilloscope/",
         "/talks/gc-in-anger/",
     ] {
-        has(&home, &format!("href=\"{href}\""), "home lists every section's pages");
+        has(
+            &home,
+            &format!("href=\"{href}\""),
+            "home lists every section's pages",
+        );
     }
-    assert!(!home.contains("Colophon"), "a folder without _index.md is no section");
+    assert!(
+        !home.contains("Colophon"),
+        "a folder without _index.md is no section"
+    );
     // The author's alt text on the cover, on the home card and on the page.
-    has(&home, "alt=\"The title slide: a heap diagram\"", "cover_alt");
+    has(
+        &home,
+        "alt=\"The title slide: a heap diagram\"",
+        "cover_alt",
+    );
     let talk = s.read("public/talks/gc-in-anger/index.html");
-    has(&talk, "alt=\"The title slide: a heap diagram\"", "cover_alt on the page");
+    has(
+        &talk,
+        "alt=\"The title slide: a heap diagram\"",
+        "cover_alt on the page",
+    );
     // Views are on by default: the counter is loaded.
     has(&home, "/js/counter.", "counter.js with views on");
     // A post-list section and a cards section render their own way.
-    has(&s.read("public/notes/index.html"), "class=\"posts\"", "notes");
+    has(
+        &s.read("public/notes/index.html"),
+        "class=\"posts\"",
+        "notes",
+    );
     has(&s.read("public/lab/index.html"), "class=\"grid\"", "lab");
     assert!(s.path("public/misc/colophon/index.html").is_file());
 
@@ -271,7 +301,11 @@ fn required_false_makes_missing_data_and_sections_null_and_anything_else_an_erro
     );
     let out = s.folio(&["build", "--no-minify"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    has(&s.read("public/index.html"), "[no data|no section]", "nulls");
+    has(
+        &s.read("public/index.html"),
+        "[no data|no section]",
+        "nulls",
+    );
     // Without required=false a missing file is still an error, and so is a non-boolean.
     s.write(
         "templates/index.html",
@@ -280,7 +314,10 @@ fn required_false_makes_missing_data_and_sections_null_and_anything_else_an_erro
     let bad = s.folio(&["build", "--no-minify"]);
     assert_eq!(bad.status.code(), Some(1));
     has(&stderr(&bad), "`required` must be true or false", "error");
-    s.write("templates/index.html", "{{ get_section(path=\"nope/_index.md\") }}");
+    s.write(
+        "templates/index.html",
+        "{{ get_section(path=\"nope/_index.md\") }}",
+    );
     let bad = s.folio(&["build", "--no-minify"]);
     assert_eq!(bad.status.code(), Some(1));
     has(&stderr(&bad), "is not a published section", "error");
@@ -339,11 +376,16 @@ fn folio_new_builds_with_no_node_modules_and_shows_home_project_cover_cv_and_pos
         stderr(&b)
     );
     let read = |rel: &str| {
-        std::fs::read_to_string(dir.join("public").join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+        std::fs::read_to_string(dir.join("public").join(rel))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"))
     };
     // Home: the project card with its cover, and the post.
     let home = read("index.html");
-    has(&home, "href=\"/projects/hello-folio/\"", "home lists the project");
+    has(
+        &home,
+        "href=\"/projects/hello-folio/\"",
+        "home lists the project",
+    );
     has(&home, "href=\"/blog/first-post/\"", "home lists the post");
     has(&home, "class=\"card-cover\"", "the project's cover");
     // The project page: a raster cover with responsive copies and its alt text.

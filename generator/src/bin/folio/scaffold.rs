@@ -83,7 +83,8 @@ group = "Languages"
 items = ["Rust", "TypeScript", "SQL"]
 "#;
 
-const TALKS: &str = "date,title,event,url\n{date},\"A talk about this site\",A local meetup,https://example.com/\n";
+const TALKS: &str =
+    "date,title,event,url\n{date},\"A talk about this site\",A local meetup,https://example.com/\n";
 
 const PROJECTS: &str = r#"+++
 title = "Projects"
@@ -203,7 +204,10 @@ pub(crate) fn create(dir: &Path) -> Result<usize, String> {
     for (rel, text) in &files {
         write_file(&dir.join(rel), text)?;
     }
-    write_bytes(&dir.join("content/projects/hello-folio/cover.png"), &cover_png())?;
+    write_bytes(
+        &dir.join("content/projects/hello-folio/cover.png"),
+        &cover_png(),
+    )?;
     Ok(files.len() + 1)
 }
 
