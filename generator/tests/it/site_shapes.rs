@@ -120,6 +120,11 @@ fn a_blog_only_site_builds_with_a_post_list_pagination_reading_time_and_feed() {
     let post = s.read("public/journal/day-3/index.html");
     has(&post, "3 Mar 2025", "post date");
     has(&post, "4 min read", "post reading time");
+    // Its facts are a list whose separators the CSS draws: no literal "·" to strand at the
+    // start of a wrapped line.
+    let facts = &post[post.find("class=\"facts\"").expect("a facts list")..];
+    let facts = &facts[..facts.find("</ul>").unwrap()];
+    assert!(!facts.contains('·'), "{facts}");
 
     // The feed has every post.
     let feed = s.read("public/atom.xml");
