@@ -279,6 +279,26 @@ fn three_sections_of_other_names_each_get_a_home_block_in_the_set_order() {
 }
 
 #[test]
+fn a_home_naming_a_section_that_is_not_there_fails_and_keeps_the_last_good_site() {
+    let s = three_sections();
+    s.build_ok();
+    let good = s.snapshot();
+    s.write(
+        "content/_index.md",
+        "+++\ntitle = \"Workshop\"\n\n[extra]\nsections = [\"notes\", \"nope\"]\n+++\n",
+    );
+    let out = s.folio(&["build"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    has(
+        &stderr(&out),
+        "`nope/_index.md` is not a published section",
+        "error",
+    );
+    has(&stderr(&out), "content/_index.md", "names the page");
+    assert_eq!(s.snapshot(), good, "the previous output is untouched");
+}
+
+#[test]
 fn without_an_order_the_home_lists_every_section_and_a_cv_needs_no_data() {
     let s = three_sections();
     s.write("content/_index.md", "+++\ntitle = \"Workshop\"\n+++\n");
