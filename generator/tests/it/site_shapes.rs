@@ -317,6 +317,30 @@ fn without_an_order_the_home_lists_every_section_and_a_cv_needs_no_data() {
 }
 
 #[test]
+fn a_site_with_no_sections_and_no_home_file_builds() {
+    let s = bare(crate::common::CONFIG);
+    s.write(
+        "content/about.md",
+        "+++\ntitle = \"About\"\n+++\nJust a page.\n",
+    );
+    let out = s.folio(&["build", "--no-minify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let home = s.read("public/index.html");
+    has(
+        &home,
+        "<h1 id=\"hero-title\">Test site</h1>",
+        "a home page titled by the site",
+    );
+    assert!(!home.contains("home-section"), "no section blocks");
+    has(
+        &s.read("public/about/index.html"),
+        "Just a page.",
+        "the page",
+    );
+    has(&s.read("public/404.html"), "href=\"/\"", "404 links home");
+}
+
+#[test]
 fn required_false_makes_missing_data_and_sections_null_and_anything_else_an_error() {
     let s = bare(crate::common::CONFIG);
     s.write("content/_index.md", "+++\ntitle = \"Home\"\n+++\n");
