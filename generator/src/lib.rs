@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod assets;
+mod base_path;
 mod cache;
 mod covers;
 mod data;
