@@ -141,7 +141,10 @@ fn scan_tag(h: &str, from: usize, base: &str) -> (String, usize, Vec<(usize, usi
         let (vs, ve, next) = if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
             let q = b[i];
             let vs = i + 1;
-            let ve = h[vs..].bytes().position(|c| c == q).map_or(b.len(), |p| vs + p);
+            let ve = h[vs..]
+                .bytes()
+                .position(|c| c == q)
+                .map_or(b.len(), |p| vs + p);
             (vs, ve, (ve + 1).min(b.len()))
         } else {
             let vs = i;

@@ -402,7 +402,10 @@ pub(crate) fn atom<R: std::borrow::Borrow<Rendered>>(
         x.push_str(&format!(
             "    <content type=\"html\" xml:base=\"{}\">{}</content>\n",
             escape(&link),
-            escape(&crate::base_path::rewrite_fragment(&r.html, cfg.base_path()))
+            escape(&crate::base_path::rewrite_fragment(
+                &r.html,
+                cfg.base_path()
+            ))
         ));
         x.push_str("  </entry>\n");
     }
