@@ -23,6 +23,7 @@ pub mod import;
 pub mod linkcheck;
 pub mod live;
 mod markdown;
+mod npm;
 mod output;
 mod render;
 mod security;

@@ -328,7 +328,8 @@ fn base_path_of(base_url: &str) -> &str {
 /// (letters, digits, `-._~!$()*+,;=:@%/`), since it is written into all three.
 /// The error says what is wrong with the value, quoted.
 pub fn normalize_base_url(url: &str) -> Result<String, String> {
-    let bad = |why: &str| format!("`base_url` must be an absolute http(s) URL ({why}), got {url:?}");
+    let bad =
+        |why: &str| format!("`base_url` must be an absolute http(s) URL ({why}), got {url:?}");
     let trimmed = url.trim_end_matches('/');
     let Some((scheme, rest)) = trimmed.split_once("://") else {
         return Err(bad("no scheme: write https://…"));
@@ -365,7 +366,11 @@ pub fn normalize_base_url(url: &str) -> Result<String, String> {
         return Err(bad("not a host name"));
     }
     if let Some(p) = port {
-        if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u32>().map_or(true, |n| n > 65535) {
+        if p.is_empty()
+            || p.len() > 5
+            || !p.bytes().all(|b| b.is_ascii_digit())
+            || p.parse::<u32>().map_or(true, |n| n > 65535)
+        {
             return Err(bad("not a port number"));
         }
     }
@@ -376,7 +381,9 @@ pub fn normalize_base_url(url: &str) -> Result<String, String> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~!$()*+,;=:@%/".contains(&b));
     if !path_ok {
-        return Err(bad("the path may hold only letters, digits and -._~!$()*+,;=:@%/"));
+        return Err(bad(
+            "the path may hold only letters, digits and -._~!$()*+,;=:@%/",
+        ));
     }
     if path.contains("//") || path.split('/').any(|seg| seg == "." || seg == "..") {
         return Err(bad("the path has an empty, `.` or `..` segment"));
@@ -588,7 +595,12 @@ mod tests {
         ] {
             let text = format!("title = \"t\"\nbase_url = \"{}\"\n", ok.0);
             let c = Config::parse(&text).unwrap();
-            assert_eq!((c.base_url.as_str(), c.base_path()), (ok.1, ok.2), "{}", ok.0);
+            assert_eq!(
+                (c.base_url.as_str(), c.base_path()),
+                (ok.1, ok.2),
+                "{}",
+                ok.0
+            );
             assert_eq!(normalize_base_url(ok.0).as_deref(), Ok(ok.1));
         }
         for bad in [
@@ -606,7 +618,10 @@ mod tests {
             let text = format!("title = \"t\"\nbase_url = {bad:?}\n");
             let (pos, msg) = Config::parse(&text).unwrap_err();
             assert_eq!(pos, Some((2, 1)), "{bad}");
-            assert!(msg.contains("`base_url`") && msg.contains(&format!("{bad:?}")), "{msg}");
+            assert!(
+                msg.contains("`base_url`") && msg.contains(&format!("{bad:?}")),
+                "{msg}"
+            );
             let mut c = Config::parse("title = \"t\"\nbase_url = \"https://x.dev\"\n").unwrap();
             assert_eq!(c.set_base_url(bad), Err(msg.clone()), "{bad}");
             assert_eq!(c.base_url, "https://x.dev");
