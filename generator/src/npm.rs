@@ -127,7 +127,11 @@ impl Pinned {
 
 /// The cache folder: `$FOLIO_CACHE_DIR`, else `$XDG_CACHE_HOME/folio`, else `~/.cache/folio`.
 pub(crate) fn cache_root() -> Option<PathBuf> {
-    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let nonempty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     nonempty(CACHE_ENV)
         .or_else(|| nonempty("XDG_CACHE_HOME").map(|d| d.join("folio")))
         .or_else(|| nonempty("HOME").map(|d| d.join(".cache").join("folio")))
@@ -371,7 +375,10 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let files = ["lib/a.mjs", "css/a.css"];
         let dir = install(&pin(sri), &files, cache.path(), "u", &tgz).unwrap();
-        assert_eq!(std::fs::read(dir.join("lib/a.mjs")).unwrap(), b"export const a = 1;");
+        assert_eq!(
+            std::fs::read(dir.join("lib/a.mjs")).unwrap(),
+            b"export const a = 1;"
+        );
         assert!(!dir.join("README.md").exists());
         assert_eq!(cached(&pin(sri), &files, cache.path()), Some(dir.clone()));
         // The registry is not asked again (nothing listens there).
@@ -390,7 +397,11 @@ mod tests {
         let e = install(&pin(sri), &["lib/a.mjs"], cache.path(), "u", &tgz).unwrap_err();
         assert!(matches!(e, FetchError::Integrity { .. }), "{e}");
         assert!(e.to_string().contains("refused"), "{e}");
-        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "cache written");
+        assert_eq!(
+            std::fs::read_dir(cache.path()).unwrap().count(),
+            0,
+            "cache written"
+        );
     }
 
     #[test]
@@ -398,10 +409,19 @@ mod tests {
         let tgz = tarball(&[("package/lib/a.mjs", b"a()")]);
         let sri: &'static str = Box::leak(integrity_of(&tgz).into_boxed_str());
         let cache = tempfile::tempdir().unwrap();
-        let e = install(&pin(sri), &["lib/a.mjs", "lib/b.mjs"], cache.path(), "u", &tgz)
-            .unwrap_err();
+        let e = install(
+            &pin(sri),
+            &["lib/a.mjs", "lib/b.mjs"],
+            cache.path(),
+            "u",
+            &tgz,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("lib/b.mjs"), "{e}");
-        assert!(!cache.path().join("npm").exists() || std::fs::read_dir(cache.path().join("npm")).unwrap().count() == 0);
+        assert!(
+            !cache.path().join("npm").exists()
+                || std::fs::read_dir(cache.path().join("npm")).unwrap().count() == 0
+        );
         // Garbage is refused as an archive, not as a hash (its hash matches its own pin).
         let junk = b"not a tarball".to_vec();
         let sri: &'static str = Box::leak(integrity_of(&junk).into_boxed_str());
@@ -412,8 +432,13 @@ mod tests {
     #[test]
     fn unreachable_registry_is_a_download_error() {
         let cache = tempfile::tempdir().unwrap();
-        let e = ensure(&pin("sha512-x"), &["lib/a.mjs"], cache.path(), "http://127.0.0.1:9")
-            .unwrap_err();
+        let e = ensure(
+            &pin("sha512-x"),
+            &["lib/a.mjs"],
+            cache.path(),
+            "http://127.0.0.1:9",
+        )
+        .unwrap_err();
         assert!(matches!(e, FetchError::Download { .. }), "{e}");
         assert!(!cache.path().join("npm").exists());
     }

@@ -125,11 +125,10 @@ fn locate(root: &Path, pkg: &Pinned) -> Result<PathBuf, String> {
     }
     let files = files_of(pkg.name);
     let result = match npm::cache_root() {
-        None => Err(format!(
-            "no cache folder (set {} or HOME)",
-            npm::CACHE_ENV
-        )),
-        Some(cache) => npm::ensure(pkg, &files, &cache, &npm::registry()).map_err(|e| e.to_string()),
+        None => Err(format!("no cache folder (set {} or HOME)", npm::CACHE_ENV)),
+        Some(cache) => {
+            npm::ensure(pkg, &files, &cache, &npm::registry()).map_err(|e| e.to_string())
+        }
     };
     if let Err(why) = &result {
         UNAVAILABLE
@@ -169,7 +168,12 @@ pub(crate) fn add(
         let src = dirs[f.package].join(f.path);
         match std::fs::read(&src) {
             Ok(bytes) => {
-                assets.add(f.output, Payload::Bytes(Cow::Owned(bytes)), src.clone(), diags);
+                assets.add(
+                    f.output,
+                    Payload::Bytes(Cow::Owned(bytes)),
+                    src.clone(),
+                    diags,
+                );
                 urls.insert(f.key, assets.url(f.output).unwrap_or_default().to_string());
             }
             Err(e) => {
@@ -230,10 +234,18 @@ mod tests {
     #[test]
     fn every_file_belongs_to_a_pinned_package_and_every_package_is_pinned() {
         for f in FILES {
-            assert!(PACKAGES.iter().any(|p| p.name == f.package), "{}", f.package);
+            assert!(
+                PACKAGES.iter().any(|p| p.name == f.package),
+                "{}",
+                f.package
+            );
         }
         for p in PACKAGES {
-            assert!(p.integrity.starts_with("sha512-") && p.integrity.len() == 95, "{}", p.id());
+            assert!(
+                p.integrity.starts_with("sha512-") && p.integrity.len() == 95,
+                "{}",
+                p.id()
+            );
             assert!(!files_of(p.name).is_empty());
         }
     }

@@ -12,5 +12,7 @@ mod import;
 mod links;
 mod live;
 mod serve;
+mod static_http;
 mod subpath;
 mod tags;
+mod xterm_fetch;

@@ -5,11 +5,10 @@
 //! only by the prefix. `--base-url` is checked like `folio.toml`'s `base_url`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 
 use crate::common::{self, Site};
+use crate::static_http::{self, get};
 
 const HOST: &str = "https://docs.example.org";
 const BASE: &str = "/blog";
@@ -93,64 +92,19 @@ fn build(s: &Site, extra: &[&str]) -> PathBuf {
 }
 
 /// A static file server that serves `dir` under `/blog/` only: `/blog/x/` is `dir/x/index.html`,
-/// anything outside `/blog/` is a 404. Answers HTTP/1.0 GETs until the test ends.
+/// anything outside `/blog/` is a 404.
 fn serve_under_base(dir: PathBuf) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut line = String::new();
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h.trim().is_empty() {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let file = path.strip_prefix("/blog/").and_then(|rest| {
-                let rest = rest.split(['?', '#']).next().unwrap_or("");
-                if rest.split('/').any(|seg| seg == "..") {
-                    return None;
-                }
-                let p = dir.join(rest);
-                if p.is_dir() {
-                    let i = p.join("index.html");
-                    i.is_file().then_some(i)
-                } else {
-                    p.is_file().then_some(p)
-                }
-            });
-            let resp = match file.and_then(|f| std::fs::read(f).ok()) {
-                Some(body) => {
-                    let mut r =
-                        format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
-                            .into_bytes();
-                    r.extend(body);
-                    r
-                }
-                None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
-            };
-            let _ = conn.write_all(&resp);
+    static_http::serve(move |path| {
+        let rest = path.strip_prefix("/blog/")?;
+        let rest = rest.split(['?', '#']).next().unwrap_or("");
+        if rest.split('/').any(|seg| seg == "..") {
+            return None;
         }
-    });
-    port
-}
-
-/// GET `path` from the test server: (status, body).
-fn get(port: u16, path: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: docs.example.org\r\n\r\n").unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&buf[..split]);
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, buf[split + 4..].to_vec())
+        let p = dir.join(rest);
+        let file = if p.is_dir() { p.join("index.html") } else { p };
+        std::fs::read(file).ok()
+    })
+    .port
 }
 
 /// Every (attribute, value) of every start tag of an HTML document, skipping comments and the
