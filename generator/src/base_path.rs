@@ -47,7 +47,7 @@ pub(crate) fn prefix_url(base: &str, url: &str) -> Option<String> {
 }
 
 /// Rewrites the root-absolute URLs of an HTML document to live under `base` (`/blog`, no
-/// trailing `/`) and adds the `folio-base` meta tag before `</head>`. With an empty `base` the
+/// trailing `/`) and adds the `folio-base` meta tag at the start of `<head>`. With an empty `base` the
 /// document is returned unchanged.
 pub(crate) fn rewrite_html(html: &str, base: &str) -> String {
     rewrite(html, base, true)
@@ -70,16 +70,8 @@ fn rewrite(html: &str, base: &str, add_meta: bool) -> String {
     while let Some(off) = html[i..].find('<') {
         let lt = i + off;
         let rest = &html[lt..];
-        if rest.starts_with("<!--") {
-            i = rest[4..].find("-->").map_or(b.len(), |e| lt + 4 + e + 3);
-            continue;
-        }
-        if !meta_added && b[lt..].len() >= 7 && b[lt..lt + 7].eq_ignore_ascii_case(b"</head>") {
-            out.push_str(&html[copied..lt]);
-            out.push_str(&format!("<meta name=\"{META_NAME}\" content=\"{base}/\">"));
-            copied = lt;
-            meta_added = true;
-            i = lt + 7;
+        if let Some(comment) = rest.strip_prefix("<!--") {
+            i = comment.find("-->").map_or(b.len(), |e| lt + 4 + e + 3);
             continue;
         }
         let starts_tag = b.get(lt + 1).is_some_and(|c| c.is_ascii_alphabetic());
@@ -94,6 +86,13 @@ fn rewrite(html: &str, base: &str, add_meta: bool) -> String {
             copied = value_end;
         }
         i = end;
+        if name == "head" && !meta_added {
+            // First thing in the head, so it is there even when `</head>` is left out.
+            out.push_str(&html[copied..end]);
+            out.push_str(&format!("<meta name=\"{META_NAME}\" content=\"{base}/\">"));
+            copied = end;
+            meta_added = true;
+        }
         if RAW_TEXT.contains(&name.as_str()) {
             let close = format!("</{name}");
             i = find_ci(html, i, &close).unwrap_or(b.len());
@@ -245,13 +244,13 @@ mod tests {
             r#"<a href="/in-comment/">"#,
             r#"&lt;a href="/code/"&gt;"#,
             r#"<textarea><a href="/raw/"></textarea>"#,
-            r#"<meta name="folio-base" content="/blog/"></head>"#,
+            r#"<head><meta name="folio-base" content="/blog/"><link"#,
         ] {
             assert!(out.contains(want), "missing {want} in {out}");
         }
         assert_eq!(out.matches("folio-base").count(), 1);
-        let frag = rewrite_fragment(r#"<p><a href="/x/">x</a></p></head>"#, "/b");
-        assert_eq!(frag, r#"<p><a href="/b/x/">x</a></p></head>"#);
+        let frag = rewrite_fragment(r#"<head></head><p><a href="/x/">x</a></p>"#, "/b");
+        assert_eq!(frag, r#"<head></head><p><a href="/b/x/">x</a></p>"#);
     }
 
     #[test]
