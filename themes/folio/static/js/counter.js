@@ -6,8 +6,7 @@
 // POST /api/views/<slug> and GET /api/views?slugs=a,b (edge-worker/src/routes.rs).
 (function () {
   "use strict";
-  // The site's base path, from the one place the build puts it (docs/templates.md): "/"
-  // unless the site lives under a subpath such as "/blog/".
+  // The site's base path ("/" or e.g. "/blog/"): docs/templates.md.
   var BASE = (document.querySelector('meta[name="folio-base"]') || { content: "/" }).content;
   var nodes = document.querySelectorAll("[data-views]");
   if (!nodes.length || !window.fetch) return;

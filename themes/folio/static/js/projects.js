@@ -4,8 +4,7 @@
 // can be sorted by date or title.
 (function () {
   "use strict";
-  // The site's base path, from the one place the build puts it (docs/templates.md): "/"
-  // unless the site lives under a subpath such as "/blog/".
+  // The site's base path ("/" or e.g. "/blog/"): docs/templates.md.
   var BASE = (document.querySelector('meta[name="folio-base"]') || { content: "/" }).content;
   var grid = document.querySelector("[data-projects]");
   if (!grid) return;

@@ -9,8 +9,7 @@
 // usable with the keyboard alone: focus moves into the terminal on start, Shift+Tab leaves it.
 (function () {
   "use strict";
-  // The site's base path, from the one place the build puts it (docs/templates.md): "/"
-  // unless the site lives under a subpath such as "/blog/".
+  // The site's base path ("/" or e.g. "/blog/"): docs/templates.md.
   var BASE = (document.querySelector('meta[name="folio-base"]') || { content: "/" }).content;
   var sections = document.querySelectorAll("[data-terminal]");
   if (!sections.length || !window.WebSocket || !window.Promise) return;
