@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod assets;
+mod base_path;
 mod cache;
 mod covers;
 mod data;
@@ -22,6 +23,7 @@ pub mod import;
 pub mod linkcheck;
 pub mod live;
 mod markdown;
+mod npm;
 mod output;
 mod render;
 mod security;

@@ -402,7 +402,10 @@ pub(crate) fn atom<R: std::borrow::Borrow<Rendered>>(
         x.push_str(&format!(
             "    <content type=\"html\" xml:base=\"{}\">{}</content>\n",
             escape(&link),
-            escape(&r.html)
+            escape(&crate::base_path::rewrite_fragment(
+                &r.html,
+                cfg.base_path()
+            ))
         ));
         x.push_str("  </entry>\n");
     }
@@ -439,7 +442,7 @@ pub(crate) fn robots(cfg: &Config) -> String {
 /// link) to the new one, without any script.
 pub(crate) fn redirect_page(cfg: &Config, to_path: &str) -> String {
     let url = escape(&cfg.permalink(to_path));
-    let path = escape(to_path);
+    let path = escape(&format!("{}{to_path}", cfg.base_path()));
     format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>Moved</title><link rel=\"canonical\" href=\"{url}\"><meta name=\"robots\" content=\"noindex\"><meta http-equiv=\"refresh\" content=\"0; url={path}\"></head><body><p>This page has moved to <a href=\"{path}\">{url}</a>.</p></body></html>\n",
         escape(&cfg.language)

@@ -242,17 +242,22 @@ pub(crate) fn content_security_policy(cfg: &SecurityConfig, inline: &InlineCode)
 }
 
 /// The Cloudflare static-assets `_headers` file: the policy for every path, and long caching
-/// for the content-hashed assets.
-pub(crate) fn headers_file(headers: &[(String, String)], immutable_paths: &[String]) -> String {
-    let mut out = String::from(
-        "# Written by folio build: the security policy of [security] in folio.toml.\n/*\n",
+/// for the content-hashed assets. Rules are URL paths, so they carry the site's base path
+/// (`/blog/*` for a site under `/blog/`).
+pub(crate) fn headers_file(
+    base_path: &str,
+    headers: &[(String, String)],
+    immutable_paths: &[String],
+) -> String {
+    let mut out = format!(
+        "# Written by folio build: the security policy of [security] in folio.toml.\n{base_path}/*\n",
     );
     for (k, v) in headers {
         out.push_str(&format!("  {k}: {v}\n"));
     }
     for p in immutable_paths {
         out.push_str(&format!(
-            "{p}\n  Cache-Control: public, max-age=31536000, immutable\n"
+            "{base_path}{p}\n  Cache-Control: public, max-age=31536000, immutable\n"
         ));
     }
     out

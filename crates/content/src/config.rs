@@ -272,17 +272,8 @@ impl Config {
             let pos = e.span().map(|s| line_col(text, s.start));
             (pos, e.message().trim().to_string())
         })?;
-        cfg.base_url = cfg.base_url.trim_end_matches('/').to_string();
         let key_pos = |key: &str| crate::frontmatter::find_key(text, key);
-        if !(cfg.base_url.starts_with("https://") || cfg.base_url.starts_with("http://")) {
-            return Err((
-                key_pos("base_url"),
-                format!(
-                    "`base_url` must be an absolute http(s) URL, got {:?}",
-                    cfg.base_url
-                ),
-            ));
-        }
+        cfg.base_url = normalize_base_url(&cfg.base_url).map_err(|e| (key_pos("base_url"), e))?;
         if cfg.theme.is_empty() || cfg.theme.contains(['/', '\\']) || cfg.theme.starts_with('.') {
             return Err((
                 key_pos("theme"),
@@ -304,15 +295,100 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Replaces `base_url` (the `--base-url` flag), keeping the same normalisation.
-    pub fn set_base_url(&mut self, url: &str) {
-        self.base_url = url.trim_end_matches('/').to_string();
+    /// Replaces `base_url` (the `--base-url` flag) after the same checks and normalisation as
+    /// `folio.toml`'s, so a URL the file would refuse is refused here too.
+    pub fn set_base_url(&mut self, url: &str) -> Result<(), String> {
+        self.base_url = normalize_base_url(url)?;
+        Ok(())
     }
 
     /// The absolute URL of a site path such as `/projects/x/`.
     pub fn permalink(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
     }
+
+    /// The path the site lives under, without a trailing `/`: `""` for a site at the root of
+    /// its host, `"/blog"` for `base_url = "https://example.com/blog/"`. Every root-absolute
+    /// URL the build writes is prefixed with it.
+    pub fn base_path(&self) -> &str {
+        base_path_of(&self.base_url)
+    }
+}
+
+/// The path part of a normalised `base_url` (`""` or `/a/b`, no trailing `/`).
+fn base_path_of(base_url: &str) -> &str {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    rest.find('/').map_or("", |i| &rest[i..])
+}
+
+/// Checks a `base_url` (from `folio.toml` or `--base-url`) and normalises it: an absolute
+/// `http://` or `https://` URL with a host, an optional port and an optional path, no query,
+/// fragment, user info or white space; the trailing `/` is dropped. The path may hold only
+/// characters that need no escaping in a URL, an HTML attribute or a JavaScript string
+/// (letters, digits, `-._~!$()*+,;=:@%/`), since it is written into all three.
+/// The error says what is wrong with the value, quoted.
+pub fn normalize_base_url(url: &str) -> Result<String, String> {
+    let bad =
+        |why: &str| format!("`base_url` must be an absolute http(s) URL ({why}), got {url:?}");
+    let trimmed = url.trim_end_matches('/');
+    let Some((scheme, rest)) = trimmed.split_once("://") else {
+        return Err(bad("no scheme: write https://…"));
+    };
+    if !(scheme == "https" || scheme == "http") {
+        return Err(bad("the scheme must be http or https"));
+    }
+    let (host_port, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if host_port.is_empty() {
+        return Err(bad("no host"));
+    }
+    if host_port.contains('@') {
+        return Err(bad("no user name or password"));
+    }
+    let (host, port) = match host_port.strip_prefix('[') {
+        // An IPv6 literal: `[::1]` or `[::1]:8080`.
+        Some(v6) => match v6.split_once(']') {
+            Some((h, p)) if !h.is_empty() => (h, p.strip_prefix(':')),
+            _ => return Err(bad("a broken IPv6 host")),
+        },
+        None => match host_port.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b));
+    if !host_ok {
+        return Err(bad("not a host name"));
+    }
+    if let Some(p) = port {
+        if p.is_empty()
+            || p.len() > 5
+            || !p.bytes().all(|b| b.is_ascii_digit())
+            || p.parse::<u32>().map_or(true, |n| n > 65535)
+        {
+            return Err(bad("not a port number"));
+        }
+    }
+    if trimmed.contains(['?', '#']) {
+        return Err(bad("no query or fragment"));
+    }
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$()*+,;=:@%/".contains(&b));
+    if !path_ok {
+        return Err(bad(
+            "the path may hold only letters, digits and -._~!$()*+,;=:@%/",
+        ));
+    }
+    if path.contains("//") || path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(bad("the path has an empty, `.` or `..` segment"));
+    }
+    Ok(trimmed.to_string())
 }
 
 /// A Zola or Hugo configuration in `root`, if there is one: (`"Zola"` or `"Hugo"`, its file).
@@ -507,6 +583,49 @@ mod tests {
         .unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(errs[0].1.contains("did you mean `recipient`"), "{errs:?}");
+    }
+
+    #[test]
+    fn base_url_is_checked_and_its_path_kept() {
+        for ok in [
+            ("https://x.dev/", "https://x.dev", ""),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080", ""),
+            ("https://x.dev/blog/", "https://x.dev/blog", "/blog"),
+            ("https://[::1]:9/a/b", "https://[::1]:9/a/b", "/a/b"),
+        ] {
+            let text = format!("title = \"t\"\nbase_url = \"{}\"\n", ok.0);
+            let c = Config::parse(&text).unwrap();
+            assert_eq!(
+                (c.base_url.as_str(), c.base_path()),
+                (ok.1, ok.2),
+                "{}",
+                ok.0
+            );
+            assert_eq!(normalize_base_url(ok.0).as_deref(), Ok(ok.1));
+        }
+        for bad in [
+            "example.com",
+            "ftp://x.dev",
+            "https://",
+            "https://u:p@x.dev",
+            "https://x.dev:99999",
+            "https://x.dev/a b/",
+            "https://x.dev/a\"b/",
+            "https://x.dev/?q=1",
+            "https://x.dev/a/../b",
+            "https://x.dev//b",
+        ] {
+            let text = format!("title = \"t\"\nbase_url = {bad:?}\n");
+            let (pos, msg) = Config::parse(&text).unwrap_err();
+            assert_eq!(pos, Some((2, 1)), "{bad}");
+            assert!(
+                msg.contains("`base_url`") && msg.contains(&format!("{bad:?}")),
+                "{msg}"
+            );
+            let mut c = Config::parse("title = \"t\"\nbase_url = \"https://x.dev\"\n").unwrap();
+            assert_eq!(c.set_base_url(bad), Err(msg.clone()), "{bad}");
+            assert_eq!(c.base_url, "https://x.dev");
+        }
     }
 
     #[test]

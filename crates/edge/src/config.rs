@@ -161,6 +161,10 @@ pub struct Settings {
     /// Origins besides the site's own that may open terminals and call the API
     /// (comma-separated in `ALLOWED_ORIGINS`), e.g. a preview hostname.
     pub extra_origins: Vec<String>,
+    /// The path the site is deployed under (`BASE_PATH`, e.g. `/blog`; empty at the root of
+    /// the host), the path of the site's `base_url`: the Worker answers `<base>/api/*` and
+    /// `<base>/terminal/*` and reads the manifest from `<base>/_folio/edge.json`.
+    pub base_path: String,
 }
 
 impl Default for Settings {
@@ -174,6 +178,7 @@ impl Default for Settings {
             max_session_starts_per_minute: 30,
             max_session_secs: 30 * 60,
             extra_origins: Vec::new(),
+            base_path: String::new(),
         }
     }
 }
@@ -215,11 +220,44 @@ impl Settings {
                 .split(',')
                 .filter_map(|o| origin_of(o.trim()))
                 .collect(),
+            base_path: get("BASE_PATH")
+                .map(|b| normalize_base_path(&b))
+                .unwrap_or_default(),
         }
     }
 }
 
+/// `BASE_PATH` as the Worker uses it: `""` or `/a/b` (a leading `/`, none trailing). A value
+/// with characters a URL path would have to escape is ignored (treated as the root), as it can
+/// match no request anyway.
+fn normalize_base_path(raw: &str) -> String {
+    let t = raw.trim().trim_matches('/');
+    let ok = t
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$()*+,;=:@%/".contains(&b));
+    if t.is_empty() || !ok {
+        String::new()
+    } else {
+        format!("/{t}")
+    }
+}
+
 impl Settings {
+    /// A request path as the site sees it: `path` with [`Settings::base_path`] taken off
+    /// (`/blog/api/health` → `/api/health`), or `None` when it is not under the base path.
+    pub fn site_path<'a>(&self, path: &'a str) -> Option<&'a str> {
+        if self.base_path.is_empty() {
+            return Some(path);
+        }
+        let rest = path.strip_prefix(self.base_path.as_str())?;
+        (rest.starts_with('/')).then_some(rest)
+    }
+
+    /// Where the Worker reads the edge manifest from in the static assets.
+    pub fn manifest_path(&self) -> String {
+        format!("{}{MANIFEST_PATH}", self.base_path)
+    }
+
     /// The session caps, as the limiter checks them ([`crate::limits::decide`]).
     pub fn session_caps(&self) -> crate::limits::Caps {
         crate::limits::Caps {
@@ -250,6 +288,26 @@ pub fn require_page(manifest: Option<&EdgeManifest>, slug: &str) -> Result<(), A
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn base_path_strips_the_subpath_and_refuses_what_is_outside_it() {
+        let root = Settings::from_lookup(|_| None);
+        assert_eq!(root.site_path("/api/health"), Some("/api/health"));
+        assert_eq!(root.manifest_path(), MANIFEST_PATH);
+        for raw in ["/blog", "/blog/", "blog", " /blog/ "] {
+            let s = Settings::from_lookup(|k| (k == "BASE_PATH").then(|| raw.to_string()));
+            assert_eq!(s.base_path, "/blog", "{raw:?}");
+            assert_eq!(s.site_path("/blog/api/health"), Some("/api/health"));
+            assert_eq!(s.site_path("/blog/terminal/x"), Some("/terminal/x"));
+            assert_eq!(s.site_path("/api/health"), None);
+            assert_eq!(s.site_path("/blogger/api/health"), None);
+            assert_eq!(s.site_path("/blog"), None);
+            assert_eq!(s.manifest_path(), format!("/blog{MANIFEST_PATH}"));
+        }
+        let odd = Settings::from_lookup(|k| (k == "BASE_PATH").then(|| "/a b/\"".to_string()));
+        assert_eq!(odd.base_path, "");
+    }
+
     use super::*;
 
     #[test]

@@ -48,7 +48,13 @@ async fn form_page(
         .assets(binding::ASSETS)
         .map_err(|e| internal("assets_binding", e))?;
     let mut resp = assets
-        .fetch(format!("https://assets.invalid{}", cfg.page), None)
+        .fetch(
+            format!(
+                "https://assets.invalid{}{}",
+                ctx.settings.base_path, cfg.page
+            ),
+            None,
+        )
         .await
         .map_err(|e| internal("contact_page", e))?;
     if resp.status_code() != 200 {
@@ -164,7 +170,7 @@ pub(crate) async fn submit(ctx: &Ctx, mut req: Request) -> ApiResult<Response> {
             serde_json::to_string(&sent).map_err(|e| internal("serialise", e))?,
             None,
         ),
-        Ok(_) => see_other(&cfg.thanks),
+        Ok(_) => see_other(&format!("{}{}", ctx.settings.base_path, cfg.thanks)),
         Err(r) if as_json || r.error.status == 403 || r.error.status == 415 => {
             json(r.error.status, r.json_body(), r.error.retry_after)
         }

@@ -42,7 +42,8 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Respo
 
 async fn serve(req: Request, env: Env, exec: Context) -> worker::Result<Response> {
     let url = req.url()?;
-    let manifest = match manifest(&env).await {
+    let settings = Settings::from_lookup(|k| env_string(&env, k));
+    let manifest = match manifest(&env, &settings).await {
         Ok(m) => Some(m),
         Err(e) => {
             console_error!(
@@ -52,7 +53,6 @@ async fn serve(req: Request, env: Env, exec: Context) -> worker::Result<Response
             None
         }
     };
-    let settings = Settings::from_lookup(|k| env_string(&env, k));
     let origin = req.headers().get("Origin")?;
     let allowed_origins =
         headers::allowed_origins(manifest.as_deref(), url.as_str(), &settings.extra_origins);
@@ -72,9 +72,12 @@ async fn serve(req: Request, env: Env, exec: Context) -> worker::Result<Response
 
     let method = Method::parse(req.method().as_ref());
     let contact_page = matches!(method, Method::Get | Method::Head);
-    let routed = routes::route(method, url.path(), url.query().unwrap_or(""));
+    // Under a subpath deploy (BASE_PATH), routes are matched on the path inside the site;
+    // a request outside it matches nothing (a 404).
+    let path = settings.site_path(url.path()).unwrap_or("/");
+    let routed = routes::route(method, path, url.query().unwrap_or(""));
     let preflight = matches!(routed, Ok(Route::Preflight));
-    let cors = if url.path().starts_with("/api/") {
+    let cors = if path.starts_with("/api/") {
         headers::cors_headers(origin.as_deref(), &allowed_origins, preflight)
     } else {
         Vec::new()
@@ -95,7 +98,7 @@ async fn serve(req: Request, env: Env, exec: Context) -> worker::Result<Response
 
     let result = match routed {
         // The contact page, with a fresh form token (run_worker_first lists its path).
-        Err(_) if contact_page && crate::contact::is_page(&ctx, url.path()) => {
+        Err(_) if contact_page && crate::contact::is_page(&ctx, path) => {
             crate::contact::page(&ctx).await
         }
         Ok(route) => handle(&ctx, req, route, method).await,

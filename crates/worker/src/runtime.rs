@@ -10,7 +10,7 @@ use futures_util::future::Either;
 use worker::{console_error, Date, Delay, Env, State};
 
 use folio_edge::api::ApiError;
-use folio_edge::config::{EdgeManifest, Settings, MANIFEST_PATH};
+use folio_edge::config::{EdgeManifest, Settings};
 use folio_edge::token;
 
 /// Binding names, as in `wrangler.toml`.
@@ -61,7 +61,7 @@ thread_local! {
     static MANIFEST: RefCell<Option<Rc<EdgeManifest>>> = const { RefCell::new(None) };
 }
 
-/// The site's edge manifest, read from the static assets (`/_folio/edge.json`) on the
+/// The site's edge manifest, read from the static assets (`<BASE_PATH>/_folio/edge.json`) on the
 /// first request of an isolate and kept.
 ///
 /// Why read it at run time rather than embed it in the wasm at build time: the assets are
@@ -70,20 +70,18 @@ thread_local! {
 /// an embedded copy could drift whenever the site is rebuilt without rebuilding the
 /// Worker, and would force a wasm rebuild for every content change. The cost is one
 /// in-process assets fetch per isolate.
-pub(crate) async fn manifest(env: &Env) -> Result<Rc<EdgeManifest>, String> {
+pub(crate) async fn manifest(env: &Env, settings: &Settings) -> Result<Rc<EdgeManifest>, String> {
     if let Some(m) = MANIFEST.with(|m| m.borrow().clone()) {
         return Ok(m);
     }
+    let path = settings.manifest_path();
     let assets = env.assets(binding::ASSETS).map_err(|e| e.to_string())?;
     let mut resp = assets
-        .fetch(format!("https://assets.invalid{MANIFEST_PATH}"), None)
+        .fetch(format!("https://assets.invalid{path}"), None)
         .await
-        .map_err(|e| format!("fetching {MANIFEST_PATH}: {e}"))?;
+        .map_err(|e| format!("fetching {path}: {e}"))?;
     if resp.status_code() != 200 {
-        return Err(format!(
-            "fetching {MANIFEST_PATH}: status {}",
-            resp.status_code()
-        ));
+        return Err(format!("fetching {path}: status {}", resp.status_code()));
     }
     let text = resp.text().await.map_err(|e| e.to_string())?;
     let parsed = Rc::new(EdgeManifest::parse(&text).map_err(|e| e.to_string())?);

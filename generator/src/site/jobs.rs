@@ -240,8 +240,12 @@ impl Build<'_> {
         let inline = Mutex::new(InlineCode::default());
         let errors = Mutex::new(Diagnostics::new());
         let minify_cfg = minify_config();
+        let base_path = inputs.cfg.base_path();
         let render_html = |name: &str, ctx: &Context| -> Result<Vec<u8>, Diagnostic> {
-            let html = templates.render(name, ctx)?;
+            let mut html = templates.render(name, ctx)?;
+            if !base_path.is_empty() {
+                html = crate::base_path::rewrite_html(&html, base_path);
+            }
             Ok(if minify {
                 minify_html::minify(html.as_bytes(), &minify_cfg)
             } else {

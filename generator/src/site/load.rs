@@ -49,7 +49,14 @@ impl Site {
             // address (`folio serve` writes the same mail as production would send).
             let real = cfg.base_url.clone();
             cfg.contact.fill_defaults(&real);
-            cfg.set_base_url(u);
+            cfg.set_base_url(u).map_err(|msg| {
+                // Not folio.toml's fault: name the flag, with the same rule as the file's.
+                Diagnostics::from(Diagnostic::error(
+                    "--base-url",
+                    None,
+                    msg.replacen("`base_url`", "the value of --base-url", 1),
+                ))
+            })?;
         }
         let mut diags = Diagnostics::new();
         let theme = match Theme::resolve(&root, &cfg.theme) {

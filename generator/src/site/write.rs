@@ -112,13 +112,14 @@ impl Build<'_> {
                 );
             }
         }
+        let base = cfg.base_path();
         let redirects: String = content
             .pages
             .iter()
             .flat_map(|p| {
                 p.aliases
                     .iter()
-                    .map(move |a| format!("{a} {} 301\n", p.path))
+                    .map(move |a| format!("{base}{a} {base}{} 301\n", p.path))
             })
             .collect();
         if !redirects.is_empty() {
@@ -144,7 +145,7 @@ impl Build<'_> {
         let headers = security::headers(&cfg.security, inline);
         write(
             "_headers",
-            security::headers_file(&headers, &inputs.assets.immutable_paths()).as_bytes(),
+            security::headers_file(base, &headers, &inputs.assets.immutable_paths()).as_bytes(),
         );
         write(
             MANIFEST_FILE,

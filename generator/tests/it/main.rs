@@ -13,4 +13,7 @@ mod links;
 mod live;
 mod serve;
 mod site_shapes;
+mod static_http;
+mod subpath;
 mod tags;
+mod xterm_fetch;

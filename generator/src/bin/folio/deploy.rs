@@ -244,7 +244,30 @@ fn check_wrangler_toml(wt: &toml::Value, config: Option<&Config>, preview: bool)
             problems.push(p);
         }
     }
+    if let Some(p) = config.and_then(check_subpath) {
+        problems.push(p);
+    }
     problems
+}
+
+/// A `base_url` with a path (`https://example.com/blog/`): `folio deploy` uploads `public/` as
+/// the root of the assets, where a subpath site's files would be served at the wrong URLs, so
+/// it stops and points at the manual steps (docs/deploy-cloudflare.md, "Under a subpath").
+fn check_subpath(cfg: &Config) -> Option<Problem> {
+    let base = cfg.base_path();
+    (!base.is_empty()).then(|| {
+        Problem::new(
+            format!(
+                "folio.toml: base_url {} has a path ({base}/); folio deploy deploys a site at the root of its host",
+                cfg.base_url
+            ),
+            format!(
+                "deploy a subpath site by hand: build into public{base}/, move _headers and _redirects up into public/, \
+                 set BASE_PATH = \"{base}\" under [vars] and run_worker_first = [\"{base}/api/*\", \"{base}/terminal/*\"] \
+                 in wrangler.toml (docs/deploy-cloudflare.md, \"Under a subpath\")"
+            ),
+        )
+    })
 }
 
 /// Whether `base_url`'s host is where this Worker and its assets are served: one of its
@@ -586,6 +609,16 @@ mod tests {
             p.what
         );
         assert!(p.fix.contains("pattern = \"example.com\""), "{}", p.fix);
+    }
+
+    #[test]
+    fn a_subpath_site_is_not_deployed_at_the_root() {
+        let cfg =
+            |url: &str| Config::parse(&format!("title = \"t\"\nbase_url = \"{url}\"\n")).unwrap();
+        assert!(check_subpath(&cfg("https://ada.dev/")).is_none());
+        let p = check_subpath(&cfg("https://ada.dev/blog/")).unwrap();
+        assert!(p.what.contains("(/blog/)"), "{}", p.what);
+        assert!(p.fix.contains("BASE_PATH = \"/blog\""), "{}", p.fix);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 // POST /api/views/<slug> and GET /api/views?slugs=a,b (edge-worker/src/routes.rs).
 (function () {
   "use strict";
+  // The site's base path ("/" or e.g. "/blog/"): docs/templates.md.
+  var BASE = (document.querySelector('meta[name="folio-base"]') || { content: "/" }).content;
   var nodes = document.querySelectorAll("[data-views]");
   if (!nodes.length || !window.fetch) return;
   // Made on the first number, not at load: building a NumberFormat loads locale data, a
@@ -55,14 +57,14 @@
   }
 
   if (counted !== null) {
-    json("/api/views/" + encodeURIComponent(counted), "POST").then(function (body) {
+    json(BASE + "api/views/" + encodeURIComponent(counted), "POST").then(function (body) {
       if (body && body.slug === counted) show(counted, body.views);
     }).catch(quietly);
     read = read.filter(function (s) { return s !== counted; });
   }
   for (var start = 0; start < read.length; start += 50) {
     var batch = read.slice(start, start + 50);
-    json("/api/views?slugs=" + batch.map(encodeURIComponent).join(","), "GET").then(function (body) {
+    json(BASE + "api/views?slugs=" + batch.map(encodeURIComponent).join(","), "GET").then(function (body) {
       var views = body && body.views;
       if (!views || typeof views !== "object") return;
       Object.keys(views).forEach(function (s) { show(s, views[s]); });

@@ -4,6 +4,8 @@
 // can be sorted by date or title.
 (function () {
   "use strict";
+  // The site's base path ("/" or e.g. "/blog/"): docs/templates.md.
+  var BASE = (document.querySelector('meta[name="folio-base"]') || { content: "/" }).content;
   var grid = document.querySelector("[data-projects]");
   if (!grid) return;
   var cards = Array.prototype.slice.call(grid.querySelectorAll("[data-project]"));
@@ -100,7 +102,7 @@
   var loading = null;
   function loadIndex() {
     if (loading || !window.fetch) return;
-    loading = fetch("/projects.json", { headers: { Accept: "application/json" } })
+    loading = fetch(BASE + "projects.json", { headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
       .then(function (list) {
         if (!Array.isArray(list)) return;

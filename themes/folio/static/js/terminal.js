@@ -9,6 +9,8 @@
 // usable with the keyboard alone: focus moves into the terminal on start, Shift+Tab leaves it.
 (function () {
   "use strict";
+  // The site's base path ("/" or e.g. "/blog/"): docs/templates.md.
+  var BASE = (document.querySelector('meta[name="folio-base"]') || { content: "/" }).content;
   var sections = document.querySelectorAll("[data-terminal]");
   if (!sections.length || !window.WebSocket || !window.Promise) return;
 
@@ -140,7 +142,7 @@
     var status = section.querySelector("[data-terminal-status]");
     var screen = section.querySelector("[data-terminal-screen]");
     var demo = section.getAttribute("data-demo");
-    var endpoint = section.getAttribute("data-endpoint") || (demo && "/terminal/" + demo);
+    var endpoint = section.getAttribute("data-endpoint") || (demo && BASE + "terminal/" + demo);
     if (!start || !screen || !endpoint) return;
 
     var term = null;
@@ -356,7 +358,7 @@
     // (an older Worker, a proxy, the network) says nothing, so /api/health tells "the
     // terminal server is up, so we were refused" from "it is down".
     function diagnose() {
-      fetch("/api/health", { cache: "no-store", headers: { Accept: "application/json" } })
+      fetch(BASE + "api/health", { cache: "no-store", headers: { Accept: "application/json" } })
         .then(function (r) {
           if (r.status === 429) {
             return refused(Number(r.headers.get("Retry-After")) || DEFAULT_RETRY_SECS,

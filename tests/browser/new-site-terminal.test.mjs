@@ -1,0 +1,175 @@
+// A `folio new` site with a `[demo]`, and no node_modules anywhere near it, runs its live
+// terminal in chromium: `folio serve --terminal` (the real binary, its local folio-pty and
+// sandbox) gets xterm.js from a registry — here a local one started by this test, serving
+// npm-style tarballs it builds from the repository's @xterm packages, with their integrity
+// given to the (debug) binary as the pins — into a fresh cache folder. The page loads the
+// hashed xterm files, a click starts the terminal, and a typed command's output comes back.
+//
+//   cargo build -p folio -p folio-pty && node --test tests/browser/new-site-terminal.test.mjs
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
+import { ARTIFACTS, ROOT, launchBrowser } from "./stack.mjs";
+
+const TARGET = process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target");
+const FOLIO = path.join(TARGET, "debug/folio");
+const PATIENCE = 60_000;
+const PACKAGES = [
+  ["@xterm/xterm", "6.0.0", ["package.json", "lib/xterm.mjs", "css/xterm.css"]],
+  ["@xterm/addon-fit", "0.11.0", ["package.json", "lib/addon-fit.mjs"]],
+];
+
+let tmp;
+let registry;
+let serve;
+let browser;
+
+/** A ustar archive of `files` ([name, Buffer]), gzipped: the layout of an npm tarball. */
+function tgz(files) {
+  const blocks = [];
+  for (const [name, body] of files) {
+    const h = Buffer.alloc(512);
+    h.write(name, 0, 100, "utf8");
+    h.write("0000644\0", 100);
+    h.write("0000000\0", 108);
+    h.write("0000000\0", 116);
+    h.write(body.length.toString(8).padStart(11, "0") + "\0", 124);
+    h.write("00000000000\0", 136);
+    h.write("        ", 148); // checksum field counts as spaces
+    h.write("0", 156);
+    h.write("ustar\0", 257);
+    h.write("00", 263);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+    blocks.push(h, body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return zlib.gzipSync(Buffer.concat(blocks));
+}
+
+/** Starts the local registry; resolves to { url, pins, hits, close }. */
+function startRegistry() {
+  const served = new Map();
+  const pins = [];
+  for (const [name, version, files] of PACKAGES) {
+    const body = tgz(files.map((f) => [`package/${f}`, readFileSync(path.join(ROOT, "node_modules", name, f))]));
+    const base = name.split("/").pop();
+    served.set(`/${name}/-/${base}-${version}.tgz`, body);
+    pins.push(`${name}@${version}=sha512-${createHash("sha512").update(body).digest("base64")}`);
+  }
+  const hits = [];
+  const server = http.createServer((req, res) => {
+    hits.push(req.url);
+    const body = served.get(req.url);
+    res.writeHead(body ? 200 : 404, { "Content-Type": "application/octet-stream" });
+    res.end(body ?? "");
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({
+    url: `http://127.0.0.1:${server.address().port}`,
+    pins: pins.join(","),
+    hits,
+    close: () => new Promise((r) => server.close(r)),
+  })));
+}
+
+/** `folio serve --terminal` over `root`; resolves once its first build is done. */
+function startServe(root, env) {
+  const child = spawn(FOLIO, ["serve", "--port", "0", "--terminal", "--root", root], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log = [];
+  return new Promise((resolve, reject) => {
+    let url = null;
+    const timer = setTimeout(() => reject(new Error(`folio serve not up:\n${log.join("")}`)), PATIENCE);
+    const onData = (chunk) => {
+      log.push(chunk.toString());
+      const text = log.join("");
+      url ??= text.match(/^Serving (http:\/\/\S+?)\/? /m)?.[1] ?? null;
+      if (url && /^Built |build failed/m.test(text)) {
+        clearTimeout(timer);
+        resolve({ child, url, log });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`folio serve exited with ${code}:\n${log.join("")}`));
+    });
+  });
+}
+
+before(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), "folio-new-terminal-"));
+  const site = path.join(tmp, "site");
+  const made = spawnSync(FOLIO, ["new", site], { encoding: "utf8" });
+  assert.equal(made.status, 0, made.stderr);
+  const page = path.join(site, "content/projects/hello-folio/index.md");
+  const text = readFileSync(page, "utf8");
+  const end = text.indexOf("+++", 3);
+  writeFileSync(page, `${text.slice(0, end)}[demo]\ncommand = "/bin/sh"\n${text.slice(end)}`);
+  for (let d = site; d !== path.dirname(d); d = path.dirname(d)) {
+    assert.ok(!existsSync(path.join(d, "node_modules")), `a node_modules at ${d}`);
+  }
+  registry = await startRegistry();
+  const env = { ...process.env, FOLIO_CACHE_DIR: path.join(tmp, "cache"), FOLIO_NPM_REGISTRY: registry.url,
+    FOLIO_TEST_NPM_INTEGRITY: registry.pins, PATH: `${path.join(TARGET, "debug")}:${process.env.PATH}` };
+  delete env.FOLIO_NODE_MODULES;
+  serve = await startServe(site, env);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  if (serve && serve.child.exitCode === null) {
+    const exited = new Promise((r) => serve.child.once("exit", r));
+    serve.child.kill("SIGINT");
+    await exited;
+  }
+  await registry?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+test("a folio new site with a [demo] runs its terminal with no node_modules anywhere", { timeout: 180_000 }, async () => {
+  const log = serve.log.join("");
+  assert.doesNotMatch(log, /live terminal needs/, log);
+  assert.equal(registry.hits.length, PACKAGES.length, `one download per package: ${registry.hits}`);
+  assert.ok(existsSync(path.join(tmp, "cache/npm/@xterm+xterm@6.0.0/lib/xterm.mjs")), "xterm.js not cached");
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const violations = [];
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()); });
+  await page.goto(`${serve.url}/projects/hello-folio/`);
+  const section = page.locator("[data-terminal]");
+  const xtermJs = await section.getAttribute("data-xterm-js");
+  assert.match(xtermJs, /^\/vendor\/xterm\/xterm\.[0-9a-f]+\.mjs$/);
+  const served = await page.request.get(`${serve.url}${xtermJs}`);
+  assert.equal(served.status(), 200);
+  assert.deepEqual(Buffer.from(await served.body()),
+    readFileSync(path.join(ROOT, "node_modules/@xterm/xterm/lib/xterm.mjs")), "the served xterm.js is the package's");
+
+  await page.locator("[data-terminal-start]").click();
+  await page.waitForSelector("[data-terminal] .xterm-rows", { timeout: PATIENCE });
+  await page.locator("[data-terminal] .xterm-helper-textarea").focus();
+  // The prompt may take a moment (the sandbox starts); typed input waits in the PTY anyway.
+  await page.keyboard.type("echo new-site-$((6*7))\n");
+  try {
+    await page.waitForFunction(() => [...document.querySelectorAll("[data-terminal] .xterm-rows > div")]
+      .some((r) => /^new-site-42\s*$/.test(r.textContent.replace(/\u00a0/g, " ").trim())), null, { timeout: PATIENCE });
+  } catch (e) {
+    await page.screenshot({ path: path.join(ARTIFACTS, "new-site-terminal.png") });
+    const rows = await page.$$eval("[data-terminal] .xterm-rows > div", (rs) => rs.map((r) => r.textContent));
+    throw new Error(`no output line new-site-42:\n${rows.join("\n")}\n--- folio serve:\n${serve.log.join("")}`);
+  }
+  assert.deepEqual(violations, []);
+  await context.close();
+});
