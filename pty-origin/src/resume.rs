@@ -17,9 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::WebSocket;
-use terminal_protocol::{
-    verify_resume, WindowSize, CLIENT_KEY_LEN, NONCE_LEN,
-};
+use terminal_protocol::{verify_resume, WindowSize, CLIENT_KEY_LEN, NONCE_LEN};
 use tokio::sync::mpsc;
 
 /// How much output a session keeps for a client that resumes.
@@ -233,7 +231,12 @@ mod tests {
         let n = entry.next_nonce();
         let now = 1_800_000_000;
         let tok = terminal_protocol::mint_resume(
-            secret, "shell", "0123456789abcdef", now + 60, n, &[1; 32],
+            secret,
+            "shell",
+            "0123456789abcdef",
+            now + 60,
+            n,
+            &[1; 32],
         );
         assert!(matches!(
             reg.claim(secret, &tok, "shell", &[2; 32], now),

@@ -581,10 +581,7 @@ async fn resume(
         size: hello.size,
     };
     if let Err(tokio::sync::mpsc::error::SendError(mut a)) = tx.send(attach).await {
-        let _ = a
-            .socket
-            .send(refused("the session ended".to_owned()))
-            .await;
+        let _ = a.socket.send(refused("the session ended".to_owned())).await;
     }
 }
 

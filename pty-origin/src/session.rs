@@ -23,7 +23,9 @@ use tokio::sync::{mpsc, watch};
 use crate::metrics::Metrics;
 use crate::prepare::PreparedDemo;
 use crate::pty::PtyMaster;
-use crate::resume::{Attach, Registry, Resumable, Ring, REFRESH_SECS, RING_BYTES, TOKEN_SLACK_SECS};
+use crate::resume::{
+    Attach, Registry, Resumable, Ring, REFRESH_SECS, RING_BYTES, TOKEN_SLACK_SECS,
+};
 use crate::sandbox::Sandbox;
 use crate::secret::now_unix;
 
@@ -133,6 +135,9 @@ pub enum EndReason {
     ProcessLimit,
     /// Something failed (spawn, protocol violation, I/O).
     Error,
+    /// The connection dropped (no close from the client, or a relay's 1011) while the
+    /// session was not resumable.
+    Dropped,
     /// The connection dropped and nobody resumed the session within its grace period.
     GraceExpired,
 }
@@ -150,6 +155,7 @@ impl EndReason {
             EndReason::ProcessLimit => "process_limit",
             EndReason::Error => "error",
             EndReason::GraceExpired => "grace_expired",
+            EndReason::Dropped => "client_closed",
         }
     }
 }
@@ -209,7 +215,13 @@ fn attach_conn(
         while let Some(msg) = stream.next().await {
             let frame = match msg {
                 Ok(Message::Binary(b)) => ClientFrame::decode(&b),
-                Ok(Message::Close(_)) | Err(_) => return EndReason::ClientClosed,
+                // The visitor closed on purpose (Stop, leaving the page): the session ends.
+                Ok(Message::Close(None)) => return EndReason::ClientClosed,
+                Ok(Message::Close(Some(f))) if matches!(f.code, 1000 | 1001) => {
+                    return EndReason::ClientClosed
+                }
+                // Anything else is a drop (a relay reports a lost client as 1011).
+                Ok(Message::Close(Some(_))) | Err(_) => return EndReason::Dropped,
                 Ok(Message::Ping(_) | Message::Pong(_)) => continue,
                 Ok(Message::Text(_)) => {
                     crate::warn!("protocol_error", Some(&id), {"error": "text frame after hello"});
@@ -242,7 +254,7 @@ fn attach_conn(
                 }
             }
         }
-        EndReason::ClientClosed
+        EndReason::Dropped
     });
     Conn {
         sink,
@@ -298,7 +310,8 @@ pub struct ResumeCtx {
 fn resume_grant(ctx: &SessionCtx, entry: &Resumable) -> Message {
     let r = &ctx.resume;
     let nonce = entry.next_nonce();
-    let ttl = (r.grace.as_secs() + TOKEN_SLACK_SECS).min(terminal_protocol::resume::MAX_RESUME_TTL_SECS);
+    let ttl =
+        (r.grace.as_secs() + TOKEN_SLACK_SECS).min(terminal_protocol::resume::MAX_RESUME_TTL_SECS);
     let token = terminal_protocol::mint_resume(
         &r.secret,
         &ctx.demo.spec.id,
@@ -585,7 +598,7 @@ async fn run_inner(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
             r = input_ended(&mut input) => {
                 match r {
                     EndReason::Exit => {} // demo gone; wait for its status
-                    EndReason::ClientClosed => dropped!(),
+                    EndReason::Dropped => dropped!(),
                     other => break other,
                 }
             }
@@ -703,8 +716,7 @@ async fn run_inner(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
                     c.send(Message::Binary(ServerFrame::Exit(st).encode().into()))
                         .await?;
                 }
-                c.send(close(close_code::NORMAL, reason.as_str()))
-                    .await?;
+                c.send(close(close_code::NORMAL, reason.as_str())).await?;
             }
             c.close().await
         };
