@@ -273,6 +273,25 @@ async fn healthz(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// `GET /terminal/<demo>` without an upgrade: `{"status":"ok"|"busy","active":n,
+/// "capacity":n}` (sessions in grace count as active). Cheap: one lock, no I/O.
+fn status_answer(st: &AppState) -> Response {
+    let active = st.caps.lock().unwrap_or_else(|e| e.into_inner()).total;
+    let body = serde_json::json!({
+        "status": if active >= st.max_sessions { "busy" } else { "ok" },
+        "active": active,
+        "capacity": st.max_sessions,
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     (
         [(
@@ -401,6 +420,12 @@ async fn terminal(
             &client,
         );
     };
+    // A plain GET (no upgrade, no token): the Worker's status probe. It comes through the
+    // tunnel (which exposes only this path), starts nothing and tells only whether a
+    // session could start now: no secret, no demo list.
+    if !headers.contains_key(header::UPGRADE) && !headers.contains_key(header::AUTHORIZATION) {
+        return status_answer(&st);
+    }
     if token_in_url(&uri) {
         return refuse(
             &st,

@@ -269,3 +269,33 @@ async fn a_flood_while_away_is_bounded_and_reported() {
     let out = t.run("echo calm-$((5*5))", SECS(20)).await;
     assert!(out.contains("calm-25"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_probe_counts_sessions_in_grace_and_says_busy_when_full() {
+    let o = origin("30");
+    let status = |o: &Origin| {
+        let (code, body) = o.get("/terminal/shell");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(v.get("demos").is_none(), "the probe lists no demos: {body}");
+        (
+            v["status"].as_str().unwrap().to_owned(),
+            v["active"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(status(&o), ("ok".to_owned(), 0));
+    assert_eq!(o.get("/terminal/no-such-demo").0, 404);
+    let mut t = o.connect("shell").await;
+    token_of(&mut t).await;
+    cut(t);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The dropped session is in its grace period: it still holds its slot.
+    assert_eq!(status(&o), ("ok".to_owned(), 1));
+    let mut held = vec![];
+    for client in [[0x31; 32], [0x31; 32], [0x32; 32]] {
+        let mut t = o.connect_client("shell", &client, &[]).await.unwrap();
+        token_of(&mut t).await;
+        held.push(t);
+    }
+    assert_eq!(status(&o), ("busy".to_owned(), 4));
+}
