@@ -429,6 +429,10 @@
           finish("lost", "lost", ev.code === 4409
             ? "This session was resumed somewhere else."
             : "The connection was lost and the session could not be resumed.", "Reconnect", null);
+        } else if (resuming && !resumed && ev.code === 4502) {
+          // The origin itself is gone (killed, restarted): so is the session.
+          finish("down", "lost", "The connection was lost and the terminal server is not reachable right now.",
+            "Reconnect", null);
         } else if (resuming && !resumed) {
           // A reconnect attempt that did not get through (network still down, a relay's
           // refusal): the token was not spent unless the origin saw it, so try the one we
