@@ -463,7 +463,9 @@ async fn run_inner(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
     if let Err(reason) = greeting {
         if reason == EndReason::ClientClosed && resumable {
             conn = None;
-            input.take().map(|h| h.abort());
+            if let Some(h) = input.take() {
+                h.abort();
+            }
             pause_rx = None;
             detached_at = Some(Instant::now());
             greeting = Ok(());

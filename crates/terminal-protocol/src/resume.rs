@@ -1,9 +1,9 @@
 //! Resume tokens: the origin's proof, handed to the client of a running session, that the
 //! bearer may re-attach to that session after its connection dropped.
 //!
-//! String form: `r1.<demo>.<session>.<expires>.<nonce_b64>.<client_b64>.<sig_b64>` where
-//! `sig = HMAC-SHA256(secret, "folio-resume-v1\0" + demo + "\0" + session + "\0" + expires
-//! + "\0" + nonce_b64 + "\0" + client_b64)`. The origin both mints and verifies them (the
+//! String form: `r1.<demo>.<session>.<expires>.<nonce_b64>.<client_b64>.<sig_b64>` where `sig`
+//! is the HMAC-SHA256 under the shared secret of the fields joined by NUL bytes behind the
+//! domain `folio-resume-v1` (docs/terminal-protocol.md). The origin both mints and verifies them (the
 //! Worker and `folio serve` only relay the hello frame that carries one), with the same
 //! shared secret as the start tokens but another signing domain, so neither kind of token
 //! can ever pass for the other.
