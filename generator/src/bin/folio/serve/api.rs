@@ -218,8 +218,7 @@ async fn terminal_status(shared: &Shared, ctx: &Ctx) -> ApiResult<Response> {
     };
     let fresh = std::time::Duration::from_secs(rule::STATUS_MAX_AGE_SECS);
     let cached = *shared.terminal_status.lock().expect("status lock");
-    if let Some((at, st)) = cached.filter(|(at, _)| at.elapsed() < fresh) {
-        let _ = at;
+    if let Some((_, st)) = cached.filter(|(at, _)| at.elapsed() < fresh) {
         return json_response(&st);
     }
     let answer = relay::probe_answer(&t.url, &demo).await;
