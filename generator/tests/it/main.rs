@@ -12,4 +12,5 @@ mod import;
 mod links;
 mod live;
 mod serve;
+mod serve_resume;
 mod tags;
