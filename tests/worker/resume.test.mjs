@@ -182,6 +182,26 @@ test("GET /api/terminal/status: live through folio-pty, cached 30 s, with the se
   assert.equal(r.headers.get("x-content-type-options"), "nosniff");
 });
 
+test("status: busy when the Worker's own site-wide cap is full (MAX_SESSIONS), though folio-pty has room", { timeout: 120_000 }, async () => {
+  const w = await startWorker({ terminalOrigin: `http://127.0.0.1:${pty.port}`, secret, vars: { MAX_SESSIONS: 1 } });
+  try {
+    const headers = visitor("203.0.113.44");
+    const ws = new WebSocket(`${w.base.replace(/^http/, "ws")}/terminal/${DEMO}`, { origin: w.base, headers });
+    ws.binaryType = "nodebuffer";
+    await new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); });
+    ws.send(JSON.stringify({ cols: 80, rows: 24 }));
+    // The session runs once the origin issued its resume token.
+    await new Promise((resolve) => ws.on("message", (d, bin) => { if (bin && d[0] === 0x03) resolve(); }));
+    const r = await fetch(`${w.base}/api/terminal/status`);
+    assert.deepEqual(await r.json(), { live: false, reason: "busy" });
+    const closed = new Promise((r2) => ws.once("close", r2));
+    ws.close(1000);
+    await closed;
+  } finally {
+    await w.stop();
+  }
+});
+
 /** A stand-in origin that counts probes and answers as folio-pty's probe does. */
 async function countingOrigin(answer) {
   const port = await freePort();

@@ -51,6 +51,16 @@ impl TerminalStatus {
     }
 }
 
+/// The origin's answer with the relay's own site-wide cap: every session the relay allows
+/// in use is busy too, whatever the origin says.
+pub fn with_relay_cap(origin: TerminalStatus, relay_full: bool) -> TerminalStatus {
+    if origin.reason == StatusReason::Ok && relay_full {
+        TerminalStatus::of(StatusReason::Busy)
+    } else {
+        origin
+    }
+}
+
 /// The answer from a probe: `None` when it failed or timed out, else the origin's HTTP
 /// status and body. Only folio-pty's own JSON with `"status":"ok"` is live; a 2xx that is
 /// not that JSON (some other server behind the URL) is down, not live.
@@ -107,6 +117,13 @@ mod tests {
                 "{down:?}"
             );
         }
+        assert_eq!(
+            with_relay_cap(ok, true),
+            TerminalStatus::of(StatusReason::Busy)
+        );
+        assert_eq!(with_relay_cap(ok, false), ok);
+        let down = TerminalStatus::of(StatusReason::Down);
+        assert_eq!(with_relay_cap(down, true), down);
         assert_eq!(
             serde_json::to_string(&TerminalStatus::of(StatusReason::Disabled)).unwrap(),
             r#"{"live":false,"reason":"disabled"}"#

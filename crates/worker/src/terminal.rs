@@ -264,7 +264,22 @@ pub(crate) async fn status(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     )
     .await
     .flatten();
-    let st = terminal_status::from_probe(answer.as_ref().map(|(c, b)| (*c, b.as_str())));
+    let mut st = terminal_status::from_probe(answer.as_ref().map(|(c, b)| (*c, b.as_str())));
+    if st.live {
+        // The Worker's own site-wide cap (the lease table) may be full while the origin is not.
+        let probe = LeaseRequest::Probe {
+            now: now_unix(),
+            max_total: ctx.settings.max_sessions,
+        };
+        match session_limiter(&ctx.env, &probe).await {
+            Ok(outcome) => {
+                st = terminal_status::with_relay_cap(st, outcome == LeaseOutcome::GlobalCap);
+            }
+            Err(e) => {
+                internal("status_leases", e);
+            }
+        }
+    }
     let mut resp = status_response(st)?;
     match resp.cloned() {
         Ok(copy) => {

@@ -222,7 +222,12 @@ async fn terminal_status(shared: &Shared, ctx: &Ctx) -> ApiResult<Response> {
         return json_response(&st);
     }
     let answer = relay::probe_answer(&t.url, &demo).await;
-    let st = rule::from_probe(answer.as_ref().map(|(c, b)| (*c, b.as_str())));
+    let relay_full =
+        shared.leases.lock().expect("lease lock").len() >= shared.settings.max_sessions as usize;
+    let st = rule::with_relay_cap(
+        rule::from_probe(answer.as_ref().map(|(c, b)| (*c, b.as_str()))),
+        relay_full,
+    );
     *shared.terminal_status.lock().expect("status lock") = Some((std::time::Instant::now(), st));
     json_response(&st)
 }
