@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// $XDG_STATE_HOME/folio-pty or ~/.local/state/folio-pty.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Seconds a session whose connection dropped is kept for the visitor's page to resume
+    /// it (0: not resumable; at most 600). Default: `[terminal] resume_grace` (60).
+    #[arg(long)]
+    pub resume_grace: Option<u64>,
 }
 
 /// The state directory when `--state-dir` is not given: systemd's `$STATE_DIRECTORY` (its
@@ -155,6 +159,7 @@ pub fn serve_options(args: ServeArgs) -> anyhow::Result<(ServeOptions, Option<Te
             no_cgroups: args.no_cgroups,
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
             state_dir: args.state_dir.or_else(default_state_dir),
+            resume_grace: args.resume_grace.map(Duration::from_secs),
         },
         guard,
     ))

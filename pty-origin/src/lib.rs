@@ -5,7 +5,8 @@
 //! Modules by concern: [`server`] (HTTP, auth, caps), [`session`] (the relay), [`pty`],
 //! [`sandbox`] (the security boundary), [`seccomp`] (its syscall filter), [`limits`]
 //! (cgroups and rlimits), [`prepare`]
-//! (copy and build demos once per start), [`replay`] (single-use tokens), [`metrics`],
+//! (copy and build demos once per start), [`replay`] (single-use tokens), [`resume`]
+//! (resumable sessions: output ring, resume tokens), [`metrics`],
 //! [`logging`], [`secret`], [`tree`], [`commands`].
 
 #![deny(missing_docs)]
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod prepare;
 pub mod pty;
 pub mod replay;
+pub mod resume;
 pub mod sandbox;
 pub mod seccomp;
 pub mod secret;

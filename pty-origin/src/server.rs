@@ -26,9 +26,10 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::prepare::PreparedDemo;
 use crate::replay::ReplayCache;
+use crate::resume::{Attach, Registry};
 use crate::sandbox::Sandbox;
 use crate::secret::{now_unix, session_id};
-use crate::session::{self, SessionCtx};
+use crate::session::{self, ResumeCtx, SessionCtx};
 
 /// How `folio-pty serve` was asked to run.
 #[derive(Debug, Clone)]
@@ -51,6 +52,9 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// Where used token nonces are kept across restarts (`None`: in memory only).
     pub state_dir: Option<PathBuf>,
+    /// How long a session whose connection dropped is kept for a resume (`None`: the
+    /// site's `[terminal] resume_grace`; zero: sessions are not resumable).
+    pub resume_grace: Option<Duration>,
 }
 
 /// Concurrent sessions, globally and per client.
@@ -62,7 +66,9 @@ struct Caps {
 
 struct AppState {
     demos: HashMap<String, Arc<PreparedDemo>>,
-    secret: Vec<u8>,
+    secret: Arc<Vec<u8>>,
+    registry: Arc<Registry>,
+    grace: Duration,
     replay: ReplayCache,
     metrics: Arc<Metrics>,
     sandbox: Arc<Sandbox>,
@@ -155,10 +161,22 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             ReplayCache::in_memory()
         }
     };
+    let grace = opts
+        .resume_grace
+        .unwrap_or(Duration::from_secs(site.terminal.resume_grace));
+    if grace.as_secs() > terminal_protocol::resume::MAX_GRACE_SECS {
+        bail!(
+            "the resume grace period is {} s; at most {} s",
+            grace.as_secs(),
+            terminal_protocol::resume::MAX_GRACE_SECS
+        );
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = Arc::new(AppState {
         demos,
-        secret: opts.secret,
+        secret: Arc::new(opts.secret),
+        registry: Arc::new(Registry::default()),
+        grace,
         replay,
         metrics: Arc::new(Metrics::default()),
         sandbox: sandbox.clone(),
@@ -255,6 +273,25 @@ async fn healthz(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// `GET /terminal/<demo>` without an upgrade: `{"status":"ok"|"busy","active":n,
+/// "capacity":n}` (sessions in grace count as active). Cheap: one lock, no I/O.
+fn status_answer(st: &AppState) -> Response {
+    let active = st.caps.lock().unwrap_or_else(|e| e.into_inner()).total;
+    let body = serde_json::json!({
+        "status": if active >= st.max_sessions { "busy" } else { "ok" },
+        "active": active,
+        "capacity": st.max_sessions,
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     (
         [(
@@ -327,6 +364,13 @@ fn token_of(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// Whether the request asks to resume a session (`?resume=1`): then no new slot is
+/// reserved (the session already holds one) and the hello must carry a resume token.
+fn resume_requested(uri: &Uri) -> bool {
+    uri.query()
+        .is_some_and(|q| q.split('&').any(|p| p == "resume=1"))
+}
+
 /// Whether the query string carries a `token` parameter (refused, spent or not).
 fn token_in_url(uri: &Uri) -> bool {
     uri.query().is_some_and(|q| {
@@ -376,6 +420,12 @@ async fn terminal(
             &client,
         );
     };
+    // A plain GET (no upgrade, no token): the Worker's status probe. It comes through the
+    // tunnel (which exposes only this path), starts nothing and tells only whether a
+    // session could start now: no secret, no demo list.
+    if !headers.contains_key(header::UPGRADE) && !headers.contains_key(header::AUTHORIZATION) {
+        return status_answer(&st);
+    }
     if token_in_url(&uri) {
         return refuse(
             &st,
@@ -436,6 +486,13 @@ async fn terminal(
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
+    if resume_requested(&uri) {
+        // The session being resumed holds its slot; this connection takes none.
+        return ws
+            .max_message_size(MAX_FRAME_BYTES)
+            .max_frame_size(MAX_FRAME_BYTES)
+            .on_upgrade(move |socket| resume(st, socket, demo, claims.client, client));
+    }
     // Reserve a slot before upgrading; released when the session (or a failed upgrade) ends.
     let guard = {
         let mut caps = st.caps.lock().unwrap_or_else(|e| e.into_inner());
@@ -477,6 +534,12 @@ async fn terminal(
         metrics: st.metrics.clone(),
         shutdown: st.shutdown_rx.clone(),
         client: client.clone(),
+        resume: ResumeCtx {
+            grace: st.grace,
+            secret: st.secret.clone(),
+            client_key: claims.client,
+            registry: st.registry.clone(),
+        },
     };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
@@ -484,6 +547,67 @@ async fn terminal(
             let _guard = guard;
             session::run(socket, ctx).await;
         })
+}
+
+/// A resuming connection: reads its hello (size, resume token, bytes received), checks
+/// the token ([`Registry::claim`]) and hands the socket to its session. Any failure closes
+/// the connection with 4410 (`resume refused`); the session, if any, is left as it was.
+async fn resume(
+    st: Arc<AppState>,
+    mut socket: axum::extract::ws::WebSocket,
+    demo: String,
+    client_key: [u8; terminal_protocol::CLIENT_KEY_LEN],
+    client: String,
+) {
+    use axum::extract::ws::{CloseFrame, Message};
+    use terminal_protocol::close as close_code;
+    let hello = match tokio::time::timeout(Duration::from_secs(10), socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => {
+            match (
+                terminal_protocol::Hello::decode(t.as_str()),
+                terminal_protocol::ResumeHello::decode(t.as_str()),
+            ) {
+                (Ok(h), Ok(Some(r))) => Ok((h, r)),
+                (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+                (_, Ok(None)) => Err("no resume token in the hello".to_owned()),
+            }
+        }
+        _ => Err("no hello".to_owned()),
+    };
+    let refused = |why: String| {
+        st.metrics.refused("resume");
+        crate::warn!("resume_refused", None, {"error": why, "client": client, "demo": demo});
+        Message::Close(Some(CloseFrame {
+            code: close_code::RESUME_REFUSED,
+            reason: "resume refused".into(),
+        }))
+    };
+    let (hello, req) = match hello {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = socket.send(refused(e)).await;
+            return;
+        }
+    };
+    let claimed = st
+        .registry
+        .claim(&st.secret, &req.resume, &demo, &client_key, now_unix());
+    let (session, tx) = match claimed {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = socket.send(refused(e.to_string())).await;
+            return;
+        }
+    };
+    crate::info!("resume", Some(&session), {"client": client, "received": req.received});
+    let attach = Attach {
+        socket,
+        received: req.received,
+        size: hello.size,
+    };
+    if let Err(tokio::sync::mpsc::error::SendError(mut a)) = tx.send(attach).await {
+        let _ = a.socket.send(refused("the session ended".to_owned())).await;
+    }
 }
 
 #[cfg(test)]

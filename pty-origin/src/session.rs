@@ -17,12 +17,17 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt as _, StreamExt as _};
 use terminal_protocol::close as close_code;
-use terminal_protocol::{ClientFrame, ExitStatus, Hello, ServerFrame};
-use tokio::sync::watch;
+use terminal_protocol::{ClientFrame, ExitStatus, Hello, ResumeGrant, ResumeHello, ServerFrame};
+use tokio::sync::{mpsc, watch};
 
 use crate::metrics::Metrics;
 use crate::prepare::PreparedDemo;
+use crate::pty::PtyMaster;
+use crate::resume::{
+    Attach, Registry, Resumable, Ring, REFRESH_SECS, RING_BYTES, TOKEN_SLACK_SECS,
+};
 use crate::sandbox::Sandbox;
+use crate::secret::now_unix;
 
 /// Largest output frame the origin sends (several PTY reads are batched up to this).
 const OUTPUT_CHUNK: usize = 64 * 1024;
@@ -107,6 +112,8 @@ pub struct SessionCtx {
     pub shutdown: watch::Receiver<bool>,
     /// Who is connected (for logs).
     pub client: String,
+    /// Resuming: grace period, secret, visitor key, registry.
+    pub resume: ResumeCtx,
 }
 
 /// Why a session ended (the `reason` label of `folio_pty_session_exits_total`).
@@ -128,6 +135,11 @@ pub enum EndReason {
     ProcessLimit,
     /// Something failed (spawn, protocol violation, I/O).
     Error,
+    /// The connection dropped (no close from the client, or a relay's 1011) while the
+    /// session was not resumable.
+    Dropped,
+    /// The connection dropped and nobody resumed the session within its grace period.
+    GraceExpired,
 }
 
 impl EndReason {
@@ -142,6 +154,8 @@ impl EndReason {
             EndReason::Shutdown => "shutdown",
             EndReason::ProcessLimit => "process_limit",
             EndReason::Error => "error",
+            EndReason::GraceExpired => "grace_expired",
+            EndReason::Dropped => "client_closed",
         }
     }
 }
@@ -172,8 +186,165 @@ fn exit_status(status: std::process::ExitStatus, sandboxed: bool) -> ExitStatus 
     }
 }
 
+/// The connection a session is attached to: where output goes, and the task reading its
+/// input. A resumable session outlives it.
+struct Conn {
+    sink: Sink,
+    input: tokio::task::JoinHandle<EndReason>,
+    paused: watch::Receiver<bool>,
+}
+
+/// Starts the task that reads a connection's frames into the PTY. Its own task, so a demo
+/// that does not read its input never stalls output.
+fn attach_conn(
+    socket: WebSocket,
+    master: &Arc<PtyMaster>,
+    input_tx: &Arc<watch::Sender<Instant>>,
+    metrics: &Arc<Metrics>,
+    id: &str,
+) -> Conn {
+    let (sink, mut stream) = socket.split();
+    let (paused_tx, paused) = watch::channel(false);
+    let (master, input_tx, metrics, id) = (
+        master.clone(),
+        input_tx.clone(),
+        metrics.clone(),
+        id.to_owned(),
+    );
+    let input = tokio::spawn(async move {
+        while let Some(msg) = stream.next().await {
+            let frame = match msg {
+                Ok(Message::Binary(b)) => ClientFrame::decode(&b),
+                // The visitor closed on purpose (Stop, leaving the page): the session ends.
+                Ok(Message::Close(None)) => return EndReason::ClientClosed,
+                Ok(Message::Close(Some(f))) if matches!(f.code, 1000 | 1001) => {
+                    return EndReason::ClientClosed
+                }
+                // Anything else is a drop (a relay reports a lost client as 1011).
+                Ok(Message::Close(Some(_))) | Err(_) => return EndReason::Dropped,
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                Ok(Message::Text(_)) => {
+                    crate::warn!("protocol_error", Some(&id), {"error": "text frame after hello"});
+                    return EndReason::Error;
+                }
+            };
+            match frame {
+                Ok(ClientFrame::Input(bytes)) => {
+                    let _ = input_tx.send(Instant::now());
+                    metrics
+                        .bytes_in
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    if master.write_all(&bytes).await.is_err() {
+                        // The demo is gone; the output side reports how it ended.
+                        return EndReason::Exit;
+                    }
+                }
+                Ok(ClientFrame::Resize(size)) => {
+                    let _ = master.resize(size);
+                }
+                Ok(ClientFrame::Pause) => {
+                    let _ = paused_tx.send(true);
+                }
+                Ok(ClientFrame::Resume) => {
+                    let _ = paused_tx.send(false);
+                }
+                Err(e) => {
+                    crate::warn!("protocol_error", Some(&id), {"error": e.to_string()});
+                    return EndReason::Error;
+                }
+            }
+        }
+        EndReason::Dropped
+    });
+    Conn {
+        sink,
+        input,
+        paused,
+    }
+}
+
+/// Waits for the attached connection's input task, or forever when detached.
+async fn input_ended(input: &mut Option<tokio::task::JoinHandle<EndReason>>) -> EndReason {
+    match input {
+        Some(h) => {
+            let r = h.await.unwrap_or(EndReason::Error);
+            *input = None;
+            r
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the attached connection's pause state to change, or forever when detached.
+async fn pause_changed(paused: &mut Option<watch::Receiver<bool>>) {
+    if let Some(p) = paused {
+        if p.changed().await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
+}
+
+/// Waits for a resuming connection, or forever when the session is not resumable.
+async fn next_attach(rx: &mut Option<mpsc::Receiver<Attach>>) -> Option<Attach> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the session does with a resume: the grace it keeps a dropped session for, and the
+/// secret it signs resume tokens with.
+pub struct ResumeCtx {
+    /// How long a session is kept after its connection dropped (zero: not resumable).
+    pub grace: Duration,
+    /// The shared secret (resume tokens are signed with it, in their own domain).
+    pub secret: Arc<Vec<u8>>,
+    /// The start token's client claim: a resume must come from the same visitor key.
+    pub client_key: [u8; terminal_protocol::CLIENT_KEY_LEN],
+    /// Where resumable sessions are found by id.
+    pub registry: Arc<Registry>,
+}
+
+/// A fresh resume token for the session (the previous one stops working).
+fn resume_grant(ctx: &SessionCtx, entry: &Resumable) -> Message {
+    let r = &ctx.resume;
+    let nonce = entry.next_nonce();
+    let ttl =
+        (r.grace.as_secs() + TOKEN_SLACK_SECS).min(terminal_protocol::resume::MAX_RESUME_TTL_SECS);
+    let token = terminal_protocol::mint_resume(
+        &r.secret,
+        &ctx.demo.spec.id,
+        &ctx.id,
+        now_unix() + ttl,
+        nonce,
+        &r.client_key,
+    );
+    Message::Binary(
+        ServerFrame::ResumeToken(ResumeGrant {
+            token,
+            grace: r.grace.as_secs(),
+        })
+        .encode()
+        .into(),
+    )
+}
+
 /// Runs a session to its end. Every process of it is gone when this returns.
-pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
+///
+/// With a grace period, a connection that drops does not end the session: the PTY keeps
+/// running, its output goes to the ring only, and a resume ([`Registry::claim`]) attaches a
+/// new connection, which first gets a fresh resume token and then what it missed. The
+/// session ends when its grace passes with no connection (`grace_expired`).
+pub async fn run(socket: WebSocket, ctx: SessionCtx) -> EndReason {
+    let registry = ctx.resume.registry.clone();
+    let id = ctx.id.clone();
+    let reason = run_inner(socket, ctx).await;
+    registry.remove(&id);
+    reason
+}
+
+async fn run_inner(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
     let id = ctx.id.clone();
@@ -181,7 +352,12 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
 
     // 1. The hello frame gives the initial size.
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
-        Ok(Some(Ok(Message::Text(t)))) => Hello::decode(t.as_str()).map_err(|e| e.to_string()),
+        Ok(Some(Ok(Message::Text(t)))) => Hello::decode(t.as_str())
+            .map_err(|e| e.to_string())
+            .and_then(|h| match ResumeHello::decode(t.as_str()) {
+                Ok(None) => Ok(h),
+                _ => Err("a resume goes to /terminal/<demo>?resume=1".into()),
+            }),
         Ok(Some(Ok(_))) => Err("first frame must be text JSON {\"cols\",\"rows\"}".into()),
         Ok(_) => Err("closed before hello".into()),
         Err(_) => Err("no hello within 10 s".into()),
@@ -224,25 +400,42 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
     };
     let pid = spawned.child.id();
     ctx.metrics.session_started(&spec.id);
+    let resumable = !ctx.resume.grace.is_zero();
     crate::info!("session_start", Some(&id), {
         "demo": spec.id, "client": ctx.client, "pid": pid,
         "cols": hello.size.cols, "rows": hello.size.rows,
         "sandbox": ctx.sandbox.is_enabled(), "limits": ctx.sandbox.cgroups.name(),
+        "grace": ctx.resume.grace.as_secs(),
     });
     let (input_tx, input_rx) = watch::channel(Instant::now());
+    let input_tx = Arc::new(input_tx);
     let deadlines = Deadlines {
         wall: started + spec.timeout,
         idle: spec.idle_timeout,
         last_input: input_rx.clone(),
         shutdown: ctx.shutdown.clone(),
     };
+    let (entry, mut attach_rx) = if resumable {
+        let (e, rx) = ctx
+            .resume
+            .registry
+            .register(&id, &spec.id, ctx.resume.client_key);
+        (Some(e), Some(rx))
+    } else {
+        (None, None)
+    };
+    let mut ring = Ring::default();
     let mut greeting = Ok(());
-    if !ctx.sandbox.is_enabled() {
+    if let Some(entry) = &entry {
+        greeting = send_live(&mut sink, resume_grant(&ctx, entry), &deadlines).await;
+    }
+    if !ctx.sandbox.is_enabled() && greeting.is_ok() {
         crate::warn!("unsandboxed_session", Some(&id), {"demo": spec.id});
         greeting = send_live(&mut sink, notice("WARNING: this origin runs with --insecure-no-sandbox: the demo is NOT confined. Loopback development only."), &deadlines).await;
     }
     if let (Some(motd), Ok(())) = (&spec.motd, &greeting) {
         let text = format!("{}\r\n", motd.replace("\r\n", "\n").replace('\n', "\r\n"));
+        ring.push(text.as_bytes());
         greeting = send_live(
             &mut sink,
             Message::Binary(ServerFrame::encode_output(text.as_bytes()).into()),
@@ -251,55 +444,37 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         .await;
     }
 
-    // 3. Input: its own task, so a demo that does not read its input never stalls output.
+    // 3. Input: its own task per connection.
     let master = Arc::new(master);
-    let (paused_tx, mut paused_rx) = watch::channel(false);
-    let input_task = {
-        let master = master.clone();
-        let metrics = ctx.metrics.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            while let Some(msg) = stream.next().await {
-                let frame = match msg {
-                    Ok(Message::Binary(b)) => ClientFrame::decode(&b),
-                    Ok(Message::Close(_)) | Err(_) => return EndReason::ClientClosed,
-                    Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-                    Ok(Message::Text(_)) => {
-                        crate::warn!("protocol_error", Some(&id), {"error": "text frame after hello"});
-                        return EndReason::Error;
-                    }
-                };
-                match frame {
-                    Ok(ClientFrame::Input(bytes)) => {
-                        let _ = input_tx.send(Instant::now());
-                        metrics
-                            .bytes_in
-                            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                        if master.write_all(&bytes).await.is_err() {
-                            // The demo is gone; the output side reports how it ended.
-                            return EndReason::Exit;
-                        }
-                    }
-                    Ok(ClientFrame::Resize(size)) => {
-                        let _ = master.resize(size);
-                    }
-                    Ok(ClientFrame::Pause) => {
-                        let _ = paused_tx.send(true);
-                    }
-                    Ok(ClientFrame::Resume) => {
-                        let _ = paused_tx.send(false);
-                    }
-                    Err(e) => {
-                        crate::warn!("protocol_error", Some(&id), {"error": e.to_string()});
-                        return EndReason::Error;
-                    }
-                }
+    let first = attach_conn(
+        sink.reunite(stream).expect("halves of one socket"),
+        &master,
+        &input_tx,
+        &ctx.metrics,
+        &id,
+    );
+    // The attached connection: its sink, its input task, its pause state.
+    let mut conn = Some(first.sink);
+    let mut input = Some(first.input);
+    let mut pause_rx = Some(first.paused);
+    // The greeting could have failed on a client that already left: a resumable session
+    // waits for it like any other drop.
+    let mut detached_at: Option<Instant> = None;
+    if let Err(reason) = greeting {
+        if reason == EndReason::ClientClosed && resumable {
+            conn = None;
+            if let Some(h) = input.take() {
+                h.abort();
             }
-            EndReason::ClientClosed
-        })
-    };
+            pause_rx = None;
+            detached_at = Some(Instant::now());
+            greeting = Ok(());
+        } else {
+            greeting = Err(reason);
+        }
+    }
 
-    // 4. Output, exit and timeouts.
+    // 4. Output, exit, timeouts, drops and resumes.
     let sandboxed = ctx.sandbox.is_enabled();
     let wall_deadline = deadlines.wall;
     let (idle_lead, wall_lead) = (warn_lead(spec.idle_timeout), warn_lead(spec.timeout));
@@ -309,14 +484,30 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
     let mut drain_deadline: Option<Instant> = None;
     let mut buf = vec![0u8; OUTPUT_CHUNK + 1];
     let mut tick = tokio::time::interval(TICK);
-    let mut input_task = input_task;
-    let mut input_done = false;
     let mut pty_eof = false;
+    let mut last_grant = Instant::now();
     let reason: EndReason = loop {
         if let Err(reason) = greeting {
             break reason;
         }
-        let paused = *paused_rx.borrow();
+        // A drop (the client closed, or a send to it failed) ends the session unless it
+        // is resumable: then it waits for a resume until the grace period passes.
+        macro_rules! dropped {
+            () => {{
+                conn = None;
+                pause_rx = None;
+                if let Some(h) = input.take() {
+                    h.abort();
+                }
+                if !resumable {
+                    break EndReason::ClientClosed;
+                }
+                detached_at = Some(Instant::now());
+                crate::info!("session_detached", Some(&id), {"grace": ctx.resume.grace.as_secs()});
+                continue;
+            }};
+        }
+        let paused = pause_rx.as_ref().is_some_and(|p| *p.borrow());
         tokio::select! {
             r = master.read(&mut buf[1..]), if !paused && !pty_eof => {
                 let n: usize = r.unwrap_or_default();
@@ -341,40 +532,98 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
                     }
                 }
                 buf[0] = 0x00;
+                if resumable {
+                    ring.push(&buf[1..=len]);
+                }
+                let Some(c) = conn.as_mut() else { continue };
                 ctx.metrics.bytes_out.fetch_add(len as u64, Ordering::Relaxed);
-                if let Err(reason) = send_live(&mut sink, Message::Binary(buf[..=len].to_vec().into()), &deadlines).await {
-                    if reason != EndReason::ClientClosed {
-                        crate::warn!("send_blocked", Some(&id), {"reason": reason.as_str(), "hint": "the client stopped reading"});
-                    }
+                if let Err(reason) = send_live(c, Message::Binary(buf[..=len].to_vec().into()), &deadlines).await {
+                    if reason == EndReason::ClientClosed { dropped!(); }
+                    crate::warn!("send_blocked", Some(&id), {"reason": reason.as_str(), "hint": "the client stopped reading"});
                     break reason;
                 }
             }
-            _ = paused_rx.changed() => {}
+            _ = pause_changed(&mut pause_rx) => {}
+            a = next_attach(&mut attach_rx) => {
+                let Some(a) = a else { continue };
+                if let Some(h) = input.take() {
+                    h.abort();
+                }
+                if let Some(mut old) = conn.take() {
+                    send_final(&mut old, close(close_code::TAKEN_OVER, "resumed elsewhere")).await;
+                }
+                let Some((dropped_bytes, missed)) = ring.since(a.received) else {
+                    crate::warn!("resume_refused", Some(&id), {"error": "client claims more output than was sent"});
+                    let (mut s, _) = a.socket.split();
+                    send_final(&mut s, close(close_code::RESUME_REFUSED, "resume refused")).await;
+                    detached_at.get_or_insert_with(Instant::now);
+                    continue;
+                };
+                let _ = master.resize(a.size);
+                let Conn { sink: mut c, input: new_input, paused: new_paused } =
+                    attach_conn(a.socket, &master, &input_tx, &ctx.metrics, &id);
+                input = Some(new_input);
+                pause_rx = Some(new_paused);
+                detached_at = None;
+                last_grant = Instant::now();
+                crate::info!("session_resumed", Some(&id), {"replayed": missed.len(), "dropped": dropped_bytes});
+                let entry = entry.as_ref().expect("only resumable sessions are attached to");
+                let mut msgs = vec![resume_grant(&ctx, entry)];
+                if dropped_bytes > 0 {
+                    msgs.push(notice(&format!(
+                        "reconnected: {dropped_bytes} bytes of output were dropped while you were away (only the last {} KiB are kept)",
+                        RING_BYTES / 1024
+                    )));
+                }
+                for chunk in missed.chunks(OUTPUT_CHUNK) {
+                    msgs.push(Message::Binary(ServerFrame::encode_output(chunk).into()));
+                }
+                let mut failed = None;
+                for m in msgs {
+                    if let Err(reason) = send_live(&mut c, m, &deadlines).await {
+                        failed = Some(reason);
+                        break;
+                    }
+                }
+                conn = Some(c);
+                match failed {
+                    Some(EndReason::ClientClosed) => dropped!(),
+                    Some(other) => break other,
+                    None => {}
+                }
+            }
             st = spawned.child.wait(), if exit.is_none() => {
                 exit = Some(st.unwrap_or_else(|_| std::os::unix::process::ExitStatusExt::from_raw(0)));
                 if pty_eof { break reason_of(exit, sandboxed); }
                 drain_deadline = Some(Instant::now() + DRAIN_GRACE);
             }
-            r = &mut input_task, if !input_done => {
-                input_done = true;
-                match r.unwrap_or(EndReason::Error) {
+            r = input_ended(&mut input) => {
+                match r {
                     EndReason::Exit => {} // demo gone; wait for its status
+                    EndReason::Dropped => dropped!(),
                     other => break other,
                 }
             }
             _ = ctx.shutdown.changed() => {
-                send_final(&mut sink, notice("the terminal server is shutting down; this session ends now")).await;
+                if let Some(c) = conn.as_mut() {
+                    send_final(c, notice("the terminal server is shutting down; this session ends now")).await;
+                }
                 break EndReason::Shutdown;
             }
             _ = tick.tick() => {
                 let now = Instant::now();
+                if detached_at.is_some_and(|t| now >= t + ctx.resume.grace) {
+                    break EndReason::GraceExpired;
+                }
                 if drain_deadline.is_some_and(|d| now >= d) && !paused {
                     break reason_of(exit, sandboxed);
                 }
                 if spawned.cgroup.as_ref().is_some_and(|c| c.pids_limit_hit()) {
-                    send_final(&mut sink, notice(&format!(
-                        "session ended: it reached its limit of {} processes", ctx.sandbox.limits.max_processes
-                    ))).await;
+                    if let Some(c) = conn.as_mut() {
+                        send_final(c, notice(&format!(
+                            "session ended: it reached its limit of {} processes", ctx.sandbox.limits.max_processes
+                        ))).await;
+                    }
                     break EndReason::ProcessLimit;
                 }
                 let last_input = *input_rx.borrow();
@@ -387,50 +636,64 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
                 if now >= idle_deadline {
                     break EndReason::Idle;
                 }
-                if !warned_wall && now + wall_lead >= wall_deadline {
+                let Some(c) = conn.as_mut() else { continue };
+                let mut sent = Ok(());
+                if let (Some(entry), true) = (&entry, now >= last_grant + Duration::from_secs(REFRESH_SECS)) {
+                    last_grant = now;
+                    sent = send_live(c, resume_grant(&ctx, entry), &deadlines).await;
+                }
+                if sent.is_ok() && !warned_wall && now + wall_lead >= wall_deadline {
                     warned_wall = true;
                     let left = wall_deadline.saturating_duration_since(now);
-                    if let Err(reason) = send_live(&mut sink, notice(&format!("session ends in {} (time limit)", human(round_secs(left)))), &deadlines).await {
-                        break reason;
-                    }
+                    sent = send_live(c, notice(&format!("session ends in {} (time limit)", human(round_secs(left)))), &deadlines).await;
                 }
-                if idle_warned_for != Some(last_input) && now + idle_lead >= idle_deadline {
+                if sent.is_ok() && idle_warned_for != Some(last_input) && now + idle_lead >= idle_deadline {
                     idle_warned_for = Some(last_input);
                     let left = idle_deadline.saturating_duration_since(now);
-                    if let Err(reason) = send_live(&mut sink, notice(&format!("session ends in {} unless you type something", human(round_secs(left)))), &deadlines).await {
-                        break reason;
-                    }
+                    sent = send_live(c, notice(&format!("session ends in {} unless you type something", human(round_secs(left)))), &deadlines).await;
+                }
+                match sent {
+                    Ok(()) => {}
+                    Err(EndReason::ClientClosed) => dropped!(),
+                    Err(reason) => break reason,
                 }
             }
         }
     };
+    // No resume from here on.
+    ctx.resume.registry.remove(&id);
+    drop(attach_rx);
 
     // 5. The end: say why (a client too slow to take it does not hold the end up: END_GRACE),
     // kill whatever is left, report, close.
-    match reason {
-        EndReason::Timeout => {
-            send_final(
-                &mut sink,
-                notice(&format!(
-                    "session ended: time limit of {} reached",
-                    human(spec.timeout)
-                )),
-            )
-            .await;
+    if let Some(c) = conn.as_mut() {
+        match reason {
+            EndReason::Timeout => {
+                send_final(
+                    c,
+                    notice(&format!(
+                        "session ended: time limit of {} reached",
+                        human(spec.timeout)
+                    )),
+                )
+                .await;
+            }
+            EndReason::Idle => {
+                send_final(
+                    c,
+                    notice(&format!(
+                        "session ended: no input for {}",
+                        human(spec.idle_timeout)
+                    )),
+                )
+                .await;
+            }
+            _ => {}
         }
-        EndReason::Idle => {
-            send_final(
-                &mut sink,
-                notice(&format!(
-                    "session ended: no input for {}",
-                    human(spec.idle_timeout)
-                )),
-            )
-            .await;
-        }
-        _ => {}
     }
-    input_task.abort();
+    if let Some(h) = input.take() {
+        h.abort();
+    }
     if exit.is_none() {
         if let Some(pid) = pid {
             // bubblewrap leads its own process group (setsid before exec); its death takes
@@ -448,18 +711,19 @@ pub async fn run(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         }
     }
     let status = exit.map(|s| exit_status(s, sandboxed));
-    let farewell = async {
-        if reason != EndReason::ClientClosed {
-            if let Some(st) = status {
-                sink.send(Message::Binary(ServerFrame::Exit(st).encode().into()))
-                    .await?;
+    if let Some(mut c) = conn {
+        let farewell = async {
+            if reason != EndReason::ClientClosed {
+                if let Some(st) = status {
+                    c.send(Message::Binary(ServerFrame::Exit(st).encode().into()))
+                        .await?;
+                }
+                c.send(close(close_code::NORMAL, reason.as_str())).await?;
             }
-            sink.send(close(close_code::NORMAL, reason.as_str()))
-                .await?;
-        }
-        sink.close().await
-    };
-    let _ = tokio::time::timeout(END_GRACE, farewell).await;
+            c.close().await
+        };
+        let _ = tokio::time::timeout(END_GRACE, farewell).await;
+    }
     ctx.metrics.exited(reason.as_str());
     crate::info!("session_end", Some(&id), {
         "demo": spec.id, "reason": reason.as_str(), "status": status.map(|s| serde_json::to_value(s).unwrap_or_default()),

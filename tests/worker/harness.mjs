@@ -190,7 +190,7 @@ export const PTY_BIN = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT,
  * to running unsandboxed: a missing binary, a missing bubblewrap or a sandbox that cannot be
  * set up is an error that says so, and the suites that relay to folio-pty fail with it.
  */
-export async function startPty(secretFile, port, site = ROOT) {
+export async function startPty(secretFile, port, site = ROOT, extra = []) {
   if (!existsSync(PTY_BIN)) {
     throw new Error(`${PTY_BIN} is not built: run \`cargo build -p folio-pty\` (tests/worker/run.sh does)`);
   }
@@ -204,7 +204,7 @@ export async function startPty(secretFile, port, site = ROOT) {
   chmodSync(runtimeDir, 0o755);
   const cleanup = () => rmSync(runtimeDir, { recursive: true, force: true });
   const child = spawn(PTY_BIN, ["serve", "--site", site, "--listen", `127.0.0.1:${port}`,
-    "--secret-file", secretFile, "--runtime-dir", runtimeDir], { stdio: ["ignore", "pipe", "pipe"] });
+    "--secret-file", secretFile, "--runtime-dir", runtimeDir, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
   const log = [];
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`folio-pty not listening:\n${log.join("")}`)), 180_000);

@@ -166,6 +166,9 @@ pub struct TerminalConfig {
     pub idle_timeout: u64,
     /// Default wall-clock limit of a demo, seconds.
     pub timeout: u64,
+    /// How long `folio-pty` keeps a session whose connection dropped, so the visitor's page
+    /// can resume it, seconds (0: sessions end with their connection; at most 600).
+    pub resume_grace: u64,
 }
 
 impl Default for TerminalConfig {
@@ -182,6 +185,7 @@ impl Default for TerminalConfig {
             disk_mb: 64,
             idle_timeout: 300,
             timeout: 1800,
+            resume_grace: 60,
         }
     }
 }

@@ -8,7 +8,8 @@
 //!   [`visitor`] — the visitor key (counts a view) and the address key (every limit);
 //! * [`headers`] — the security policy on every response;
 //! * [`relay`] — what the terminal relay admits, forwards and closes with; [`token`] — the
-//!   origin token as the Worker mints it;
+//!   origin token as the Worker mints it; [`terminal_status`] — whether a live session
+//!   could start now (the page's "live" badge);
 //! * [`config`] — the one typed edge manifest (`_folio/edge.json`), written by `folio build`
 //!   and read by the Worker with the same type, and the deployment's settings.
 //!
@@ -25,6 +26,7 @@ pub mod headers;
 pub mod limits;
 pub mod relay;
 pub mod routes;
+pub mod terminal_status;
 pub mod token;
 pub mod visitor;
 

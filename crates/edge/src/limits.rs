@@ -95,6 +95,15 @@ pub enum LeaseRequest {
         /// The id given at acquisition.
         id: String,
     },
+    /// Whether the site-wide cap would let one more session start now (for
+    /// `/api/terminal/status`): [`LeaseOutcome::GlobalCap`] when it is full, else
+    /// [`LeaseOutcome::Granted`]. Takes nothing.
+    Probe {
+        /// Unix seconds now (expired leases are forgotten first).
+        now: u64,
+        /// Cap on all sessions.
+        max_total: u32,
+    },
 }
 
 /// The limiter's answer to [`LeaseRequest::Acquire`].

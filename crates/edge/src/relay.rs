@@ -315,6 +315,31 @@ pub fn upstream_url(terminal_origin: &str, demo: &str) -> Result<String, ApiErro
     Ok(format!("{scheme}://{rest}/terminal/{demo}"))
 }
 
+/// Whether a browser's terminal request resumes a session (`?resume=1`, set by the page
+/// when it reconnects with a resume token in its hello): the relay then opens the origin's
+/// `/terminal/<demo>?resume=1`, where the origin attaches the connection to the session
+/// named by the token instead of starting one. The flag carries no secret (the token
+/// travels in the hello frame, never in a URL), so anybody may set it: without a valid
+/// resume token the origin closes the connection (4410) and starts nothing.
+pub fn resume_requested(query: &str) -> bool {
+    query.split('&').any(|p| p == "resume=1")
+}
+
+/// [`upstream_url`] for a request whose query is `query`: with `?resume=1` when the browser
+/// asked to resume.
+pub fn upstream_url_for(
+    terminal_origin: &str,
+    demo: &str,
+    query: &str,
+) -> Result<String, ApiError> {
+    let url = upstream_url(terminal_origin, demo)?;
+    Ok(if resume_requested(query) {
+        format!("{url}?resume=1")
+    } else {
+        url
+    })
+}
+
 /// The URL `/api/health` probes to tell whether the origin answers: a plain `GET` (no
 /// upgrade, no token) of a demo's terminal path. It is the only path the tunnel exposes
 /// (`deploy/cloudflared/config.yml`), and folio-pty answers it with a 4xx without starting
@@ -333,6 +358,26 @@ pub fn origin_answered(status: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resume_flag_reaches_the_origin_and_nothing_else_does() {
+        let o = "https://t.example";
+        assert_eq!(
+            upstream_url_for(o, "shell", "resume=1").unwrap(),
+            "https://t.example/terminal/shell?resume=1"
+        );
+        assert_eq!(
+            upstream_url_for(o, "shell", "x=1&resume=1").unwrap(),
+            "https://t.example/terminal/shell?resume=1"
+        );
+        for q in ["", "resume=0", "resume=1x", "token=abc", "resume"] {
+            assert_eq!(
+                upstream_url_for(o, "shell", q).unwrap(),
+                "https://t.example/terminal/shell",
+                "{q}"
+            );
+        }
+    }
 
     #[test]
     fn size_rule() {

@@ -51,6 +51,8 @@ pub enum Route {
     ReadViews(Vec<String>),
     /// `GET /api/health`.
     Health,
+    /// `GET /api/terminal/status`: could a live session start now (cached 30 s).
+    TerminalStatus,
     /// `OPTIONS` on an API route: CORS preflight, answered without touching state.
     Preflight,
     /// `GET /terminal/<demo>`: the WebSocket relay.
@@ -93,6 +95,7 @@ pub fn route(method: Method, path: &str, query: &str) -> Result<Route, ApiError>
     }
     let api_route = match path {
         "/api/health" => Some("health"),
+        "/api/terminal/status" => Some("terminal_status"),
         "/api/views" | "/api/views/" => Some("batch"),
         "/api/contact" => Some("contact"),
         p if p.starts_with("/api/views/") => Some("one"),
@@ -107,6 +110,8 @@ pub fn route(method: Method, path: &str, query: &str) -> Result<Route, ApiError>
     match kind {
         "health" if method.is_read() => Ok(Route::Health),
         "health" => Err(method_not_allowed("GET, HEAD")),
+        "terminal_status" if method.is_read() => Ok(Route::TerminalStatus),
+        "terminal_status" => Err(method_not_allowed("GET, HEAD")),
         "batch" if method.is_read() => {
             let list = query_param(query, "slugs").unwrap_or("");
             let slugs: Vec<String> = list
@@ -209,6 +214,11 @@ mod tests {
         assert_eq!(e.status, 405);
         assert_eq!(e.extra_headers[0].0, "Allow");
         assert_eq!(status(route(Post, "/api/health", "")), 405);
+        assert_eq!(
+            route(Get, "/api/terminal/status", ""),
+            Ok(Route::TerminalStatus)
+        );
+        assert_eq!(status(route(Post, "/api/terminal/status", "")), 405);
         assert_eq!(route(Post, "/api/contact", ""), Ok(Route::Contact));
         assert_eq!(status(route(Get, "/api/contact", "")), 405);
     }

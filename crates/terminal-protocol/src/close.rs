@@ -15,6 +15,12 @@ pub const TOO_BIG: u16 = 1009;
 pub const INTERNAL: u16 = 1011;
 /// The relay ended a session that hit its time limit (application range).
 pub const SESSION_TIME_LIMIT: u16 = 4008;
+/// A resume was refused (bad, spent, expired or foreign token; the session is gone): the
+/// session cannot be resumed, the client must not retry with the same token.
+pub const RESUME_REFUSED: u16 = 4410;
+/// The session was taken over by a newer connection that resumed it (the old connection,
+/// half-open or not, is closed with this code).
+pub const TAKEN_OVER: u16 = 4409;
 /// Refusals a browser must be able to read are sent as a close frame with code
 /// `REFUSED_BASE + HTTP status` (4429, 4502, 4503) over an accepted WebSocket.
 pub const REFUSED_BASE: u16 = 4000;

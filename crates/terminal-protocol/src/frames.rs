@@ -12,6 +12,7 @@
 //! | server → client | `0x00` output | raw bytes from the PTY |
 //! | server → client | `0x01` exit | JSON `{"code":n}` or `{"signal":n}` |
 //! | server → client | `0x02` notice | UTF-8 text for the user |
+//! | server → client | `0x03` resume token | JSON `{"token":"r1…","grace":secs}` |
 
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +115,48 @@ impl Hello {
     }
 }
 
+/// The resume part of a hello (`"resume"` and `"received"` beside the size): a client
+/// re-attaching to its session after the connection dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ResumeHello {
+    /// The resume token the origin issued last on this session.
+    pub resume: String,
+    /// How many output bytes (payloads of output frames) the client has received on this
+    /// session so far: the origin replays from there.
+    pub received: u64,
+}
+
+impl ResumeHello {
+    /// The resume request in a hello text frame, if it carries one (`"resume"` present).
+    /// A hello with `"resume"` but without a valid `"received"` is a protocol error.
+    pub fn decode(text: &str) -> Result<Option<Self>, FrameError> {
+        if text.len() > MAX_FRAME_BYTES {
+            return Err(FrameError::TooLarge(text.len()));
+        }
+        #[derive(Deserialize)]
+        struct Probe {
+            resume: Option<serde_json::Value>,
+        }
+        let probe: Probe =
+            serde_json::from_str(text).map_err(|e| FrameError::BadJson(e.to_string()))?;
+        if probe.resume.is_none() {
+            return Ok(None);
+        }
+        serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| FrameError::BadJson(e.to_string()))
+    }
+}
+
+/// What a resume-token frame (`0x03`) carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeGrant {
+    /// The token to present (once) to resume this session.
+    pub token: String,
+    /// How long, in seconds, the origin keeps the session after a drop.
+    pub grace: u64,
+}
+
 /// A binary frame from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
@@ -173,6 +216,9 @@ pub enum ServerFrame {
     /// `0x02`: a message for the user from the origin, not the demo (e.g. "session ends in
     /// 60 s"), which the client shows apart from the terminal's output.
     Notice(String),
+    /// `0x03`: a fresh resume token for this session (sent when the session starts, after
+    /// each resume, and periodically while attached); it replaces any earlier one.
+    ResumeToken(ResumeGrant),
 }
 
 impl ServerFrame {
@@ -185,6 +231,10 @@ impl ServerFrame {
                 &serde_json::to_vec(status).expect("serialising an integer cannot fail"),
             ),
             Self::Notice(text) => prefixed(0x02, text.as_bytes()),
+            Self::ResumeToken(grant) => prefixed(
+                0x03,
+                &serde_json::to_vec(grant).expect("serialising a string and an integer"),
+            ),
         }
     }
 
@@ -205,6 +255,9 @@ impl ServerFrame {
             0x02 => std::str::from_utf8(payload)
                 .map(|s| Self::Notice(s.to_owned()))
                 .map_err(|_| FrameError::BadUtf8),
+            0x03 => serde_json::from_slice(payload)
+                .map(Self::ResumeToken)
+                .map_err(|e| FrameError::BadJson(e.to_string())),
             other => Err(FrameError::UnknownType(other)),
         }
     }
@@ -230,6 +283,28 @@ fn split(frame: &[u8]) -> Result<(u8, &[u8]), FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resume_hello_and_grant() {
+        assert_eq!(ResumeHello::decode(r#"{"cols":80,"rows":24}"#), Ok(None));
+        assert_eq!(
+            ResumeHello::decode(r#"{"cols":80,"rows":24,"resume":"r1.x","received":7}"#),
+            Ok(Some(ResumeHello {
+                resume: "r1.x".into(),
+                received: 7
+            }))
+        );
+        assert!(ResumeHello::decode(r#"{"cols":80,"rows":24,"resume":"r1.x"}"#).is_err());
+        assert!(ResumeHello::decode(r#"{"resume":5,"received":1}"#).is_err());
+        let g = ServerFrame::ResumeToken(ResumeGrant {
+            token: "r1.a".into(),
+            grace: 60,
+        });
+        let bytes = g.encode();
+        assert_eq!(bytes[0], 0x03);
+        assert_eq!(&bytes[1..], br#"{"token":"r1.a","grace":60}"#);
+        assert_eq!(ServerFrame::decode(&bytes), Ok(g));
+    }
 
     #[test]
     fn hello() {
@@ -360,8 +435,8 @@ mod tests {
     fn server_errors() {
         assert_eq!(ServerFrame::decode(b""), Err(FrameError::Empty));
         assert_eq!(
-            ServerFrame::decode(b"\x03"),
-            Err(FrameError::UnknownType(3))
+            ServerFrame::decode(b"\x04"),
+            Err(FrameError::UnknownType(4))
         );
         assert_eq!(
             ServerFrame::decode(b"\x02\xff\xfe"),

@@ -14,10 +14,14 @@
 pub mod close;
 pub mod demo;
 pub mod frames;
+pub mod resume;
 pub mod token;
 
 pub use demo::{is_valid_demo_id, MAX_ID_LEN};
-pub use frames::{ClientFrame, ExitStatus, FrameError, Hello, ServerFrame, WindowSize};
+pub use frames::{
+    ClientFrame, ExitStatus, FrameError, Hello, ResumeGrant, ResumeHello, ServerFrame, WindowSize,
+};
+pub use resume::{mint_resume, verify_resume, ResumeClaims, ResumeError};
 pub use token::{mint, verify, Claims, TokenError};
 
 /// Longest lifetime a token may have. The Worker mints tokens just before it opens the

@@ -207,7 +207,7 @@ fn is_version_like(s: &str) -> bool {
 }
 
 /// Decimal digits only, no sign, no leading zeros (except "0" itself), fits in u64.
-fn parse_canonical_u64(s: &str) -> Option<u64> {
+pub(crate) fn parse_canonical_u64(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -219,7 +219,7 @@ fn parse_canonical_u64(s: &str) -> Option<u64> {
 
 /// Base64url without padding, exactly `N` bytes, and re-encoding gives back `s` (the
 /// engine already rejects non-zero trailing bits; the round trip makes it explicit).
-fn decode_canonical<const N: usize>(s: &str) -> Option<[u8; N]> {
+pub(crate) fn decode_canonical<const N: usize>(s: &str) -> Option<[u8; N]> {
     let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
     let arr: [u8; N] = bytes.try_into().ok()?;
     (URL_SAFE_NO_PAD.encode(arr) == s).then_some(arr)

@@ -77,6 +77,7 @@ async fn serve(req: Request, env: Env, exec: Context) -> worker::Result<Response
     let path = settings.site_path(url.path()).unwrap_or("/");
     let routed = routes::route(method, path, url.query().unwrap_or(""));
     let preflight = matches!(routed, Ok(Route::Preflight));
+    let status_route = matches!(routed, Ok(Route::TerminalStatus));
     let cors = if path.starts_with("/api/") {
         headers::cors_headers(origin.as_deref(), &allowed_origins, preflight)
     } else {
@@ -110,6 +111,13 @@ async fn serve(req: Request, env: Env, exec: Context) -> worker::Result<Response
     };
     for (name, value) in headers::response_headers(ctx.manifest.as_deref(), &cors) {
         resp.headers_mut().set(&name, &value)?;
+    }
+    // The terminal status is the one API answer meant to be cached (30 s).
+    if status_route && resp.status_code() == 200 {
+        resp.headers_mut().set(
+            "Cache-Control",
+            folio_edge::terminal_status::STATUS_CACHE_CONTROL,
+        )?;
     }
     Ok(resp)
 }
@@ -167,6 +175,7 @@ async fn handle(ctx: &Ctx, req: Request, route: Route, method: Method) -> ApiRes
         Route::ReadView(slug) => read_view(ctx, slug).await,
         Route::ReadViews(slugs) => read_views(ctx, slugs).await,
         Route::Health => health(ctx).await,
+        Route::TerminalStatus => crate::terminal::status(ctx, &req).await,
         Route::Contact => crate::contact::submit(ctx, req).await,
         Route::Preflight | Route::Terminal(_) => unreachable!("handled above"),
     }

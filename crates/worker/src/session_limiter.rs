@@ -69,6 +69,17 @@ impl SessionLimiter {
                 }
                 outcome
             }
+            LeaseRequest::Probe { now, max_total } => {
+                sql.exec(limits::SQL_EXPIRE, vec![(now as i64).into()])?;
+                let c: LeaseCounts = sql
+                    .exec(limits::SQL_COUNT, vec![String::new().into()])?
+                    .one()?;
+                if c.total >= u64::from(max_total) {
+                    LeaseOutcome::GlobalCap
+                } else {
+                    LeaseOutcome::Granted
+                }
+            }
             LeaseRequest::Release { id } => {
                 sql.exec(limits::SQL_DELETE, vec![id.into()])?;
                 LeaseOutcome::Granted

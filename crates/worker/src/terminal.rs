@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures_util::{future::Either, StreamExt};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    console_error, console_log, Context, Delay, Env, Fetch, Headers, Method as HttpMethod, Request,
-    RequestInit, Response, WebSocket, WebSocketPair, WebsocketEvent,
+    console_error, console_log, Cache, Context, Delay, Env, Fetch, Headers, Method as HttpMethod,
+    Request, RequestInit, Response, WebSocket, WebSocketPair, WebsocketEvent,
 };
 
 use crate::runtime::{
@@ -18,6 +18,7 @@ use crate::runtime::{
 use folio_edge::api::ApiError;
 use folio_edge::limits::{self, LeaseOutcome, LeaseRequest};
 use folio_edge::relay::{self, ClientFlow, FlowControl, FlowSignal, FrameAction, Side};
+use folio_edge::terminal_status::{self, StatusReason, TerminalStatus};
 use folio_edge::token;
 use folio_edge::visitor;
 
@@ -122,7 +123,16 @@ pub(crate) async fn terminal(ctx: &Ctx, req: Request, demo: &str) -> ApiResult<R
         .terminal_origin
         .clone()
         .ok_or_else(|| ApiError::misconfigured("TERMINAL_ORIGIN is not set"))?;
-    let url = relay::upstream_url(&terminal_origin, demo)?;
+    // `?resume=1`: the page reconnects to a dropped session (its resume token travels in
+    // the hello frame); the origin attaches instead of starting. The Worker's lease is per
+    // connection: the dropped connection's lease was given back when its relay ended, so a
+    // resumed session holds exactly one again, and a session left in its grace period
+    // holds none here (folio-pty counts it against its own caps until the grace expires).
+    let query = req
+        .url()
+        .map(|u| u.query().unwrap_or("").to_owned())
+        .unwrap_or_default();
+    let url = relay::upstream_url_for(&terminal_origin, demo, &query)?;
     let nonce = random_bytes::<{ terminal_protocol::NONCE_LEN }>()?;
     let now = now_unix();
     let token = token::mint_for(secret.as_bytes(), demo, now, nonce, &ctx.client_key)
@@ -193,6 +203,102 @@ pub(crate) async fn terminal(ctx: &Ctx, req: Request, demo: &str) -> ApiResult<R
         serde_json::json!({"level": "info", "event": "session_start", "demo": demo})
     );
     let resp = Response::from_websocket(pair.client).map_err(|e| internal("upgrade", e))?;
+    Ok(resp)
+}
+
+/// `GET /api/terminal/status`: could a live session start now. Answered from the Cache API
+/// when a probe ran in the last [`terminal_status::STATUS_MAX_AGE_SECS`]; otherwise one
+/// plain `GET` of the first demo's terminal path on the origin, bounded by
+/// [`terminal_status::PROBE_TIMEOUT_MS`] (no answer in time: down), and the answer cached.
+pub(crate) async fn status(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
+    let first_demo = ctx
+        .manifest
+        .as_deref()
+        .and_then(|m| m.demos.first().cloned());
+    let secret_ok = env_string(&ctx.env, "TERMINAL_SECRET")
+        .is_some_and(|s| s.len() >= terminal_protocol::MIN_SECRET_LEN);
+    let probe = ctx
+        .settings
+        .terminal_origin
+        .as_deref()
+        .zip(first_demo)
+        .filter(|_| secret_ok)
+        .and_then(|(o, demo)| relay::probe_url(o, &demo));
+    let Some(url) = probe else {
+        return status_response(TerminalStatus::of(StatusReason::Disabled));
+    };
+    // The cache key is this endpoint's own URL (without query: one answer per site).
+    let key = req
+        .url()
+        .map(|mut u| {
+            u.set_query(None);
+            u.to_string()
+        })
+        .map_err(|e| internal("status_url", e))?;
+    let cache = Cache::default();
+    if let Ok(Some(mut hit)) = cache.get(key.as_str(), true).await {
+        // A cached response's headers are immutable: answer with a fresh copy of its body.
+        if let Ok(st) = hit.json::<TerminalStatus>().await {
+            return status_response(st);
+        }
+    }
+    let answer = async {
+        let headers = Headers::new();
+        if let Some(a) = access_credentials(&ctx.env) {
+            headers.set("CF-Access-Client-Id", &a.client_id).ok();
+            headers
+                .set("CF-Access-Client-Secret", &a.client_secret)
+                .ok();
+        }
+        let mut init = RequestInit::new();
+        init.with_headers(headers);
+        let req = Request::new_with_init(&url, &init).ok()?;
+        let mut resp = Fetch::Request(req).send().await.ok()?;
+        let code = resp.status_code();
+        let body = resp.text().await.unwrap_or_default();
+        Some((code, body))
+    };
+    let answer = with_timeout(
+        answer,
+        Duration::from_millis(terminal_status::PROBE_TIMEOUT_MS),
+    )
+    .await
+    .flatten();
+    let mut st = terminal_status::from_probe(answer.as_ref().map(|(c, b)| (*c, b.as_str())));
+    if st.live {
+        // The Worker's own site-wide cap (the lease table) may be full while the origin is not.
+        let probe = LeaseRequest::Probe {
+            now: now_unix(),
+            max_total: ctx.settings.max_sessions,
+        };
+        match session_limiter(&ctx.env, &probe).await {
+            Ok(outcome) => {
+                st = terminal_status::with_relay_cap(st, outcome == LeaseOutcome::GlobalCap);
+            }
+            Err(e) => {
+                internal("status_leases", e);
+            }
+        }
+    }
+    let mut resp = status_response(st)?;
+    match resp.cloned() {
+        Ok(copy) => {
+            if let Err(e) = cache.put(key.as_str(), copy).await {
+                internal("status_cache", e);
+            }
+        }
+        Err(e) => {
+            internal("status_clone", e);
+        }
+    }
+    Ok(resp)
+}
+
+fn status_response(st: TerminalStatus) -> ApiResult<Response> {
+    let resp = Response::from_json(&st).map_err(|e| internal("serialise", e))?;
+    resp.headers()
+        .set("Cache-Control", terminal_status::STATUS_CACHE_CONTROL)
+        .map_err(|e| internal("status_headers", e))?;
     Ok(resp)
 }
 

@@ -12,6 +12,7 @@ mod import;
 mod links;
 mod live;
 mod serve;
+mod serve_resume;
 mod site_shapes;
 mod static_http;
 mod subpath;

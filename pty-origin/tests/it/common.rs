@@ -382,6 +382,10 @@ pub(crate) struct Term {
     pub frames: usize,
     /// Everything typed so far (input frames), to keep `expect` off the shell's echo.
     pub typed: Vec<u8>,
+    /// The last resume token the origin issued (resume-token frames).
+    pub resume_token: Option<String>,
+    /// The close code the server sent, if it closed with one.
+    pub close_code: Option<u16>,
 }
 
 impl Term {
@@ -394,6 +398,8 @@ impl Term {
             closed: false,
             frames: 0,
             typed: vec![],
+            resume_token: None,
+            close_code: None,
         }
     }
 
@@ -442,10 +448,12 @@ impl Term {
                     ServerFrame::Output(o) => self.output.extend_from_slice(&o),
                     ServerFrame::Notice(n) => self.notices.push(n),
                     ServerFrame::Exit(e) => self.exit = Some(e),
+                    ServerFrame::ResumeToken(g) => self.resume_token = Some(g.token),
                 }
                 true
             }
-            Ok(Some(Ok(Message::Close(_)))) => {
+            Ok(Some(Ok(Message::Close(f)))) => {
+                self.close_code = f.map(|f| u16::from(f.code));
                 self.closed = true;
                 false
             }

@@ -8,4 +8,5 @@ mod hostile_keys;
 mod hostile_relay;
 mod hostile_sandbox;
 mod portfolio;
+mod resume;
 mod session;

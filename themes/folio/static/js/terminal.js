@@ -4,7 +4,8 @@
 // the terminal WebSocket (/terminal/<demo>, docs/terminal-protocol.md):
 //   hello:   text {"cols","rows"}         client → server, first
 //   binary:  0x00 input, 0x01 resize JSON, 0x02 pause, 0x03 resume      client → server
-//            0x00 output, 0x01 exit JSON, 0x02 notice text             server → client
+//            0x00 output, 0x01 exit JSON, 0x02 notice text,
+//            0x03 resume token JSON                                     server → client
 // It shows connecting / running / exited / refused / lost in [data-terminal-status], and is
 // usable with the keyboard alone: focus moves into the terminal on start, Shift+Tab leaves it.
 (function () {
@@ -257,6 +258,50 @@
       if (ws && ws.readyState === 1 && ws.folioHello) ws.send(bytes);
     }
 
+    // === connection (wt-resume: connect / resume / message handling) ===================
+    // A session survives a dropped connection: the origin keeps it for `grace` seconds and
+    // gives this page a resume token (frame 0x03, refreshed while connected). On an abnormal
+    // close the page reconnects by itself with backoff, to <endpoint>?resume=1 with the token
+    // and the count of output bytes it already has in its hello; the origin replays the rest.
+    // Every way a session ends for good dispatches `folio-terminal-ended` on the section:
+    // detail { reason: busy|rate-limited|down|lost|ended|error, retryAfter: s|null, message }.
+    var resumeToken = null;   // the last resume token the origin issued (spent on use)
+    var graceSecs = 0;        // how long the origin keeps the session after a drop
+    var received = 0;         // output bytes received on this session (all connections)
+    var droppedAt = 0;        // when the connection dropped (0: connected)
+    var attempt = 0;          // reconnect attempts since the drop
+
+    function endedEvent(reason, retry, message) {
+      var ev;
+      var detail = { reason: reason, retryAfter: retry == null ? null : retry, message: message };
+      try {
+        ev = new CustomEvent("folio-terminal-ended", { detail: detail });
+      } catch (e) {
+        ev = document.createEvent("CustomEvent");
+        ev.initCustomEvent("folio-terminal-ended", false, false, detail);
+      }
+      section.dispatchEvent(ev);
+    }
+
+    function finish(reason, state, text, againLabel, retry) {
+      resumeToken = null;
+      droppedAt = 0;
+      ended(state, text, againLabel);
+      endedEvent(reason, retry, text);
+    }
+
+    // Closes that mean the network or a relay lost the connection (not an ending).
+    function abnormal(code) {
+      return code === 1001 || code === 1005 || code === 1006 || code === 1011 ||
+        code === 1012 || code === 1013 || code === 1014;
+    }
+
+    function withResume(url) {
+      var u = new URL(url);
+      u.searchParams.set("resume", "1");
+      return u.href;
+    }
+
     function connect() {
       clearTimeout(retryTimer);
       if (ws && ws.readyState < 2) return;
@@ -267,10 +312,39 @@
       notice.textContent = "";
       term.reset();
       fit();
-      var sock = new WebSocket(wsUrl(endpoint));
+      resumeToken = null;
+      received = 0;
+      droppedAt = 0;
+      attempt = 0;
+      openSocket(false);
+    }
+
+    // Tries to resume after a drop: at once (0.1 s), then 0.5 s, 1 s, 2 s, 4 s (then every 4 s) while
+    // the grace period lasts and the token has not been spent.
+    function reconnect() {
+      clearTimeout(retryTimer);
+      var left = droppedAt + graceSecs * 1000 - Date.now();
+      if (!resumeToken || left <= 0) {
+        finish("lost", "lost", "The connection was lost and the session could not be resumed.",
+          "Reconnect", null);
+        return;
+      }
+      say("reconnecting", "Reconnecting\u2026");
+      var delay = attempt === 0 ? 100 : Math.min(4000, 500 * Math.pow(2, attempt - 1));
+      attempt++;
+      retryTimer = setTimeout(function () {
+        if (droppedAt) openSocket(true);
+      }, Math.min(delay, Math.max(0, left - 250)));
+    }
+
+    function openSocket(resuming) {
+      var sock = new WebSocket(resuming ? withResume(wsUrl(endpoint)) : wsUrl(endpoint));
+      var token = resuming ? resumeToken : null;
+      if (resuming) resumeToken = null; // single use: a failed attempt does not get it back
       ws = sock;
       sock.binaryType = "arraybuffer";
       var opened = false;
+      var resumed = false;
       var exit = null;
       var pending = 0;
       var paused = false;
@@ -279,16 +353,22 @@
       var runningTimer = null;
       function running() {
         clearTimeout(runningTimer);
-        if (sock !== ws || section.getAttribute("data-terminal-state") === "running") return;
+        if (sock !== ws || resuming) return;
+        if (section.getAttribute("data-terminal-state") === "running") return;
         say("running", "Running.");
         term.focus();
       }
       sock.onopen = function () {
         opened = true;
         fit();
-        sock.send(JSON.stringify({ cols: term.cols, rows: term.rows }));
+        var hello = { cols: term.cols, rows: term.rows };
+        if (resuming) {
+          hello.resume = token;
+          hello.received = received;
+        }
+        sock.send(JSON.stringify(hello));
         sock.folioHello = true;
-        runningTimer = setTimeout(running, 750);
+        if (!resuming) runningTimer = setTimeout(running, 750);
       };
       sock.onmessage = function (ev) {
         running();
@@ -297,6 +377,7 @@
         if (!bytes.length) return;
         var payload = bytes.subarray(1);
         if (bytes[0] === 0x00) {
+          received += payload.length;
           pending += payload.length;
           term.write(payload, function () {
             pending -= payload.length;
@@ -314,6 +395,23 @@
         } else if (bytes[0] === 0x02) {
           notice.textContent = decoder.decode(payload);
           notice.hidden = false;
+        } else if (bytes[0] === 0x03) {
+          var grant = null;
+          try { grant = JSON.parse(decoder.decode(payload)); } catch (e) { /* ignore */ }
+          if (grant && typeof grant.token === "string" && grant.token.length < 512) {
+            resumeToken = grant.token;
+            graceSecs = Math.max(0, Math.min(600, Number(grant.grace) || 0));
+          }
+          if (resuming && !resumed) {
+            // The origin took the token: this is the same session again.
+            resumed = true;
+            droppedAt = 0;
+            attempt = 0;
+            say("running", "Reconnected \u2014 resumed.");
+            if (section.contains(document.activeElement) || document.activeElement === document.body) {
+              term.focus();
+            }
+          }
         }
       };
       sock.onclose = function (ev) {
@@ -323,30 +421,52 @@
         if (exit) {
           var how = typeof exit.signal === "number" ? "was ended by signal " + exit.signal
             : typeof exit.code === "number" ? "exited with status " + exit.code : "ended";
-          ended("exited", "The demo " + how + why + ".", "Start again");
+          finish("ended", "exited", "The demo " + how + why + ".", "Start again", null);
         } else if (sock.folioStopped) {
-          ended("exited", "Stopped.", "Start again");
+          finish("ended", "exited", "Stopped.", "Start again", null);
         } else if (ev.code === 4008) {
-          ended("exited", "The session reached its time limit.", "Start again");
+          finish("ended", "exited", "The session reached its time limit.", "Start again", null);
+        } else if (ev.code === 4410 || ev.code === 4409) {
+          // The resume was refused (session gone, grace over), or another tab took it over.
+          finish("lost", "lost", ev.code === 4409
+            ? "This session was resumed somewhere else."
+            : "The connection was lost and the session could not be resumed.", "Reconnect", null);
+        } else if (resuming && !resumed && ev.code === 4502) {
+          // The origin itself is gone (killed, restarted): so is the session.
+          finish("down", "lost", "The connection was lost and the terminal server is not reachable right now.",
+            "Reconnect", null);
+        } else if (resuming && !resumed) {
+          // A reconnect attempt that did not get through (network still down, a relay's
+          // refusal): the token was not spent unless the origin saw it, so try the one we
+          // had while the grace lasts.
+          resumeToken = token;
+          reconnect();
+        } else if ((opened || resuming) && resumeToken && abnormal(ev.code)) {
+          if (!droppedAt) droppedAt = Date.now();
+          attempt = 0;
+          reconnect();
         } else if (ev.code === 4502) {
-          ended("lost", "The terminal server is not reachable right now.", "Reconnect");
+          finish("down", "lost", "The terminal server is not reachable right now.", "Reconnect", null);
         } else if (ev.code >= 4400 && ev.code < 4600) {
           // The Worker's refusals: 4000 + HTTP status, reason "<error>; retry_after=N".
           var code = (ev.reason || "").split(";")[0];
+          var kind = code === "rate_limited" || code === "too_many_starts" ? "rate-limited"
+            : code === "not_configured" ? "error" : "busy";
           refused(retryAfter(ev.reason) || DEFAULT_RETRY_SECS, REFUSALS[code] ||
             (ev.code === 4429 ? "Too many terminals are open right now."
-              : "The terminal server is unavailable right now."));
+              : "The terminal server is unavailable right now."), kind);
         } else if (!opened) {
           diagnose();
         } else {
-          ended("lost", "The connection was lost" + (ev.reason ? " (" + ev.reason + ")" : "") +
-            ".", "Reconnect");
+          finish("lost", "lost", "The connection was lost" + (ev.reason ? " (" + ev.reason + ")" : "") +
+            ".", "Reconnect", null);
         }
       };
     }
 
-    function refused(secs, why) {
-      ended("refused", why + " Try again in " + secs + " s.", "Try again");
+    function refused(secs, why, kind) {
+      var text = why + " Try again in " + secs + " s.";
+      finish(kind || "busy", "refused", text, "Try again", secs);
       retryTimer = setTimeout(function () {
         if (section.getAttribute("data-terminal-state") === "refused") {
           say("refused", why + " You can try again now.");
@@ -362,21 +482,22 @@
         .then(function (r) {
           if (r.status === 429) {
             return refused(Number(r.headers.get("Retry-After")) || DEFAULT_RETRY_SECS,
-              "Too many requests from you right now.");
+              "Too many requests from you right now.", "rate-limited");
           }
           return r.json().then(function (h) {
             if (h && h.origin === "ok") {
               refused(DEFAULT_RETRY_SECS,
-                "The terminal was refused: all sessions are in use, or you already have the most terminals one visitor may open.");
+                "The terminal was refused: all sessions are in use, or you already have the most terminals one visitor may open.", "busy");
             } else {
-              ended("lost", "The terminal server is not reachable right now.", "Reconnect");
+              finish("down", "lost", "The terminal server is not reachable right now.", "Reconnect", null);
             }
           });
         })
         .catch(function () {
-          ended("lost", "Could not reach the site; check your connection.", "Reconnect");
+          finish("down", "lost", "Could not reach the site; check your connection.", "Reconnect", null);
         });
     }
+    // === end of connection (wt-resume) ===============================================
 
     start.hidden = false;
     start.addEventListener("click", function () {
@@ -390,6 +511,7 @@
       }, function () {
         start.disabled = false;
         say("lost", "The terminal could not be loaded. Try again.");
+        endedEvent("error", null, "The terminal could not be loaded. Try again.");
       });
     });
   }

@@ -59,6 +59,7 @@ pub(super) async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request) 
     let method = Method::parse(req.method().as_str());
     let routed = routes::route(method, &path, &query);
     let preflight = matches!(routed, Ok(Route::Preflight));
+    let status_route = matches!(routed, Ok(Route::TerminalStatus));
     let cors = if path.starts_with("/api/") {
         headers::cors_headers(origin.as_deref(), &allowed_origins, preflight)
     } else {
@@ -85,6 +86,13 @@ pub(super) async fn handle(shared: Arc<Shared>, peer: SocketAddr, req: Request) 
         ) {
             resp.headers_mut().insert(n, v);
         }
+    }
+    // The terminal status is the one API answer meant to be cached (30 s).
+    if status_route && resp.status() == StatusCode::OK {
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(folio_edge::terminal_status::STATUS_CACHE_CONTROL),
+        );
     }
     resp
 }
@@ -150,6 +158,7 @@ async fn dispatch(
         Route::ReadView(slug) => read_view(shared, ctx, slug),
         Route::ReadViews(slugs) => read_views(shared, ctx, slugs),
         Route::Health => health(shared, ctx).await,
+        Route::TerminalStatus => terminal_status(shared, ctx).await,
         Route::Preflight | Route::Terminal(_) | Route::Contact => unreachable!("handled above"),
     }
 }
@@ -194,6 +203,33 @@ fn read_views(shared: &Shared, ctx: &Ctx, slugs: Vec<String>) -> ApiResult<Respo
         views.insert(s, n);
     }
     json_response(&ViewsBatchBody { views })
+}
+
+/// `GET /api/terminal/status`, as the Worker answers it: one probe of the origin at most
+/// every 30 s, its answer reused meanwhile.
+async fn terminal_status(shared: &Shared, ctx: &Ctx) -> ApiResult<Response> {
+    use folio_edge::terminal_status::{self as rule, StatusReason, TerminalStatus};
+    let first_demo = ctx
+        .manifest
+        .as_deref()
+        .and_then(|m| m.demos.first().cloned());
+    let (Some(t), Some(demo)) = (&shared.terminal, first_demo) else {
+        return json_response(&TerminalStatus::of(StatusReason::Disabled));
+    };
+    let fresh = std::time::Duration::from_secs(rule::STATUS_MAX_AGE_SECS);
+    let cached = *shared.terminal_status.lock().expect("status lock");
+    if let Some((_, st)) = cached.filter(|(at, _)| at.elapsed() < fresh) {
+        return json_response(&st);
+    }
+    let answer = relay::probe_answer(&t.url, &demo).await;
+    let relay_full =
+        shared.leases.lock().expect("lease lock").len() >= shared.settings.max_sessions as usize;
+    let st = rule::with_relay_cap(
+        rule::from_probe(answer.as_ref().map(|(c, b)| (*c, b.as_str()))),
+        relay_full,
+    );
+    *shared.terminal_status.lock().expect("status lock") = Some((std::time::Instant::now(), st));
+    json_response(&st)
 }
 
 async fn health(shared: &Shared, ctx: &Ctx) -> ApiResult<Response> {

@@ -154,6 +154,14 @@ pub(crate) struct Shared {
     pub port: u16,
     /// The contact form's token secret, limits and `.folio/outbox`.
     pub contact: contact::Local,
+    /// The last terminal status answer and when it was probed (reused for 30 s, as the
+    /// Worker's cache does).
+    pub terminal_status: Mutex<
+        Option<(
+            std::time::Instant,
+            folio_edge::terminal_status::TerminalStatus,
+        )>,
+    >,
 }
 
 impl Shared {
@@ -259,6 +267,7 @@ pub(crate) fn run(mut opts: ServeOptions, out: Output) -> Result<(), ServeError>
         settings: Settings::default(),
         leases: Mutex::new(BTreeMap::new()),
         starts: Mutex::new(folio_edge::limits::StartLog::default()),
+        terminal_status: Mutex::new(None),
         port: addr.port(),
         contact: contact::Local::new(&opts.root),
     });

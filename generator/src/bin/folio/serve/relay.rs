@@ -280,6 +280,42 @@ pub(super) async fn probe(origin: &str, demo: &str) -> bool {
     )
 }
 
+/// The origin's answer to the status probe (a plain `GET` of a demo's path): its HTTP
+/// status and body (at most `MAX_PROBE_BODY` bytes), or `None` when it did not answer
+/// within `PROBE_TIMEOUT_MS`.
+pub(super) async fn probe_answer(origin: &str, demo: &str) -> Option<(u16, String)> {
+    use folio_edge::terminal_status::{MAX_PROBE_BODY, PROBE_TIMEOUT_MS};
+    let url = rules::probe_url(origin, demo)?;
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(authority).await.ok()?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .ok()?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while buf.len() <= MAX_PROBE_BODY + 1024 {
+            let n = s.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status = head.split_whitespace().nth(1)?.parse::<u16>().ok()?;
+        Some((status, body.to_owned()))
+    };
+    tokio::time::timeout(Duration::from_millis(PROBE_TIMEOUT_MS), attempt)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// A session slot; given back when the session ends (or never starts).
 struct Lease {
     shared: Arc<Shared>,
@@ -372,11 +408,12 @@ pub(super) async fn terminal(
         &ctx.allowed_origins,
     )?;
     let (mut parts, _) = req.into_parts();
+    let query = parts.uri.query().unwrap_or("").to_owned();
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(ws) => ws,
         Err(rejection) => return Ok(rejection.into_response()),
     };
-    match open_session(shared, ctx, demo).await {
+    match open_session(shared, ctx, demo, &query).await {
         Ok((upstream, lease)) => {
             let max = Duration::from_secs(shared.settings.max_session_secs);
             Ok(ws.on_upgrade(move |client| async move {
@@ -404,6 +441,7 @@ async fn open_session(
     shared: &Arc<Shared>,
     ctx: &Ctx,
     demo: &str,
+    query: &str,
 ) -> Result<(OriginSocket, Lease), ApiError> {
     // Without an origin: what the Worker answers when its origin is down.
     let Some(origin) = &shared.terminal else {
@@ -411,7 +449,9 @@ async fn open_session(
             "no terminal origin: run folio serve with --terminal (starts folio-pty) or --terminal-origin URL",
         ));
     };
-    let url = rules::upstream_url(&origin.url, demo)?;
+    // `?resume=1` goes on to the origin (see `folio_edge::relay::resume_requested`); the
+    // lease is per connection, as in the Worker.
+    let url = rules::upstream_url_for(&origin.url, demo, query)?;
     let nonce: [u8; terminal_protocol::NONCE_LEN] =
         views::random_bytes(terminal_protocol::NONCE_LEN)
             .map_err(|e| internal("random", e))?
