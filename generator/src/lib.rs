@@ -23,6 +23,8 @@ pub mod linkcheck;
 pub mod live;
 mod markdown;
 mod output;
+mod poster;
+mod recordings;
 mod render;
 mod security;
 pub mod site;

@@ -1,5 +1,5 @@
-//! The live terminal's browser side: xterm.js and its fit addon, copied from the site's
-//! `node_modules` (npm packages `@xterm/xterm` and `@xterm/addon-fit`, pinned in
+//! The live terminal's browser side: xterm.js, its fit and web-links addons, copied from the site's
+//! `node_modules` (npm packages `@xterm/xterm`, `@xterm/addon-fit` and `@xterm/addon-web-links`, pinned in
 //! `package.json`) into the output with a content hash.
 //!
 //! They are copied only when a published page has a demo and `[terminal] enabled` is on, so a
@@ -37,6 +37,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "vendor/xterm/addon-fit.mjs",
         "fit_js",
     ),
+    (
+        "@xterm/addon-web-links/lib/addon-web-links.mjs",
+        "vendor/xterm/addon-web-links.mjs",
+        "links_js",
+    ),
 ];
 
 /// The hashed URLs of the terminal's browser code.
@@ -48,6 +53,8 @@ pub(crate) struct XtermAssets {
     pub xterm_css: String,
     /// `addon-fit.mjs`.
     pub fit_js: String,
+    /// `addon-web-links.mjs`: links in terminal output open (with `noopener`) on click.
+    pub links_js: String,
 }
 
 /// The `node_modules` folder that has xterm: `$FOLIO_NODE_MODULES`, else the site folder's
@@ -122,6 +129,7 @@ pub(crate) fn add(
         xterm_js: urls[0].clone(),
         xterm_css: urls[1].clone(),
         fit_js: urls[2].clone(),
+        links_js: urls[3].clone(),
     })
 }
 
@@ -132,7 +140,7 @@ pub(crate) fn expose(mut config: Value, assets: Option<&XtermAssets>) -> Value {
         t.insert(
             "assets".into(),
             assets.map_or(Value::Null, |a| {
-                json!({ FILES[0].2: a.xterm_js, FILES[1].2: a.xterm_css, FILES[2].2: a.fit_js })
+                json!({ FILES[0].2: a.xterm_js, FILES[1].2: a.xterm_css, FILES[2].2: a.fit_js, FILES[3].2: a.links_js })
             }),
         );
     }

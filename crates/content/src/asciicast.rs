@@ -76,7 +76,13 @@ impl Cast {
         let (_, first) = lines
             .by_ref()
             .find(|(_, l)| !l.trim().is_empty())
-            .ok_or_else(|| err(1, 1, "empty recording: expected an asciicast v2 header".into()))?;
+            .ok_or_else(|| {
+                err(
+                    1,
+                    1,
+                    "empty recording: expected an asciicast v2 header".into(),
+                )
+            })?;
         let header_line = 1 + text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0);
         let header: Value = serde_json::from_str(first).map_err(|e| {
             err(
@@ -328,7 +334,12 @@ mod tests {
         let header = "{\"version\": 2, \"width\": 80, \"height\": 24}\n";
         let cases = [
             ("", 1, 1, "empty"),
-            ("{\"version\": 1, \"width\": 80, \"height\": 24}\n", 1, 1, "version 1"),
+            (
+                "{\"version\": 1, \"width\": 80, \"height\": 24}\n",
+                1,
+                1,
+                "version 1",
+            ),
             ("{\"version\": 2, \"height\": 24}\n", 1, 1, "\"width\""),
             ("[1, 2, 3]\n", 1, 1, "object"),
             ("{\"version\": 2, \"width\": 80,\n", 1, 27, "not JSON"),

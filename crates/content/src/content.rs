@@ -949,6 +949,10 @@ fn read_parsed(
             if let Some(b) = &bundle {
                 for f in bundle_assets.get(b).map(Vec::as_slice).unwrap_or_default() {
                     if let Some(d) = &demo {
+                        // The recording is published content-hashed by the build.
+                        if d.recording.as_ref().is_some_and(|r| r.path == *f) {
+                            continue;
+                        }
                         if d.workdir != *b
                             && f.canonicalize().is_ok_and(|c| c.starts_with(&d.workdir))
                         {
@@ -1106,7 +1110,10 @@ fn resolve_demo(
         if v.is_finite() && (0.0..=MAX_STEP).contains(&v) {
             Ok(Duration::from_secs_f64(v))
         } else {
-            Err((key, format!("demo {key} must be a number of seconds from 0 to {MAX_STEP}")))
+            Err((
+                key,
+                format!("demo {key} must be a number of seconds from 0 to {MAX_STEP}"),
+            ))
         }
     };
     let recording = match &d.recording {

@@ -89,12 +89,19 @@
       link.onerror = function () { reject(new Error("xterm.css did not load")); };
       document.head.appendChild(link);
     });
-    xterm = Promise.all([import(abs(js)), import(abs(fit)), sheet]).then(function (m) {
-      return { Terminal: m[0].Terminal, FitAddon: m[1].FitAddon };
+    var links = section.getAttribute("data-links-js");
+    xterm = Promise.all([import(abs(js)), import(abs(fit)), sheet,
+      links ? import(abs(links)).catch(function () { return {}; }) : {}]).then(function (m) {
+      return { Terminal: m[0].Terminal, FitAddon: m[1].FitAddon, WebLinksAddon: m[3].WebLinksAddon };
     });
     xterm.catch(function () { xterm = null; });
     return xterm;
   }
+
+  // The recording player (player.js) loads xterm the same way, under the same CSP shim.
+  window.folioXterm = function (section) {
+    return loadXterm(section).then(function (lib) { shimStyles(); return lib; });
+  };
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
@@ -134,6 +141,72 @@
     process_limit: "too many processes",
     shutdown: "the terminal server is shutting down",
   };
+
+  // ---- touch key bar (wt-record) ------------------------------------------------------
+  // On a touch screen ((pointer: coarse)) a row of the keys a phone keyboard lacks: Esc,
+  // Tab, a sticky Ctrl (applies to the next key, from the bar or the keyboard), arrows (as
+  // xterm sends them, honouring application cursor mode), | ~ /. The buttons keep the
+  // focus in the terminal, so the on-screen keyboard stays open.
+  var KEYS = [
+    ["Esc", "Escape", "\x1b"], ["Tab", "Tab", "\t"], ["Ctrl", "Control (applies to the next key)", null],
+    ["\u2190", "Left arrow", "D"], ["\u2191", "Up arrow", "A"], ["\u2193", "Down arrow", "B"],
+    ["\u2192", "Right arrow", "C"], ["|", "Pipe", "|"], ["~", "Tilde", "~"], ["/", "Slash", "/"],
+  ];
+  function ctrlOf(data) {
+    if (data.length !== 1) return data;
+    var c = data.toUpperCase().charCodeAt(0);
+    if (c >= 64 && c <= 95) return String.fromCharCode(c - 64);
+    if (data === " ") return "\x00";
+    if (data === "?") return "\x7f";
+    return data;
+  }
+  function keyBar(section, screen, term, send) {
+    var ctrl = false;
+    var bar = el("div", { class: "terminal-keys", role: "toolbar", "aria-label": "Terminal keys", "data-terminal-keys": "" });
+    var ctrlBtn = null;
+    function setCtrl(on) {
+      ctrl = on;
+      if (ctrlBtn) ctrlBtn.setAttribute("aria-pressed", String(on));
+    }
+    KEYS.forEach(function (k) {
+      var b = el("button", { type: "button", "aria-label": k[1], "data-key": k[1] }, k[0]);
+      if (k[2] === null) {
+        ctrlBtn = b;
+        b.setAttribute("aria-pressed", "false");
+      }
+      // Keep the focus (and the on-screen keyboard) in the terminal.
+      b.addEventListener("mousedown", function (e) { e.preventDefault(); });
+      b.addEventListener("click", function () {
+        if (k[2] === null) {
+          setCtrl(!ctrl);
+        } else if (k[2].length === 1 && "ABCD".indexOf(k[2]) >= 0) {
+          var app = term.modes && term.modes.applicationCursorKeysMode;
+          send(ctrl ? "\x1b[1;5" + k[2] : (app ? "\x1bO" : "\x1b[") + k[2]);
+          setCtrl(false);
+        } else {
+          send(ctrl ? ctrlOf(k[2]) : k[2]);
+          setCtrl(false);
+        }
+        term.focus();
+      });
+      bar.appendChild(b);
+    });
+    var coarse = window.matchMedia ? window.matchMedia("(pointer: coarse)") : null;
+    bar.hidden = !(coarse && coarse.matches);
+    if (coarse && coarse.addEventListener) {
+      coarse.addEventListener("change", function () { bar.hidden = !coarse.matches; });
+    }
+    screen.parentNode.insertBefore(bar, screen.nextSibling);
+    return {
+      // A key typed while the sticky Ctrl is on is sent as its control character.
+      apply: function (data) {
+        if (!ctrl) return data;
+        setCtrl(false);
+        return ctrlOf(data);
+      },
+    };
+  }
+  // ---- end touch key bar --------------------------------------------------------------
 
   function setup(section) {
     var start = section.querySelector("[data-terminal-start]");
@@ -191,8 +264,22 @@
       return sr;
     }
 
-    function ended(state, text, againLabel) {
+    // Tells the page (demo.js: fall back to the recording) that this session is over:
+    // reason "busy" | "rate-limited" | "down" | "lost" | "ended" | "error".
+    function dispatchEnded(reason, retry, message) {
+      var ev;
+      try {
+        ev = new CustomEvent("folio-terminal-ended", {
+          detail: { reason: reason, retryAfter: retry == null ? null : retry, message: message },
+        });
+      } catch (e) { return; }
+      section.dispatchEvent(ev);
+    }
+
+    function ended(state, text, againLabel, reason, retry) {
       say(state, text);
+      dispatchEnded(reason || (state === "exited" ? "ended" : state === "lost" ? "lost" : "error"),
+        retry, text);
       var hadFocus = section.contains(document.activeElement) && document.activeElement !== againBtn;
       stopBtn.hidden = true;
       againBtn.textContent = againLabel;
@@ -232,7 +319,16 @@
       if (bg && !/^(transparent|rgba\(0, 0, 0, 0\))$/.test(bg)) term.options.theme = { background: bg };
       term.open(host);
       fit();
-      term.onData(function (data) { send(frame(0x00, encoder.encode(data))); });
+      if (lib.WebLinksAddon) {
+        // Links in the output open in a new tab that cannot reach back into this page.
+        term.loadAddon(new lib.WebLinksAddon(function (ev, uri) {
+          if (/^https?:\/\//i.test(uri)) window.open(uri, "_blank", "noopener,noreferrer");
+        }));
+      }
+      var keys = keyBar(section, screen, term, function (data) {
+        send(frame(0x00, encoder.encode(data)));
+      });
+      term.onData(function (data) { send(frame(0x00, encoder.encode(keys.apply(data)))); });
       term.onBinary(function (data) {
         var b = new Uint8Array(data.length);
         for (var i = 0; i < data.length; i++) b[i] = data.charCodeAt(i) & 255;
@@ -327,13 +423,14 @@
         } else if (ev.code === 4008) {
           ended("exited", "The session reached its time limit.", "Start again");
         } else if (ev.code === 4502) {
-          ended("lost", "The terminal server is not reachable right now.", "Reconnect");
+          ended("lost", "The terminal server is not reachable right now.", "Reconnect", "down");
         } else if (ev.code >= 4400 && ev.code < 4600) {
           // The Worker's refusals: 4000 + HTTP status, reason "<error>; retry_after=N".
           var code = (ev.reason || "").split(";")[0];
           refused(retryAfter(ev.reason) || DEFAULT_RETRY_SECS, REFUSALS[code] ||
             (ev.code === 4429 ? "Too many terminals are open right now."
-              : "The terminal server is unavailable right now."));
+              : "The terminal server is unavailable right now."),
+            ev.code === 4429 && code !== "sessions_full" ? "rate-limited" : "busy");
         } else if (!opened) {
           diagnose();
         } else {
@@ -343,8 +440,8 @@
       };
     }
 
-    function refused(secs, why) {
-      ended("refused", why + " Try again in " + secs + " s.", "Try again");
+    function refused(secs, why, reason) {
+      ended("refused", why + " Try again in " + secs + " s.", "Try again", reason || "busy", secs);
       retryTimer = setTimeout(function () {
         if (section.getAttribute("data-terminal-state") === "refused") {
           say("refused", why + " You can try again now.");
@@ -360,14 +457,14 @@
         .then(function (r) {
           if (r.status === 429) {
             return refused(Number(r.headers.get("Retry-After")) || DEFAULT_RETRY_SECS,
-              "Too many requests from you right now.");
+              "Too many requests from you right now.", "rate-limited");
           }
           return r.json().then(function (h) {
             if (h && h.origin === "ok") {
               refused(DEFAULT_RETRY_SECS,
                 "The terminal was refused: all sessions are in use, or you already have the most terminals one visitor may open.");
             } else {
-              ended("lost", "The terminal server is not reachable right now.", "Reconnect");
+              ended("lost", "The terminal server is not reachable right now.", "Reconnect", "down");
             }
           });
         })
@@ -388,6 +485,7 @@
       }, function () {
         start.disabled = false;
         say("lost", "The terminal could not be loaded. Try again.");
+        dispatchEnded("error", null, "The terminal could not be loaded.");
       });
     });
   }
