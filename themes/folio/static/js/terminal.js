@@ -148,7 +148,7 @@
   // xterm sends them, honouring application cursor mode), | ~ /. The buttons keep the
   // focus in the terminal, so the on-screen keyboard stays open.
   var KEYS = [
-    ["Esc", "Escape", "\x1b"], ["Tab", "Tab", "\t"], ["Ctrl", "Control (applies to the next key)", null],
+    ["Esc", "Esc", "\x1b"], ["Tab", "Tab", "\t"], ["Ctrl", "Ctrl", null],
     ["\u2190", "Left arrow", "D"], ["\u2191", "Up arrow", "A"], ["\u2193", "Down arrow", "B"],
     ["\u2192", "Right arrow", "C"], ["|", "Pipe", "|"], ["~", "Tilde", "~"], ["/", "Slash", "/"],
   ];
