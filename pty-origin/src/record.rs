@@ -374,6 +374,8 @@ fn strip_escapes(text: &str, out: &mut String) {
             S::Esc => match ch {
                 '[' => S::Csi,
                 ']' => S::Osc,
+                // Intermediate bytes (`ESC ( B`): the sequence ends at its final byte.
+                '\u{20}'..='\u{2f}' => S::Esc,
                 _ => S::Text,
             },
             S::Csi => {
