@@ -261,4 +261,41 @@ describe("recorded demos", () => {
     assert.deepEqual(await realErrors(page, errors), []);
     await context.close();
   });
+
+  // GET /api/terminal/status is wt-resume's (the Worker and folio serve); the page's side is
+  // tested here against the contract, the answer given by the browser context.
+  test("the demo's state before the click: the page and the project cards say live or recording; nothing when the endpoint fails", { timeout: 60_000 }, async () => {
+    const { context } = await newVisitor(browser, "rec-status");
+    let answer = { live: false, reason: "busy" };
+    await context.route("**/api/terminal/status", (route) => answer
+      ? route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(answer) })
+      : route.fulfill({ status: 503, body: "down" }));
+    const page = await context.newPage();
+    await page.goto(url(`/projects/${LISP}/`));
+    const badge = page.locator("[data-demo-state]");
+    await waitFor(page, () => !document.querySelector("[data-demo-state]").hidden, null, "the state badge");
+    assert.equal(await badge.textContent(), "recording only right now");
+    await page.goto(url("/projects/"));
+    await waitFor(page, () => document.querySelector("[data-demo-badge]")?.getAttribute("data-live") === "false", null, "card badges");
+    const cards = await page.locator("[data-demo-badge]").allTextContents();
+    assert.ok(cards.length >= 3 && cards.every((t) => /recording for now/.test(t)), JSON.stringify(cards));
+
+    answer = { live: true, reason: "ok" };
+    await page.goto(url(`/projects/${LISP}/`));
+    await waitFor(page, () => !document.querySelector("[data-demo-state]").hidden, null, "the state badge");
+    assert.equal(await badge.textContent(), "live now");
+    await page.goto(url("/projects/"));
+    await waitFor(page, () => document.querySelector("[data-demo-badge]")?.getAttribute("data-live") === "true", null, "card badges");
+    assert.ok((await page.locator("[data-demo-badge]").allTextContents()).every((t) => /Live demo/.test(t)));
+
+    answer = null; // the endpoint fails: nothing new is said
+    await page.goto(url(`/projects/${LISP}/`));
+    await page.waitForLoadState("networkidle");
+    assert.equal(await badge.isVisible(), false);
+    await page.goto(url("/projects/"));
+    await page.waitForLoadState("networkidle");
+    const plain = await page.locator("[data-demo-badge]").evaluateAll((els) => els.map((e) => [e.textContent, e.getAttribute("data-live")]));
+    assert.ok(plain.every(([t, live]) => /Live demo/.test(t) && live === null), JSON.stringify(plain));
+    await context.close();
+  });
 });
