@@ -87,7 +87,10 @@
 
     if (stateBadge && window.fetch) {
       fetch("/api/terminal/status", { headers: { Accept: "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (r) {
+        // The body is read even for an error: unread, it keeps the request open.
+        return r.text().then(function (t) { return r.ok ? JSON.parse(t) : null; });
+      })
         .then(function (s) {
           if (!s || typeof s.live !== "boolean") return;
           stateBadge.textContent = s.live ? "live now" : "recording only right now";

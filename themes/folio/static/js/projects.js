@@ -154,7 +154,10 @@
   var badges = document.querySelectorAll("[data-demo-badge]");
   if (!badges.length || !window.fetch) return;
   fetch("/api/terminal/status", { headers: { Accept: "application/json" } })
-    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (r) {
+        // The body is read even for an error: unread, it keeps the request open.
+        return r.text().then(function (t) { return r.ok ? JSON.parse(t) : null; });
+      })
     .then(function (s) {
       if (!s || typeof s.live !== "boolean") return;
       for (var i = 0; i < badges.length; i++) {
