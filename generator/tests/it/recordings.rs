@@ -228,3 +228,24 @@ fn script_steps_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn a_demo_without_a_recording_keeps_the_plain_terminal() {
+    let s = greeter_site("");
+    let t = s.read(PAGE).replace("recording = \"session.cast\"\n", "");
+    s.write(PAGE, &t);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_folio"));
+    cmd.args(["build", "--root"]).arg(s.root());
+    cmd.env(
+        "FOLIO_NODE_MODULES",
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules"),
+    );
+    let built = cmd.output().unwrap();
+    assert!(built.status.success(), "{}", stderr(&built));
+    let html = s.read("public/projects/greeter/index.html");
+    assert!(html.contains("data-terminal-start"), "{html}");
+    assert!(html.contains("Start the terminal"), "{html}");
+    assert!(!html.contains("data-cast"), "no recording UI: {html}");
+    assert!(!html.contains("/js/demo."), "no demo.js: {html}");
+    assert!(!s.snapshot().keys().any(|k| k.ends_with(".cast")));
+}
