@@ -298,4 +298,35 @@ describe("recorded demos", () => {
     assert.ok(plain.every(([t, live]) => /Live demo/.test(t) && live === null), JSON.stringify(plain));
     await context.close();
   });
+
+  test("a link printed in the live terminal opens in a new tab without access to this one (noopener)", { timeout: 120_000 }, async () => {
+    const { context, errors } = await newVisitor(browser, "rec-links");
+    // No network here: the linked site is answered by the browser context.
+    await context.route("https://folio.example/**", (route) => route.fulfill({ status: 200, contentType: "text/html", body: "<title>linked</title>" }));
+    const page = await context.newPage();
+    await page.goto(url(`/projects/${SHELL}/`));
+    await page.locator("[data-terminal-start]").click();
+    await waitLive(page, /\$\s*$/m, "the shell prompt");
+    await page.keyboard.type("echo https://folio.example/docs-$((6*7))\n");
+    await waitLive(page, /^https:\/\/folio\.example\/docs-42\s*$/m, "the link is printed");
+    const box = await page.evaluate(() => {
+      const row = [...document.querySelectorAll("[data-terminal-screen] .xterm-rows > div")]
+        .find((r) => /^https:\/\/folio\.example\/docs-42/.test(r.textContent.replace(/\u00a0/g, " ")));
+      const r = row.getBoundingClientRect();
+      return { x: r.left, y: r.top + r.height / 2 };
+    });
+    // Over the link's text (its 10th cell), then a click.
+    const cell = await page.evaluate(() => document.querySelector("[data-terminal-screen] .xterm-screen").getBoundingClientRect().width
+      / document.querySelector("[data-terminal-screen] .xterm-rows > div").textContent.length);
+    await page.mouse.move(box.x + cell * 10, box.y);
+    await page.mouse.move(box.x + cell * 12, box.y);
+    const popup = context.waitForEvent("page", { timeout: 20_000 });
+    await page.mouse.click(box.x + cell * 12, box.y);
+    const opened = await popup;
+    await opened.waitForLoadState();
+    assert.equal(opened.url(), "https://folio.example/docs-42");
+    assert.equal(await opened.evaluate(() => window.opener), null, "no window.opener");
+    assert.deepEqual(await realErrors(page, errors), []);
+    await context.close();
+  });
 });
