@@ -25,6 +25,8 @@ pub mod live;
 mod markdown;
 mod npm;
 mod output;
+mod poster;
+mod recordings;
 mod render;
 mod security;
 pub mod site;

@@ -185,7 +185,8 @@ pub(crate) fn page_full(
         "demo".into(),
         match &p.demo {
             Some(d) => {
-                json!({ "id": d.id, "motd": d.motd, "endpoint": format!("/terminal/{}", d.id) })
+                // `recording` is filled in by the page job when the demo has one.
+                json!({ "id": d.id, "motd": d.motd, "endpoint": format!("/terminal/{}", d.id), "recording": null })
             }
             None => Value::Null,
         },

@@ -40,6 +40,11 @@ pub(crate) const PACKAGES: &[Pinned] = &[
         version: "0.11.0",
         integrity: "sha512-jYcgT6xtVYhnhgxh3QgYDnnNMYTcf8ElbxxFzX0IZo+vabQqSPAjC3c1wJrKB5E19VwQei89QCiZZP86DCPF7g==",
     },
+    Pinned {
+        name: "@xterm/addon-web-links",
+        version: "0.12.0",
+        integrity: "sha512-4Smom3RPyVp7ZMYOYDoC/9eGJJJqYhnPLGGqJ6wOBfB8VxPViJNSKdgRYb8NpaM6YSelEKbA2SStD7lGyqaobw==",
+    },
 ];
 
 /// One file of the terminal's browser code.
@@ -74,6 +79,12 @@ pub(crate) const FILES: &[File] = &[
         path: "lib/addon-fit.mjs",
         output: "vendor/xterm/addon-fit.mjs",
         key: "fit_js",
+    },
+    File {
+        package: "@xterm/addon-web-links",
+        path: "lib/addon-web-links.mjs",
+        output: "vendor/xterm/addon-web-links.mjs",
+        key: "links_js",
     },
 ];
 

@@ -207,28 +207,8 @@ pub async fn check(
     } else {
         Some(find_bwrap()?)
     };
-    let explicit = runtime_dir.or_else(|| std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from));
-    // Root's per-session uids must reach into the base: 0755 (the runtime inside is private).
-    let temp = match explicit {
-        Some(_) => None,
-        None => {
-            let t = TempRuntimeBase::create("folio-pty-check")?;
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755))?;
-            Some(t)
-        }
-    };
-    let base = explicit.unwrap_or_else(|| temp.as_ref().expect("set").path().to_owned());
-    let runtime = base.join(format!("folio-pty-check-{}", std::process::id()));
-    let sandbox = Sandbox::new(
-        bwrap,
-        runtime.clone(),
-        Limits::from(&site.terminal),
-        1,
-        200_000,
-        true,
-    )
-    .context("setting up the sandbox")?;
+    let (sandbox, runtime, temp) =
+        one_shot_sandbox(bwrap, runtime_dir, "folio-pty-check", &site.terminal)?;
     let mut failed = 0;
     for spec in &site.demos {
         if !spec.workdir.is_dir() {
@@ -264,4 +244,38 @@ pub async fn check(
         bail!("{failed} of {} demos failed", site.demos.len());
     }
     Ok(())
+}
+
+/// A sandbox for one command run (`check`, `record`): its runtime directory goes under
+/// `runtime_dir` (or `$RUNTIME_DIRECTORY`, else a fresh private temp directory, returned so
+/// the caller removes it after the run).
+pub(crate) fn one_shot_sandbox(
+    bwrap: Option<PathBuf>,
+    runtime_dir: Option<PathBuf>,
+    prefix: &str,
+    terminal: &folio_content::demo::TerminalConfig,
+) -> anyhow::Result<(Sandbox, PathBuf, Option<TempRuntimeBase>)> {
+    let explicit = runtime_dir.or_else(|| std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from));
+    // Root's per-session uids must reach into the base: 0755 (the runtime inside is private).
+    let temp = match explicit {
+        Some(_) => None,
+        None => {
+            let t = TempRuntimeBase::create(prefix)?;
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755))?;
+            Some(t)
+        }
+    };
+    let base = explicit.unwrap_or_else(|| temp.as_ref().expect("set").path().to_owned());
+    let runtime = base.join(format!("{prefix}-{}", std::process::id()));
+    let sandbox = Sandbox::new(
+        bwrap,
+        runtime.clone(),
+        Limits::from(terminal),
+        1,
+        200_000,
+        true,
+    )
+    .context("setting up the sandbox")?;
+    Ok((sandbox, runtime, temp))
 }

@@ -5,7 +5,7 @@
 //! Modules by concern: [`server`] (HTTP, auth, caps), [`session`] (the relay), [`pty`],
 //! [`sandbox`] (the security boundary), [`seccomp`] (its syscall filter), [`limits`]
 //! (cgroups and rlimits), [`prepare`]
-//! (copy and build demos once per start), [`replay`] (single-use tokens), [`resume`]
+//! (copy and build demos once per start), [`replay`] (single-use tokens), [`record`] (a demo's recording, made in the sandbox), [`resume`]
 //! (resumable sessions: output ring, resume tokens), [`metrics`],
 //! [`logging`], [`secret`], [`tree`], [`commands`].
 
@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod prepare;
 pub mod pty;
+pub mod record;
 pub mod replay;
 pub mod resume;
 pub mod sandbox;

@@ -41,6 +41,9 @@ enum Command {
         #[arg(long)]
         runtime_dir: Option<PathBuf>,
     },
+    /// Record a demo (asciicast v2) by running its `[[demo.script]]` in the sandbox, as a
+    /// visitor's session runs it; `folio record PAGE` calls this.
+    Record(folio_pty::record::RecordArgs),
     /// Internal: the first process inside each sandbox.
     #[command(hide = true)]
     SandboxInit(folio_pty::sandbox::InitArgs),
@@ -71,6 +74,11 @@ fn main() -> anyhow::Result<()> {
             insecure_no_sandbox,
             runtime_dir,
         )),
+        Command::Record(args) => {
+            let (out, secs) = runtime()?.block_on(folio_pty::record::record(args))?;
+            println!("recorded {:.1} s to {}", secs, out.display());
+            Ok(())
+        }
         Command::Serve(args) => {
             // `_base`: the private temp directory, if one was made, removed after the server.
             let (opts, _base) = folio_pty::commands::serve_options(args)?;

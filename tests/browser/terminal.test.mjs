@@ -111,7 +111,7 @@ describe("the live terminal", () => {
     assert.deepEqual(xtermRequests, [], "xterm is not loaded before the visitor asks");
 
     assert.equal(await start(page, { keyboard: true }), "running");
-    assert.equal(xtermRequests.length, 3, `xterm.mjs, addon-fit.mjs, xterm.css: ${xtermRequests}`);
+    assert.equal(xtermRequests.length, 4, `xterm.mjs, addon-fit.mjs, addon-web-links.mjs, xterm.css: ${xtermRequests}`);
     // Focus is in the terminal: typing goes to the demo.
     assert.ok(await page.evaluate(() => document.activeElement.classList.contains("xterm-helper-textarea")));
     await waitForLine(page, /tinylisp: try/, "motd");

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rayon::prelude::*;
 
@@ -136,7 +137,47 @@ pub struct Demo {
     pub timeout: Option<u64>,
     /// Shown when a session starts.
     pub motd: Option<String>,
+    /// The recorded session shown before the live one, if the page names one.
+    pub recording: Option<Recording>,
+    /// What `folio record` does to make the recording.
+    pub script: Vec<ScriptAction>,
 }
+
+/// `[demo] recording`: where the file is and where the page names it, so the build can
+/// report a missing or unreadable file at the front matter's line (the file itself is read
+/// by the build, not here: `folio record` makes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    /// Absolute path of the `.cast` file (beside the write-up; it need not exist yet).
+    pub path: PathBuf,
+    /// As written in the front matter.
+    pub name: String,
+    /// Line and column of `recording` in the write-up.
+    pub pos: Option<(usize, usize)>,
+    /// `[demo] poster`: the moment whose screen is the poster; `None` is the end.
+    pub poster: Option<Duration>,
+}
+
+/// One resolved `[[demo.script]]` step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptAction {
+    /// Type this text (each `\n` is sent as Enter, `\r`).
+    Type(String),
+    /// Wait until the output shows this text, for at most `timeout`.
+    Wait {
+        /// The text.
+        text: String,
+        /// How long to wait before the recording fails.
+        timeout: Duration,
+    },
+    /// Pause.
+    Sleep(Duration),
+}
+
+/// How long a `wait` step waits when it does not say.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a single `wait` or `sleep` step may last.
+const MAX_STEP: f64 = 600.0;
 
 /// A file under `content/` that is neither markdown nor in a bundle: copied as is.
 #[derive(Debug, Clone)]
@@ -889,7 +930,7 @@ fn read_parsed(
 
             let folder = path.parent().unwrap_or(content_dir).to_path_buf();
             let demo = match &meta.fm.demo {
-                Some(d) => match resolve_demo(&slug, &folder, d) {
+                Some(d) => match resolve_demo(&slug, &folder, d, &key_pos) {
                     Ok(demo) => Some(demo),
                     Err((key, msg)) => {
                         diags.push(Diagnostic::error(
@@ -908,6 +949,10 @@ fn read_parsed(
             if let Some(b) = &bundle {
                 for f in bundle_assets.get(b).map(Vec::as_slice).unwrap_or_default() {
                     if let Some(d) = &demo {
+                        // The recording is published content-hashed by the build.
+                        if d.recording.as_ref().is_some_and(|r| r.path == *f) {
+                            continue;
+                        }
                         if d.workdir != *b
                             && f.canonicalize().is_ok_and(|c| c.starts_with(&d.workdir))
                         {
@@ -1021,6 +1066,7 @@ fn resolve_demo(
     slug: &str,
     folder: &Path,
     d: &frontmatter::DemoFrontMatter,
+    key_pos: &dyn Fn(&str) -> Option<(usize, usize)>,
 ) -> Result<Demo, (&'static str, String)> {
     let command = match &d.command {
         None => vec!["/bin/bash".to_string()],
@@ -1060,6 +1106,59 @@ fn resolve_demo(
             return Err((key, format!("demo {key} must be at least 1 second")));
         }
     }
+    let secs = |key: &'static str, v: f64| -> Result<Duration, (&'static str, String)> {
+        if v.is_finite() && (0.0..=MAX_STEP).contains(&v) {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err((
+                key,
+                format!("demo {key} must be a number of seconds from 0 to {MAX_STEP}"),
+            ))
+        }
+    };
+    let recording = match &d.recording {
+        None => None,
+        Some(name) => {
+            let p = Path::new(name);
+            if name.is_empty()
+                || p.is_absolute()
+                || p.components().any(|c| matches!(c, Component::ParentDir))
+            {
+                return Err(("recording", format!("demo recording {name:?} must be a file beside the write-up (no `..`, not absolute)")));
+            }
+            Some(Recording {
+                path: folder.join(p),
+                name: name.clone(),
+                pos: key_pos("recording"),
+                poster: d.poster.map(|s| secs("poster", s.0)).transpose()?,
+            })
+        }
+    };
+    if d.poster.is_some() && recording.is_none() {
+        return Err(("poster", "demo poster needs a `recording`".into()));
+    }
+    let mut script = Vec::new();
+    for (i, step) in d.script.iter().enumerate() {
+        let n = i + 1;
+        let action = match (&step.type_text, &step.wait, step.sleep) {
+            (Some(t), None, None) if step.timeout.is_none() => ScriptAction::Type(t.clone()),
+            (None, Some(w), None) if !w.is_empty() => ScriptAction::Wait {
+                text: w.clone(),
+                timeout: step
+                    .timeout
+                    .map(|s| secs("script", s.0))
+                    .transpose()?
+                    .unwrap_or(DEFAULT_WAIT_TIMEOUT),
+            },
+            (None, None, Some(s)) if step.timeout.is_none() => {
+                ScriptAction::Sleep(secs("script", s.0)?)
+            }
+            _ => {
+                return Err(("script", format!("demo script step {n} must have exactly one of `type = \"text\"`, `wait = \"text\"` (with an optional `timeout`), `sleep = seconds`")));
+            }
+        };
+        script.push(action);
+    }
     Ok(Demo {
         id: slug.to_string(),
         command,
@@ -1068,6 +1167,8 @@ fn resolve_demo(
         idle_timeout: d.idle_timeout,
         timeout: d.timeout,
         motd: d.motd.clone(),
+        recording,
+        script,
     })
 }
 

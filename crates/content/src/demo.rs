@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::config::Config;
 pub use crate::config::TerminalConfig;
 use crate::content::{self, LoadOptions};
+pub use crate::content::{ScriptAction, DEFAULT_WAIT_TIMEOUT};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 
 /// One demo, ready to run: every path absolute, every default applied.
@@ -33,6 +34,10 @@ pub struct DemoSpec {
     pub timeout: Duration,
     /// Message shown when a session starts.
     pub motd: Option<String>,
+    /// Where `folio record` writes the recording (`[demo] recording`), if the page names one.
+    pub recording: Option<PathBuf>,
+    /// What `folio record` types and waits for (`[[demo.script]]`).
+    pub script: Vec<ScriptAction>,
 }
 
 /// The terminal settings and demos of a site.
@@ -72,6 +77,8 @@ pub fn load(site_root: &Path) -> Result<DemoSite, Diagnostics> {
                 idle_timeout: Duration::from_secs(d.idle_timeout.unwrap_or(t.idle_timeout)),
                 timeout: Duration::from_secs(d.timeout.unwrap_or(t.timeout)),
                 motd: d.motd.clone(),
+                recording: d.recording.as_ref().map(|r| r.path.clone()),
+                script: d.script.clone(),
             })
         })
         .collect();

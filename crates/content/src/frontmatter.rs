@@ -181,6 +181,48 @@ pub struct DemoFrontMatter {
     /// Message shown when a session starts.
     #[serde(default)]
     pub motd: Option<String>,
+    /// A recorded session (asciicast v2) beside the write-up, shown before the live terminal.
+    #[serde(default)]
+    pub recording: Option<String>,
+    /// The moment of the recording (seconds) whose screen is the poster; default its end.
+    #[serde(default)]
+    pub poster: Option<Seconds>,
+    /// What `folio record` types and waits for to make the recording.
+    #[serde(default)]
+    pub script: Vec<ScriptStep>,
+}
+
+/// A number of seconds written in front matter (`0.5`, `3`): compared bit for bit, so the
+/// front matter types stay `Eq`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Seconds(pub f64);
+
+impl PartialEq for Seconds {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Seconds {}
+
+/// One `[[demo.script]]` entry, exactly one of `type`, `wait`, `sleep` (and `timeout` only
+/// with `wait`); checked when the demo is resolved.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptStep {
+    /// Text typed into the terminal (`"make\n"`; a newline is sent as Enter).
+    #[serde(default, rename = "type")]
+    pub type_text: Option<String>,
+    /// Text to wait for in the output.
+    #[serde(default)]
+    pub wait: Option<String>,
+    /// How long `wait` may take (seconds).
+    #[serde(default)]
+    pub timeout: Option<Seconds>,
+    /// A pause (seconds).
+    #[serde(default)]
+    pub sleep: Option<Seconds>,
 }
 
 /// A demo command: either a command line or an argv array.

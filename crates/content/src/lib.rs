@@ -12,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+pub mod asciicast;
 pub mod config;
 pub mod contact;
 pub mod content;

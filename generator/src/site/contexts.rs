@@ -169,6 +169,8 @@ pub(super) struct RenderInputs<'a> {
     pub(super) tags_ctx: Vec<Value>,
     /// What contexts are made of: the values themselves.
     pub(super) values: ContextValues,
+    /// Per page index, `page.demo.recording` (the poster and the cast's URL).
+    pub(super) recordings: crate::recordings::RecordingValues,
 }
 
 impl RenderInputs<'_> {
@@ -237,6 +239,7 @@ impl<'a> Build<'a> {
             section_summaries,
             tags_ctx,
             values,
+            recordings: generated.recordings.clone(),
         };
         (inputs, functions)
     }

@@ -105,13 +105,19 @@ fn page_context<'a>(i: usize, inputs: &'a RenderInputs<'_>) -> JobContext<'a> {
     let mut ctx = Context::new();
     ctx.insert("config", &values.config);
     let (lower, higher) = neighbours(content, i, &values.summaries);
-    let page = render::page_full(
+    let mut page = render::page_full(
         values.summaries[i].clone(),
         p,
         &inputs.body(i).full,
         lower,
         higher,
     );
+    if let (Some(rec), Some(demo)) = (
+        inputs.recordings.get(&i),
+        page.get_mut("demo").and_then(Value::as_object_mut),
+    ) {
+        demo.insert("recording".into(), rec.clone());
+    }
     ctx.insert("page", &page);
     ctx.insert(
         "section",

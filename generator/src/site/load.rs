@@ -117,6 +117,8 @@ pub(super) struct SyntaxCss {
 pub(super) struct Generated {
     pub(super) covers: Covers,
     pub(super) xterm: Option<XtermAssets>,
+    /// Per page index, its demo recording's template value.
+    pub(super) recordings: crate::recordings::RecordingValues,
     /// `None` when highlighting is off.
     pub(super) syntax_css: Option<SyntaxCss>,
 }
@@ -193,10 +195,12 @@ impl Build<'_> {
         let root = &self.site.root;
         let covers = Covers::build(root, content, assets, &mut self.diags);
         let xterm = crate::xterm::add(root, &self.site.cfg, content, assets, &mut self.diags);
+        let recordings = crate::recordings::add(content, assets, &mut self.diags);
         self.clock.mark("covers");
         Generated {
             covers,
             xterm,
+            recordings,
             syntax_css,
         }
     }

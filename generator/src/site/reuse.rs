@@ -358,6 +358,7 @@ fn page_fingerprint(
     );
     value(&mut h, &stand_ins.values.summaries[i]);
     h.update(&inputs.body(i).digest);
+    value(&mut h, inputs.recordings.get(&i).unwrap_or(&Value::Null));
     match &p.demo {
         Some(d) => {
             h.update(&[1]);

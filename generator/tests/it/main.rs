@@ -11,6 +11,7 @@ mod hostile_serve;
 mod import;
 mod links;
 mod live;
+mod recordings;
 mod serve;
 mod serve_resume;
 mod site_shapes;

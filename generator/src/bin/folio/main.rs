@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 mod commands;
 mod deploy;
+mod record;
 mod scaffold;
 mod serve;
 mod ui;
@@ -60,6 +61,21 @@ enum Command {
         /// The site folder, holding Zola's config.toml or Hugo's hugo.toml/config.toml/config.yaml.
         #[arg(default_value = ".")]
         dir: PathBuf,
+    },
+    /// Record a page's demo (asciicast v2, to its `[demo] recording`) by running its
+    /// `[[demo.script]]` in folio-pty's sandbox, as a visitor's session runs.
+    Record {
+        /// The write-up (its .md file, or its bundle folder).
+        page: PathBuf,
+        /// The site folder, holding folio.toml.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        root: PathBuf,
+        /// Terminal width.
+        #[arg(long, default_value_t = 80)]
+        cols: u16,
+        /// Terminal height.
+        #[arg(long, default_value_t = 24)]
+        rows: u16,
     },
     /// The deploy side of an existing site.
     #[command(subcommand)]
@@ -186,6 +202,20 @@ fn main() -> ExitCode {
             },
         ),
         Command::New { dir } => commands::new_site(&out, &dir),
+        Command::Record {
+            page,
+            root,
+            cols,
+            rows,
+        } => record::run(
+            &out,
+            &record::RecordOptions {
+                page,
+                root,
+                cols,
+                rows,
+            },
+        ),
         Command::Deploy(a) => deploy::run(
             &out,
             &deploy::DeployOptions {

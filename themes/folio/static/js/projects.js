@@ -146,3 +146,32 @@
   if (state.sort !== "date") sortCards();
   apply();
 })();
+
+// ---- live-demo badges (wt-record) -----------------------------------------------------
+// A card's "Live demo" badge tells the truth: GET /api/terminal/status (cached at the edge
+// for at most 30 s) says whether live sessions can start now; when they cannot, the badge
+// says the demo is a recording for now. A missing or failing endpoint changes nothing.
+(function () {
+  "use strict";
+  var badges = document.querySelectorAll("[data-demo-badge]");
+  if (!badges.length || !window.fetch) return;
+  var base = (document.querySelector('meta[name="folio-base"]') || { content: "/" }).content;
+  fetch(base + "api/terminal/status", { headers: { Accept: "application/json" } })
+    .then(function (r) {
+        // The body is read even for an error: unread, it keeps the request open.
+        return r.text().then(function (t) { return r.ok ? JSON.parse(t) : null; });
+      })
+    .then(function (s) {
+      if (!s || typeof s.live !== "boolean") return;
+      for (var i = 0; i < badges.length; i++) {
+        badges[i].setAttribute("data-live", String(s.live));
+        if (!s.live) {
+          var icon = badges[i].querySelector("svg");
+          badges[i].textContent = "Demo: recording for now";
+          if (icon) badges[i].insertBefore(icon, badges[i].firstChild);
+        }
+      }
+    })
+    .catch(function () { /* progressive enhancement: say nothing */ });
+})();
+// ---- end live-demo badges ---------------------------------------------------------------

@@ -92,12 +92,19 @@
       link.onerror = function () { reject(new Error("xterm.css did not load")); };
       document.head.appendChild(link);
     });
-    xterm = Promise.all([import(abs(js)), import(abs(fit)), sheet]).then(function (m) {
-      return { Terminal: m[0].Terminal, FitAddon: m[1].FitAddon };
+    var links = section.getAttribute("data-links-js");
+    xterm = Promise.all([import(abs(js)), import(abs(fit)), sheet,
+      links ? import(abs(links)).catch(function () { return {}; }) : {}]).then(function (m) {
+      return { Terminal: m[0].Terminal, FitAddon: m[1].FitAddon, WebLinksAddon: m[3].WebLinksAddon };
     });
     xterm.catch(function () { xterm = null; });
     return xterm;
   }
+
+  // The recording player (player.js) loads xterm the same way, under the same CSP shim.
+  window.folioXterm = function (section) {
+    return loadXterm(section).then(function (lib) { shimStyles(); return lib; });
+  };
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
@@ -137,6 +144,72 @@
     process_limit: "too many processes",
     shutdown: "the terminal server is shutting down",
   };
+
+  // ---- touch key bar (wt-record) ------------------------------------------------------
+  // On a touch screen ((pointer: coarse)) a row of the keys a phone keyboard lacks: Esc,
+  // Tab, a sticky Ctrl (applies to the next key, from the bar or the keyboard), arrows (as
+  // xterm sends them, honouring application cursor mode), | ~ /. The buttons keep the
+  // focus in the terminal, so the on-screen keyboard stays open.
+  var KEYS = [
+    ["Esc", "Esc", "\x1b"], ["Tab", "Tab", "\t"], ["Ctrl", "Ctrl", null],
+    ["\u2190", "Left arrow", "D"], ["\u2191", "Up arrow", "A"], ["\u2193", "Down arrow", "B"],
+    ["\u2192", "Right arrow", "C"], ["|", "Pipe", "|"], ["~", "Tilde", "~"], ["/", "Slash", "/"],
+  ];
+  function ctrlOf(data) {
+    if (data.length !== 1) return data;
+    var c = data.toUpperCase().charCodeAt(0);
+    if (c >= 64 && c <= 95) return String.fromCharCode(c - 64);
+    if (data === " ") return "\x00";
+    if (data === "?") return "\x7f";
+    return data;
+  }
+  function keyBar(section, screen, term, send) {
+    var ctrl = false;
+    var bar = el("div", { class: "terminal-keys", role: "toolbar", "aria-label": "Terminal keys", "data-terminal-keys": "" });
+    var ctrlBtn = null;
+    function setCtrl(on) {
+      ctrl = on;
+      if (ctrlBtn) ctrlBtn.setAttribute("aria-pressed", String(on));
+    }
+    KEYS.forEach(function (k) {
+      var b = el("button", { type: "button", "aria-label": k[1], "data-key": k[1] }, k[0]);
+      if (k[2] === null) {
+        ctrlBtn = b;
+        b.setAttribute("aria-pressed", "false");
+      }
+      // Keep the focus (and the on-screen keyboard) in the terminal.
+      b.addEventListener("mousedown", function (e) { e.preventDefault(); });
+      b.addEventListener("click", function () {
+        if (k[2] === null) {
+          setCtrl(!ctrl);
+        } else if (k[2].length === 1 && "ABCD".indexOf(k[2]) >= 0) {
+          var app = term.modes && term.modes.applicationCursorKeysMode;
+          send(ctrl ? "\x1b[1;5" + k[2] : (app ? "\x1bO" : "\x1b[") + k[2]);
+          setCtrl(false);
+        } else {
+          send(ctrl ? ctrlOf(k[2]) : k[2]);
+          setCtrl(false);
+        }
+        term.focus();
+      });
+      bar.appendChild(b);
+    });
+    var coarse = window.matchMedia ? window.matchMedia("(pointer: coarse)") : null;
+    bar.hidden = !(coarse && coarse.matches);
+    if (coarse && coarse.addEventListener) {
+      coarse.addEventListener("change", function () { bar.hidden = !coarse.matches; });
+    }
+    screen.parentNode.insertBefore(bar, screen.nextSibling);
+    return {
+      // A key typed while the sticky Ctrl is on is sent as its control character.
+      apply: function (data) {
+        if (!ctrl) return data;
+        setCtrl(false);
+        return ctrlOf(data);
+      },
+    };
+  }
+  // ---- end touch key bar --------------------------------------------------------------
 
   function setup(section) {
     var start = section.querySelector("[data-terminal-start]");
@@ -194,8 +267,22 @@
       return sr;
     }
 
-    function ended(state, text, againLabel) {
+    // Tells the page (demo.js: fall back to the recording) that this session is over:
+    // reason "busy" | "rate-limited" | "down" | "lost" | "ended" | "error".
+    function dispatchEnded(reason, retry, message) {
+      var ev;
+      try {
+        ev = new CustomEvent("folio-terminal-ended", {
+          detail: { reason: reason, retryAfter: retry == null ? null : retry, message: message },
+        });
+      } catch (e) { return; }
+      section.dispatchEvent(ev);
+    }
+
+    function ended(state, text, againLabel, reason, retry) {
       say(state, text);
+      dispatchEnded(reason || (state === "exited" ? "ended" : state === "lost" ? "lost" : "error"),
+        retry, text);
       var hadFocus = section.contains(document.activeElement) && document.activeElement !== againBtn;
       stopBtn.hidden = true;
       againBtn.textContent = againLabel;
@@ -235,7 +322,16 @@
       if (bg && !/^(transparent|rgba\(0, 0, 0, 0\))$/.test(bg)) term.options.theme = { background: bg };
       term.open(host);
       fit();
-      term.onData(function (data) { send(frame(0x00, encoder.encode(data))); });
+      if (lib.WebLinksAddon) {
+        // Links in the output open in a new tab that cannot reach back into this page.
+        term.loadAddon(new lib.WebLinksAddon(function (ev, uri) {
+          if (/^https?:\/\//i.test(uri)) window.open(uri, "_blank", "noopener,noreferrer");
+        }));
+      }
+      var keys = keyBar(section, screen, term, function (data) {
+        send(frame(0x00, encoder.encode(data)));
+      });
+      term.onData(function (data) { send(frame(0x00, encoder.encode(keys.apply(data)))); });
       term.onBinary(function (data) {
         var b = new Uint8Array(data.length);
         for (var i = 0; i < data.length; i++) b[i] = data.charCodeAt(i) & 255;
@@ -271,23 +367,10 @@
     var droppedAt = 0;        // when the connection dropped (0: connected)
     var attempt = 0;          // reconnect attempts since the drop
 
-    function endedEvent(reason, retry, message) {
-      var ev;
-      var detail = { reason: reason, retryAfter: retry == null ? null : retry, message: message };
-      try {
-        ev = new CustomEvent("folio-terminal-ended", { detail: detail });
-      } catch (e) {
-        ev = document.createEvent("CustomEvent");
-        ev.initCustomEvent("folio-terminal-ended", false, false, detail);
-      }
-      section.dispatchEvent(ev);
-    }
-
     function finish(reason, state, text, againLabel, retry) {
       resumeToken = null;
       droppedAt = 0;
-      ended(state, text, againLabel);
-      endedEvent(reason, retry, text);
+      ended(state, text, againLabel, reason, retry);
     }
 
     // Closes that mean the network or a relay lost the connection (not an ending).
@@ -511,7 +594,7 @@
       }, function () {
         start.disabled = false;
         say("lost", "The terminal could not be loaded. Try again.");
-        endedEvent("error", null, "The terminal could not be loaded. Try again.");
+        dispatchEnded("error", null, "The terminal could not be loaded. Try again.");
       });
     });
   }

@@ -21,6 +21,8 @@ mod request;
 mod views;
 mod watch;
 
+pub(crate) use relay::find_folio_pty;
+
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

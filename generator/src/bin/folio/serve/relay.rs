@@ -82,7 +82,7 @@ fn fresh_runtime_dir() -> Result<PathBuf, ServeError> {
 
 /// Where the `folio-pty` binary is: next to this executable (a cargo build puts both in
 /// `target/<profile>/`), else on `PATH`.
-pub(super) fn find_folio_pty() -> Option<PathBuf> {
+pub(crate) fn find_folio_pty() -> Option<PathBuf> {
     let beside = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(|d| d.join("folio-pty")))
