@@ -23,6 +23,7 @@ const PATIENCE = 60_000;
 const PACKAGES = [
   ["@xterm/xterm", "6.0.0", ["package.json", "lib/xterm.mjs", "css/xterm.css"]],
   ["@xterm/addon-fit", "0.11.0", ["package.json", "lib/addon-fit.mjs"]],
+  ["@xterm/addon-web-links", "0.12.0", ["package.json", "lib/addon-web-links.mjs"]],
 ];
 
 let tmp;

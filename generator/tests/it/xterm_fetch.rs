@@ -28,6 +28,11 @@ const PACKAGES: &[(&str, &str, &[&str])] = &[
         "0.11.0",
         &["package.json", "lib/addon-fit.mjs"],
     ),
+    (
+        "@xterm/addon-web-links",
+        "0.12.0",
+        &["package.json", "lib/addon-web-links.mjs"],
+    ),
 ];
 
 fn repo_node_modules() -> PathBuf {
@@ -142,6 +147,11 @@ fn check_terminal_assets(dir: &Path) {
         ("data-xterm-js=", "@xterm/xterm", "lib/xterm.mjs"),
         ("data-xterm-css=", "@xterm/xterm", "css/xterm.css"),
         ("data-fit-js=", "@xterm/addon-fit", "lib/addon-fit.mjs"),
+        (
+            "data-links-js=",
+            "@xterm/addon-web-links",
+            "lib/addon-web-links.mjs",
+        ),
     ] {
         let at = page
             .find(attr)
