@@ -34,6 +34,7 @@ mod bodies;
 mod checks;
 mod contexts;
 pub(crate) mod deps;
+pub(crate) mod fields;
 mod functions;
 mod jobs;
 mod links;

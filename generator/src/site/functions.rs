@@ -148,27 +148,38 @@ fn register_get_section(
         .collect();
     let secs = Arc::new(secs);
     // Its result lists every page of a section (the home page asks for them all): its calls
-    // are digested from the section's and the pages' summary digests (made on first use:
-    // only incremental builds record or replay calls).
+    // are digested from the section's own fields and its pages' summary digests — of the
+    // fields the calling template may read (`fields::current`) — made on first use: only
+    // incremental builds record or replay calls.
     let section_digests = {
         let (secs, entries) = (secs.clone(), entries.to_vec());
-        let digests: OnceLock<HashMap<String, Key>> = OnceLock::new();
+        let own: OnceLock<HashMap<String, Key>> = OnceLock::new();
         move |path: &str| -> Option<Key> {
-            let digests = digests.get_or_init(|| {
+            let own = own.get_or_init(|| {
                 secs.iter()
-                    .map(|(path, (v, pages))| {
-                        let mut h = blake3::Hasher::new();
-                        h.update(&deps::value_digest(v));
-                        for &i in pages {
-                            let d = entries[i].digest().as_str().unwrap_or_default();
-                            h.update(&(d.len() as u64).to_le_bytes());
-                            h.update(d.as_bytes());
+                    .map(|(path, (v, _))| {
+                        let mut v = v.clone();
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("pages"); // replaced by every page in the result
                         }
-                        (path.clone(), *h.finalize().as_bytes())
+                        (path.clone(), deps::value_digest(&v))
                     })
                     .collect()
             });
-            digests.get(path).copied()
+            let (_, pages) = secs.get(path)?;
+            let reads = super::fields::current();
+            let mut h = blake3::Hasher::new();
+            h.update(own.get(path)?);
+            for &i in pages {
+                let d = match &reads {
+                    Some(r) => entries[i].listed_digest(r),
+                    None => entries[i].digest().clone(),
+                };
+                let d = d.as_str().unwrap_or_default();
+                h.update(&(d.len() as u64).to_le_bytes());
+                h.update(d.as_bytes());
+            }
+            Some(*h.finalize().as_bytes())
         }
     };
     let all = summaries.clone();

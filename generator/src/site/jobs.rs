@@ -84,6 +84,17 @@ pub(super) fn job_output(job: &Job, inputs: &RenderInputs<'_>) -> String {
     }
 }
 
+/// The template a job is rendered with.
+pub(super) fn job_template<'a>(job: &Job, inputs: &'a RenderInputs<'_>) -> &'a str {
+    match job {
+        Job::Page(i) => page_template(inputs.content, &inputs.content.pages[*i]).0,
+        Job::List(ListJob::Section(key, _)) => section_template(&inputs.content.sections[key]),
+        Job::List(ListJob::TagList) => "taxonomy_list.html",
+        Job::List(ListJob::Tag(_)) => "taxonomy_single.html",
+        Job::List(ListJob::NotFound) => "404.html",
+    }
+}
+
 /// The context a job is rendered with.
 fn job_context<'a>(job: &Job, inputs: &'a RenderInputs<'_>) -> JobContext<'a> {
     match job {
