@@ -119,6 +119,8 @@ pub struct BuildReport {
     pub rendered: usize,
     /// Templates whose previous output was reused unchanged ([`build_incremental`]).
     pub reused: usize,
+    /// The output paths of the templates rendered (not reused), sorted: what an edit cost.
+    pub rendered_paths: Vec<String>,
     /// Time of each phase, for `--verbose`.
     pub phases: Vec<(&'static str, Duration)>,
     /// Where the site was written (Write mode).
@@ -318,6 +320,7 @@ fn run(
         tags: checked.tags.len(),
         files: checked.planned,
         rendered: rendered.count,
+        rendered_paths: rendered.paths,
         reused: jobs.len() - rendered.count,
         external_links: if opts.mode == Mode::Check {
             bodies.external_links(&content)

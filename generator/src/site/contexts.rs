@@ -105,7 +105,11 @@ impl SummaryEntry {
         if let Some((_, d)) = listed.iter().find(|(k, _)| k == key) {
             return d.clone();
         }
-        let d = Value::String(blake3::Hash::from(reads.digest(&self.value)).to_hex().to_string());
+        let d = Value::String(
+            blake3::Hash::from(reads.digest(&self.value))
+                .to_hex()
+                .to_string(),
+        );
         listed.push((*key, d.clone()));
         d
     }

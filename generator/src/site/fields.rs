@@ -18,8 +18,8 @@
 //! digest their results the same way.
 //!
 //! Folio's own `json_ld` filter serialises whatever it is given: given a whole page summary
-//! inside a render that only depends on some fields it calls [`note_whole_page`], and the
-//! render fails with a clear error rather than give output its dependencies do not cover.
+//! inside a render that only depends on some fields it calls [`note_whole_page`], and that
+//! render's output is never reused (its fingerprint does not cover what it showed).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -207,7 +207,9 @@ fn scan_tag(inner: &str, names: &mut BTreeSet<String>) -> bool {
                 }
                 // `attribute=…` / `key=…` name a field: only a lone literal is known.
                 if (*w == "attribute" || *w == "key")
+                    && !(i > 0 && toks[i - 1] == Tok::Punct('.'))
                     && toks.get(i + 1) == Some(&Tok::Punct('='))
+                    && toks.get(i + 2) != Some(&Tok::Punct('='))
                     && !(matches!(toks.get(i + 2), Some(Tok::Str(_)))
                         && matches!(
                             toks.get(i + 3),
@@ -234,8 +236,7 @@ fn scan_tag(inner: &str, names: &mut BTreeSet<String>) -> bool {
             // `a == b`, `a != b`, `a in b` between bare variables may compare whole pages.
             Tok::Punct('=' | '!') if toks.get(i + 1) == Some(&Tok::Punct('=')) => {
                 let eq_before = i > 0 && toks[i - 1] == Tok::Punct('=');
-                if !eq_before && bare(&toks, i.wrapping_sub(1), true) && bare(&toks, i + 2, false)
-                {
+                if !eq_before && bare(&toks, i.wrapping_sub(1), true) && bare(&toks, i + 2, false) {
                     return false;
                 }
             }
@@ -267,7 +268,10 @@ fn bare(toks: &[Tok<'_>], i: usize, before: bool) -> bool {
     if before {
         !(i > 0 && toks[i - 1] == Tok::Punct('.'))
     } else {
-        !matches!(toks.get(i + 1), Some(Tok::Punct('.')) | Some(Tok::Punct('(')))
+        !matches!(
+            toks.get(i + 1),
+            Some(Tok::Punct('.')) | Some(Tok::Punct('('))
+        )
     }
 }
 
@@ -304,8 +308,7 @@ pub(crate) fn note_whole_page(v: &Value) {
             _ => false,
         }
     }
-    if CURRENT.with(|c| c.borrow().as_ref().is_some_and(|r| r.key().is_some())) && holds_page(v)
-    {
+    if CURRENT.with(|c| c.borrow().as_ref().is_some_and(|r| r.key().is_some())) && holds_page(v) {
         WHOLE_PAGE.with(|w| w.set(true));
     }
 }
@@ -351,6 +354,15 @@ mod tests {
             "{% if p in pages %}x{% endif %}",
         ] {
             assert_eq!(FieldReads::of([src]), FieldReads::All, "{src}");
+        }
+        for src in [
+            "{% if section.key == \"projects\" %}x{% endif %}",
+            "{% if p.key == key %}x{% endif %}",
+            "{{ pages | sort(attribute=\"date\") | map(attribute='title') | join(sep=\", \") }}",
+            "{% for p in pages %}{% if loop.index == 1 %}{{ p.title }}{% endif %}{% endfor %}",
+            "{{ m::card(page=p, lazy=loop.index > 3) }}{{ x | default(value=[]) }}",
+        ] {
+            assert_ne!(FieldReads::of([src]), FieldReads::All, "{src}");
         }
     }
 

@@ -228,6 +228,8 @@ pub(super) struct Renders {
     pub(super) inline: InlineCode,
     /// How many jobs were rendered (not reused).
     pub(super) count: usize,
+    /// The output paths of the jobs rendered (not reused), sorted.
+    pub(super) paths: Vec<String>,
 }
 
 impl Build<'_> {
@@ -249,6 +251,7 @@ impl Build<'_> {
         let total = jobs.len();
         let (done, count) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let inline = Mutex::new(InlineCode::default());
+        let paths = Mutex::new(Vec::new());
         let errors = Mutex::new(Diagnostics::new());
         let minify_cfg = minify_config();
         let render_html = |name: &str, ctx: &Context| -> Result<Vec<u8>, Diagnostic> {
@@ -268,6 +271,7 @@ impl Build<'_> {
                     Some(r) => Ok(r.clone()),
                     None => {
                         count.fetch_add(1, Ordering::Relaxed);
+                        paths.lock().expect("poisoned").push(out.clone());
                         let jc = job_context(job, inputs);
                         reuse
                             .render(i, jc.template, &jc.ctx, &render_html)
@@ -313,7 +317,10 @@ impl Build<'_> {
             .collect();
         self.diags.extend(errors.into_inner().expect("poisoned"));
         self.clock.mark("render");
+        let mut paths = paths.into_inner().expect("poisoned");
+        paths.sort();
         Renders {
+            paths,
             records: records.into_iter().flatten().collect(),
             inline: inline.into_inner().expect("poisoned"),
             count: count.into_inner(),

@@ -41,6 +41,9 @@ pub(super) struct JobRecord {
     reads: Vec<deps::Read>,
     pub(super) inline: InlineCode,
     pub(super) bytes: Arc<[u8]>,
+    /// The render serialised whole page summaries although its fingerprint only covers the
+    /// fields its templates name (see [`fields`]): it is never reused.
+    whole: bool,
 }
 
 impl JobRecord {
@@ -50,6 +53,7 @@ impl JobRecord {
             reads,
             inline: security::scan_html(std::str::from_utf8(&bytes).unwrap_or("")),
             bytes: Arc::from(bytes),
+            whole: false,
         }
     }
 }
@@ -121,7 +125,13 @@ impl TemplateReuse for PageCache {
     /// every template can reach, and the digests of the fields of every page summary its
     /// template may read (what `get_page` and `get_section` can show it). A cached page then
     /// costs a lookup, not a hash of its whole context.
-    fn fingerprint(&mut self, jobs: &[Job], inputs: &RenderInputs<'_>, t: &Templates, minify: bool) {
+    fn fingerprint(
+        &mut self,
+        jobs: &[Job],
+        inputs: &RenderInputs<'_>,
+        t: &Templates,
+        minify: bool,
+    ) {
         let global = global_digest(minify, t, inputs);
         let (fps, reads) = job_fingerprints(jobs, inputs, t, minify);
         let mut listed: HashMap<Option<Key>, Key> = HashMap::new();
@@ -167,10 +177,10 @@ impl TemplateReuse for PageCache {
             None => {
                 let (bytes, whole) = fields::scoped(Some(reads.clone()), || render(template, ctx));
                 let bytes = bytes?;
-                if whole {
-                    return Err(whole_page_error(template));
+                // Its key does not cover every field it showed: never reused.
+                if !whole {
+                    self.cache.put(*key, Arc::from(bytes.as_slice()));
                 }
-                self.cache.put(*key, Arc::from(bytes.as_slice()));
                 bytes
             }
         };
@@ -246,10 +256,9 @@ impl TemplateReuse for Fingerprints {
                     .get(out)
                     .filter(|r| {
                         r.fingerprint == *fp
+                            && !r.whole
                             && fields::scoped(Some(reads.clone()), || {
-                                r.reads
-                                    .iter()
-                                    .all(|read| functions.still_valid(read, memo))
+                                r.reads.iter().all(|read| functions.still_valid(read, memo))
                             })
                             .0
                     })
@@ -273,30 +282,19 @@ impl TemplateReuse for Fingerprints {
         let reads = self.reads.get(i).cloned();
         let ((bytes, calls), whole) =
             fields::scoped(reads, || deps::recording(|| render(template, ctx)));
-        let bytes = bytes?;
-        if whole {
-            return Err(whole_page_error(template));
-        }
-        let fingerprint = self.fingerprints.get(i).map(|f| f.1).unwrap_or_default();
-        Ok(JobRecord::new(fingerprint, calls, bytes))
+        let mut record = JobRecord::new(
+            self.fingerprints.get(i).map(|f| f.1).unwrap_or_default(),
+            calls,
+            bytes?,
+        );
+        // Its fingerprint does not cover every field it showed: never reused.
+        record.whole = whole;
+        Ok(record)
     }
 
     fn keeps_records(&self) -> bool {
         true
     }
-}
-
-/// The error of a render that serialised a whole page summary where its output was taken to
-/// depend only on the fields its templates name (see [`fields`]).
-fn whole_page_error(template: &str) -> Diagnostic {
-    Diagnostic::error(
-        format!("templates/{template}"),
-        None,
-        "json_ld is given a whole page (or a list of pages) in a template that shows other \
-         pages: name the fields to serialise (`page.title | json_ld`), so that an edit to one \
-         of those pages renders this template again"
-            .to_string(),
-    )
 }
 
 /// Every job's fingerprint and what its template may read of page summaries: a page's

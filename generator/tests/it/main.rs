@@ -7,6 +7,7 @@ mod contact;
 mod content_model;
 mod deploy;
 mod example_site;
+mod field_deps;
 mod hostile_serve;
 mod import;
 mod links;
