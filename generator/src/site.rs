@@ -130,6 +130,9 @@ pub struct BuildReport {
     /// Every `http(s)` link of the markdown and where it is written (Check mode), for
     /// `folio check --external`.
     pub external_links: Vec<crate::linkcheck::ExternalLink>,
+    /// The deletion of the replaced output, off the critical path: dropping the report waits
+    /// for it.
+    old_output: crate::output::Cleanup,
 }
 
 /// The highlight cache of a site.
@@ -357,7 +360,7 @@ impl Build<'_> {
         report.highlight = self.highlighter.stats();
         report.page_cache = self.reuse.stats();
         if let Some(s) = staging {
-            s.commit().map_err(|e| {
+            report.old_output = s.commit().map_err(|e| {
                 Diagnostics::from(Diagnostic::error(
                     output,
                     None,

@@ -15,3 +15,4 @@ mod live;
 mod serve;
 mod site_shapes;
 mod tags;
+mod warm_build;
