@@ -20,16 +20,13 @@ fn options(root: &Path, mode: Mode) -> BuildOptions {
 /// A full build of a copy of the site's sources (no cache, no previous build).
 fn fresh(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let copy = tempfile::tempdir().unwrap();
-    for e in walkdir::WalkDir::new(root) {
+    for e in walkdir::WalkDir::new(root).into_iter().filter_entry(|e| {
+        // Not the output, the caches, nor a staging or old output folder beside them.
+        let n = e.file_name().to_string_lossy();
+        e.depth() != 1 || !(n.starts_with('.') || n == "public")
+    }) {
         let e = e.unwrap();
         let rel = e.path().strip_prefix(root).unwrap();
-        let top = rel.components().next().map(|c| c.as_os_str().to_owned());
-        if top
-            .as_deref()
-            .is_some_and(|t| t == ".folio" || t == "public")
-        {
-            continue;
-        }
         let to = copy.path().join(rel);
         if e.file_type().is_dir() {
             std::fs::create_dir_all(&to).unwrap();
