@@ -9,7 +9,7 @@ use std::path::Path;
 
 use folio::site::{build, BuildOptions, Mode};
 
-use crate::common::{snapshot, stderr, Site};
+use crate::common::{stderr, Site};
 
 /// Every file under `dir`: path → inode.
 fn inodes(dir: &Path) -> BTreeMap<String, u64> {
