@@ -236,7 +236,12 @@ fn scan_tag(inner: &str, names: &mut BTreeSet<String>) -> bool {
             // `a == b`, `a != b`, `a in b` between bare variables may compare whole pages.
             Tok::Punct('=' | '!') if toks.get(i + 1) == Some(&Tok::Punct('=')) => {
                 let eq_before = i > 0 && toks[i - 1] == Tok::Punct('=');
-                if !eq_before && bare(&toks, i.wrapping_sub(1), true) && bare(&toks, i + 2, false) {
+                if !eq_before
+                    && ((bare(&toks, i.wrapping_sub(1), true) && bare(&toks, i + 2, false))
+                        || i.checked_sub(1)
+                            .is_some_and(|j| toks[j] == Tok::Ident("pages"))
+                        || operand_ends_in_pages(&toks, i + 2))
+                {
                     return false;
                 }
             }
@@ -273,6 +278,18 @@ fn bare(toks: &[Tok<'_>], i: usize, before: bool) -> bool {
             Some(Tok::Punct('.')) | Some(Tok::Punct('('))
         )
     }
+}
+
+/// Whether the operand starting at token `i` is a path ending in `pages` (`x.pages`): a list
+/// of whole pages.
+fn operand_ends_in_pages(toks: &[Tok<'_>], mut i: usize) -> bool {
+    while let Some(Tok::Ident(w)) = toks.get(i) {
+        if toks.get(i + 1) != Some(&Tok::Punct('.')) {
+            return *w == "pages";
+        }
+        i += 2;
+    }
+    false
 }
 
 thread_local! {
@@ -352,6 +369,8 @@ mod tests {
             "{% if p == page %}x{% endif %}",
             "{% if p != page %}x{% endif %}",
             "{% if p in pages %}x{% endif %}",
+            "{% if a.pages == b.pages %}x{% endif %}",
+            "{% if pages != section.pages %}x{% endif %}",
         ] {
             assert_eq!(FieldReads::of([src]), FieldReads::All, "{src}");
         }
