@@ -68,8 +68,16 @@ impl Sink {
     /// Copies a file from disk to `rel`.
     pub(crate) fn copy(&self, rel: &str, source: &Path) -> io::Result<()> {
         match self {
-            Sink::Dir(_, Some(_)) => self.write_out(rel, &std::fs::read(source)?),
-            Sink::Dir(dir, None) => {
+            Sink::Dir(dir, prev) => {
+                // Read (to compare) only when the previous output has a file of that size.
+                let old_len = prev
+                    .as_ref()
+                    .and_then(|p| std::fs::symlink_metadata(p.join(rel)).ok())
+                    .filter(|m| m.file_type().is_file())
+                    .map(|m| m.len());
+                if old_len.is_some() && old_len == std::fs::metadata(source).ok().map(|m| m.len()) {
+                    return self.write_out(rel, &std::fs::read(source)?);
+                }
                 let path = dir.join(rel);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;

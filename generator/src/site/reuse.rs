@@ -4,11 +4,14 @@
 //!
 //! - [`PageCache`] (`folio build`, `folio check`, a build in memory): each
 //!   process starts from nothing, so rendered pages come from the page cache on disk
-//!   (`.folio/cache/pages.bin`), keyed by a digest of everything a template can reach and of
-//!   its whole context. A hit still counts as rendered; nothing is kept in memory.
+//!   (`.folio/cache/pages.bin`), keyed by the job's fingerprint (as below), a digest of
+//!   everything a template can reach, and the digests of the fields of the page summaries its
+//!   template may read (see [`fields`]): a cached page costs a lookup, not a hash of its
+//!   whole context. A hit still counts as rendered; nothing is kept in memory.
 //! - [`Fingerprints`] (`folio serve`): a job's previous output is reused when
 //!   its fingerprint (template closure and context, made from digests that stand in for page
-//!   summaries, see [`ContextValues`]) is the previous one's and every site function its
+//!   summaries — of only the fields its templates may read, see [`fields`] and
+//!   [`ContextValues`]) is the previous one's and every site function its
 //!   render called returns the same (see [`deps`]); every render is recorded for the next
 //!   build.
 
