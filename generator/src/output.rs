@@ -288,6 +288,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unchanged_files_are_linked_and_never_written_through() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("public");
+        std::fs::create_dir_all(target.join("d")).unwrap();
+        std::fs::write(target.join("d/same.html"), "same").unwrap();
+        std::fs::write(target.join("other.html"), "old").unwrap();
+        std::fs::write(target.join("copied.bin"), "same").unwrap();
+        let src = tmp.path().join("static.bin");
+        std::fs::write(&src, "same").unwrap();
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+
+        let s = Staging::new(&target).unwrap();
+        let sink = Sink::Dir(s.dir().to_path_buf(), s.previous().map(Path::to_path_buf));
+        sink.write("d/same.html", b"same").unwrap();
+        assert_eq!(
+            ino(&s.dir().join("d/same.html")),
+            ino(&target.join("d/same.html"))
+        );
+        sink.write("other.html", b"new").unwrap();
+        assert_ne!(
+            ino(&s.dir().join("other.html")),
+            ino(&target.join("other.html"))
+        );
+        // Written again (now different): a new file, the linked one is left alone.
+        sink.write("d/same.html", b"edited").unwrap();
+        assert_eq!(std::fs::read(target.join("d/same.html")).unwrap(), b"same");
+        assert_eq!(
+            std::fs::read(s.dir().join("d/same.html")).unwrap(),
+            b"edited"
+        );
+        // A copy equal to the previous output's file is linked too; a different one is not.
+        sink.copy("copied.bin", &src).unwrap();
+        assert_eq!(
+            ino(&s.dir().join("copied.bin")),
+            ino(&target.join("copied.bin"))
+        );
+        sink.copy("other.html", &src).unwrap();
+        assert_eq!(std::fs::read(target.join("other.html")).unwrap(), b"old");
+        assert_eq!(std::fs::read(s.dir().join("other.html")).unwrap(), b"same");
+        drop(s);
+        assert_eq!(std::fs::read(target.join("d/same.html")).unwrap(), b"same");
+        assert_eq!(std::fs::read(target.join("other.html")).unwrap(), b"old");
+    }
+
+    #[test]
     fn commit_swaps_and_drop_discards() {
         let tmp = tempfile::tempdir().unwrap();
         let target = tmp.path().join("public");
