@@ -101,7 +101,9 @@ pub(super) fn register(
         .map(|(i, p)| (p.file.content_path.clone(), i))
         .collect();
     let all = summaries.clone();
-    fns.register(
+    let by_path = Arc::new(by_path);
+    let (paths, listed) = (by_path.clone(), entries.to_vec());
+    fns.register_digested(
         &mut t.tera,
         "get_page",
         move |args: &HashMap<String, Value>| {
@@ -112,6 +114,22 @@ pub(super) fn register(
                 .ok_or_else(|| {
                     tera::Error::msg(format!("get_page: `{path}` is not a published page"))
                 })
+        },
+        // A page's summary as far as the calling template may read it (`fields::current`);
+        // an unknown page is digested from its error.
+        move |args: &HashMap<String, Value>| {
+            let Some(Value::String(path)) = args.get("path") else {
+                return None;
+            };
+            let &i = paths.get(path.trim_start_matches("@/"))?;
+            let d = match super::fields::current() {
+                Some(r) => listed[i].listed_digest(&r),
+                None => listed[i].digest().clone(),
+            };
+            let mut h = blake3::Hasher::new();
+            h.update(b"get_page\0");
+            h.update(d.as_str().unwrap_or_default().as_bytes());
+            Some(*h.finalize().as_bytes())
         },
     );
     register_get_section(&mut fns, t, content, values, entries);

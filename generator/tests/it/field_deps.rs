@@ -355,3 +355,40 @@ fn with_the_theme_a_body_edit_renders_one_page() {
     );
     assert_eq!(r, vec!["projects/alpha/index.html"], "{r:?}");
 }
+
+/// A page that shows another page's title through `get_page`: rendered again when that title
+/// changes, not when that page's body does.
+#[test]
+fn get_page_callers_depend_on_the_fields_they_name() {
+    let site = notes_site();
+    site.write(
+        "templates/pick.html",
+        "{% extends \"shell.html\" %}{% block b %}{% set n = get_page(path=\"notes/n5.md\") %}<p>Pick: <a href=\"{{ n.path }}\">{{ n.title }}</a></p>{% endblock %}",
+    );
+    site.write(
+        "content/pick.md",
+        "+++\ntitle = \"Pick\"\ntemplate = \"pick.html\"\n+++\n",
+    );
+    let mut live = LiveSite::new(options(site.root(), Mode::Memory));
+    live.build_all().unwrap_or_else(|d| panic!("{d}"));
+
+    site.write(
+        "content/notes/n5.md",
+        &note(
+            5,
+            "Note 5",
+            &["blue", "all"],
+            "Lead of note 5.",
+            "A new rest for five, longer.",
+        ),
+    );
+    let r = live_step(&mut live, &site, "content/notes/n5.md", "body edit");
+    assert_eq!(r, vec!["notes/n5/index.html"], "{r:?}");
+
+    site.write(
+        "content/notes/n5.md",
+        &note(5, "Fifth", &["blue", "all"], "Lead of note 5.", "Rest."),
+    );
+    let r = live_step(&mut live, &site, "content/notes/n5.md", "title edit");
+    assert!(r.iter().any(|p| p == "pick/index.html"), "{r:?}");
+}
