@@ -14,8 +14,8 @@
 //! only the fields the template may read (and of the summary's key set, so `length` and
 //! `is defined` see no difference either) — see [`FieldReads::key`] and
 //! `contexts::SummaryEntry::listed_digest`. While a render runs, [`scoped`] makes its reads
-//! the current ones, so the site functions that return page summaries (`get_section`)
-//! digest their results the same way.
+//! the current ones, so the site functions that return page summaries (`get_section`,
+//! `get_page`) digest their results the same way.
 //!
 //! Folio's own `json_ld` filter serialises whatever it is given: given a whole page summary
 //! inside a render that only depends on some fields it calls [`note_whole_page`], and that
