@@ -74,6 +74,8 @@ pub struct Rebuild {
     pub rendered: usize,
     /// Rendered templates whose previous output was reused as is.
     pub reused: usize,
+    /// The output paths of the templates rendered, sorted.
+    pub rendered_paths: Vec<String>,
     /// Whether everything was rebuilt (first build, config or theme change).
     pub full: bool,
     /// Wall time.
@@ -159,6 +161,7 @@ impl LiveSite {
         out.full = everything || first;
         out.rendered = report.rendered;
         out.reused = report.reused;
+        out.rendered_paths = report.rendered_paths.clone();
         out.warnings = report.warnings;
         out.elapsed = started.elapsed();
         Ok(out)

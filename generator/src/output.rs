@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 
 /// Where rendered files go.
 pub(crate) enum Sink {
-    /// A folder on disk (the staging folder of a build).
-    Dir(PathBuf),
+    /// A folder on disk (the staging folder of a build), and the previous output: a file
+    /// whose bytes equal the previous output's is hard-linked from it rather than written.
+    Dir(PathBuf, Option<PathBuf>),
     /// Memory, path → bytes (tests, `folio serve`; shared with what the next build may
     /// reuse).
     Memory(Mutex<BTreeMap<String, Arc<[u8]>>>),
@@ -47,12 +48,17 @@ impl Sink {
     /// Writes to a folder, or nowhere.
     fn write_out(&self, rel: &str, bytes: &[u8]) -> io::Result<()> {
         match self {
-            Sink::Dir(dir) => {
+            Sink::Dir(dir, prev) => {
                 let path = dir.join(rel);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                std::fs::write(path, bytes)
+                if let Some(prev) = prev {
+                    if link_if_same(&prev.join(rel), &path, bytes) {
+                        return Ok(());
+                    }
+                }
+                write_new(&path, bytes)
             }
             Sink::Memory(_) => self.write(rel, bytes),
             Sink::Discard => Ok(()),
@@ -62,11 +68,21 @@ impl Sink {
     /// Copies a file from disk to `rel`.
     pub(crate) fn copy(&self, rel: &str, source: &Path) -> io::Result<()> {
         match self {
-            Sink::Dir(dir) => {
+            Sink::Dir(dir, prev) => {
+                // Read (to compare) only when the previous output has a file of that size.
+                let old_len = prev
+                    .as_ref()
+                    .and_then(|p| std::fs::symlink_metadata(p.join(rel)).ok())
+                    .filter(|m| m.file_type().is_file())
+                    .map(|m| m.len());
+                if old_len.is_some() && old_len == std::fs::metadata(source).ok().map(|m| m.len()) {
+                    return self.write_out(rel, &std::fs::read(source)?);
+                }
                 let path = dir.join(rel);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
+                remove_if_there(&path)?;
                 std::fs::copy(source, path).map(|_| ())
             }
             Sink::Memory(_) => self.write(rel, &std::fs::read(source)?),
@@ -79,6 +95,48 @@ impl Sink {
         match self {
             Sink::Memory(m) => m.into_inner().expect("output poisoned"),
             _ => BTreeMap::new(),
+        }
+    }
+}
+
+/// Hard-links `old` (a file of the previous output) at `path` when it holds `bytes`; false
+/// when it does not, or cannot be linked (another file system: the caller writes instead).
+/// The link is never written through: every file is written as a new file.
+fn link_if_same(old: &Path, path: &Path, bytes: &[u8]) -> bool {
+    let same = std::fs::symlink_metadata(old)
+        .is_ok_and(|m| m.file_type().is_file() && m.len() == bytes.len() as u64)
+        && std::fs::read(old).is_ok_and(|b| b == bytes);
+    same && remove_if_there(path).is_ok() && std::fs::hard_link(old, path).is_ok()
+}
+
+/// Writes `bytes` as a new file at `path` (one written before, perhaps a hard link to the
+/// previous output, is unlinked first, never written through).
+fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    remove_if_there(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The deletion of a replaced output, running in the background; dropping it waits for it
+/// (the process does not exit with the old output half deleted).
+#[derive(Debug, Default)]
+pub(crate) struct Cleanup(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
         }
     }
 }
@@ -121,15 +179,21 @@ impl Staging {
         &self.dir
     }
 
+    /// The output being replaced, when there is one: unchanged files are linked from it.
+    pub(crate) fn previous(&self) -> Option<&Path> {
+        Some(self.target.as_path()).filter(|t| t.is_dir())
+    }
+
     /// Puts the new site in place of the old one. On Linux the two folders are exchanged in one
-    /// atomic step, so a server reading the output never sees it missing.
-    pub(crate) fn commit(mut self) -> io::Result<()> {
+    /// atomic step, so a server reading the output never sees it missing. The old site is
+    /// deleted in the background (see [`Cleanup`]).
+    pub(crate) fn commit(mut self) -> io::Result<Cleanup> {
         if self.target.is_dir() {
             if exchange(&self.dir, &self.target).is_ok() {
                 // `self.dir` now holds the old site.
                 self.committed = true;
-                remove_tree(&self.dir);
-                return Ok(());
+                let old = self.dir.clone();
+                return Ok(Cleanup(Some(std::thread::spawn(move || remove_tree(&old)))));
             }
             let old = self.dir.with_file_name(format!(
                 "{}.old",
@@ -141,8 +205,7 @@ impl Staging {
                 return Err(e);
             }
             self.committed = true;
-            remove_tree(&old);
-            Ok(())
+            Ok(Cleanup(Some(std::thread::spawn(move || remove_tree(&old)))))
         } else {
             if self.target.exists() {
                 return Err(io::Error::other(format!(
@@ -152,7 +215,7 @@ impl Staging {
             }
             std::fs::rename(&self.dir, &self.target)?;
             self.committed = true;
-            Ok(())
+            Ok(Cleanup::default())
         }
     }
 }
@@ -225,6 +288,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unchanged_files_are_linked_and_never_written_through() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("public");
+        std::fs::create_dir_all(target.join("d")).unwrap();
+        std::fs::write(target.join("d/same.html"), "same").unwrap();
+        std::fs::write(target.join("other.html"), "old").unwrap();
+        std::fs::write(target.join("copied.bin"), "same").unwrap();
+        let src = tmp.path().join("static.bin");
+        std::fs::write(&src, "same").unwrap();
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+
+        let s = Staging::new(&target).unwrap();
+        let sink = Sink::Dir(s.dir().to_path_buf(), s.previous().map(Path::to_path_buf));
+        sink.write("d/same.html", b"same").unwrap();
+        assert_eq!(
+            ino(&s.dir().join("d/same.html")),
+            ino(&target.join("d/same.html"))
+        );
+        sink.write("other.html", b"new").unwrap();
+        assert_ne!(
+            ino(&s.dir().join("other.html")),
+            ino(&target.join("other.html"))
+        );
+        // Written again (now different): a new file, the linked one is left alone.
+        sink.write("d/same.html", b"edited").unwrap();
+        assert_eq!(std::fs::read(target.join("d/same.html")).unwrap(), b"same");
+        assert_eq!(
+            std::fs::read(s.dir().join("d/same.html")).unwrap(),
+            b"edited"
+        );
+        // A copy equal to the previous output's file is linked too; a different one is not.
+        sink.copy("copied.bin", &src).unwrap();
+        assert_eq!(
+            ino(&s.dir().join("copied.bin")),
+            ino(&target.join("copied.bin"))
+        );
+        sink.copy("other.html", &src).unwrap();
+        assert_eq!(std::fs::read(target.join("other.html")).unwrap(), b"old");
+        assert_eq!(std::fs::read(s.dir().join("other.html")).unwrap(), b"same");
+        drop(s);
+        assert_eq!(std::fs::read(target.join("d/same.html")).unwrap(), b"same");
+        assert_eq!(std::fs::read(target.join("other.html")).unwrap(), b"old");
+    }
+
+    #[test]
     fn commit_swaps_and_drop_discards() {
         let tmp = tempfile::tempdir().unwrap();
         let target = tmp.path().join("public");
@@ -243,7 +352,7 @@ mod tests {
 
         let s = Staging::new(&target).unwrap();
         std::fs::write(s.dir().join("new.html"), "new").unwrap();
-        s.commit().unwrap();
+        drop(s.commit().unwrap());
         assert!(target.join("new.html").exists());
         assert!(!target.join("old.html").exists());
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);

@@ -34,6 +34,7 @@ mod bodies;
 mod checks;
 mod contexts;
 pub(crate) mod deps;
+pub(crate) mod fields;
 mod functions;
 mod jobs;
 mod links;
@@ -118,6 +119,8 @@ pub struct BuildReport {
     pub rendered: usize,
     /// Templates whose previous output was reused unchanged ([`build_incremental`]).
     pub reused: usize,
+    /// The output paths of the templates rendered (not reused), sorted: what an edit cost.
+    pub rendered_paths: Vec<String>,
     /// Time of each phase, for `--verbose`.
     pub phases: Vec<(&'static str, Duration)>,
     /// Where the site was written (Write mode).
@@ -127,6 +130,9 @@ pub struct BuildReport {
     /// Every `http(s)` link of the markdown and where it is written (Check mode), for
     /// `folio check --external`.
     pub external_links: Vec<crate::linkcheck::ExternalLink>,
+    /// The deletion of the replaced output, off the critical path: dropping the report waits
+    /// for it.
+    old_output: crate::output::Cleanup,
 }
 
 /// The highlight cache of a site.
@@ -317,6 +323,7 @@ fn run(
         tags: checked.tags.len(),
         files: checked.planned,
         rendered: rendered.count,
+        rendered_paths: rendered.paths,
         reused: jobs.len() - rendered.count,
         external_links: if opts.mode == Mode::Check {
             bodies.external_links(&content)
@@ -353,7 +360,7 @@ impl Build<'_> {
         report.highlight = self.highlighter.stats();
         report.page_cache = self.reuse.stats();
         if let Some(s) = staging {
-            s.commit().map_err(|e| {
+            report.old_output = s.commit().map_err(|e| {
                 Diagnostics::from(Diagnostic::error(
                     output,
                     None,

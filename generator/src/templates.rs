@@ -213,6 +213,16 @@ impl Templates {
         }
     }
 
+    /// The sources of every template rendering `name` may use (see
+    /// [`Templates::dependencies`]), for what it may read of the pages it shows
+    /// (`site::fields`).
+    pub(crate) fn closure_sources(&self, name: &str) -> Vec<&str> {
+        self.dependencies(name)
+            .iter()
+            .filter_map(|n| self.sources.get(n).map(|(_, text)| text.as_str()))
+            .collect()
+    }
+
     /// A hash of every template's name and source: part of the page cache key.
     pub(crate) fn digest(&self) -> [u8; 32] {
         let mut names: Vec<&String> = self.sources.keys().collect();
@@ -401,6 +411,7 @@ pub(crate) fn json_ld_filter(
     value: &serde_json::Value,
     _: &std::collections::HashMap<String, serde_json::Value>,
 ) -> tera::Result<serde_json::Value> {
+    crate::site::fields::note_whole_page(value);
     let text =
         serde_json::to_string(value).map_err(|e| tera::Error::msg(format!("json_ld: {e}")))?;
     Ok(serde_json::Value::String(

@@ -3,7 +3,7 @@
 //! templates.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -19,6 +19,7 @@ use folio_content::content::{self, Content};
 
 use super::bodies::{Bodies, MdEntry};
 use super::deps;
+use super::fields::FieldReads;
 use super::load::Generated;
 use super::reuse::digest_value;
 use super::Build;
@@ -43,6 +44,9 @@ pub(super) struct SummaryEntry {
     pub(super) value: Value,
     /// `value`'s digest, made the first time a fingerprint needs it.
     digest: OnceLock<Value>,
+    /// Digests of what of `value` some templates may read (see [`FieldReads`]), by the
+    /// key of their reads.
+    listed: Mutex<Vec<(Key, Value)>>,
 }
 
 impl SummaryEntry {
@@ -64,6 +68,7 @@ impl SummaryEntry {
             cover_fields,
             value,
             digest: OnceLock::new(),
+            listed: Mutex::new(Vec::new()),
         }
     }
 
@@ -88,6 +93,25 @@ impl SummaryEntry {
     /// The summary's stand-in in fingerprints: its digest, as a JSON string.
     pub(super) fn digest(&self) -> &Value {
         self.digest.get_or_init(|| digest_value(&self.value))
+    }
+
+    /// The summary's stand-in in the fingerprints of templates that may only read `reads`
+    /// of it: a digest of those fields (see [`FieldReads::digest`]), as a JSON string.
+    pub(super) fn listed_digest(&self, reads: &FieldReads) -> Value {
+        let Some(key) = reads.key() else {
+            return self.digest().clone();
+        };
+        let mut listed = self.listed.lock().expect("poisoned");
+        if let Some((_, d)) = listed.iter().find(|(k, _)| k == key) {
+            return d.clone();
+        }
+        let d = Value::String(
+            blake3::Hash::from(reads.digest(&self.value))
+                .to_hex()
+                .to_string(),
+        );
+        listed.push((*key, d.clone()));
+        d
     }
 }
 

@@ -101,7 +101,9 @@ pub(super) fn register(
         .map(|(i, p)| (p.file.content_path.clone(), i))
         .collect();
     let all = summaries.clone();
-    fns.register(
+    let by_path = Arc::new(by_path);
+    let (paths, listed) = (by_path.clone(), entries.to_vec());
+    fns.register_digested(
         &mut t.tera,
         "get_page",
         move |args: &HashMap<String, Value>| {
@@ -112,6 +114,22 @@ pub(super) fn register(
                 .ok_or_else(|| {
                     tera::Error::msg(format!("get_page: `{path}` is not a published page"))
                 })
+        },
+        // A page's summary as far as the calling template may read it (`fields::current`);
+        // an unknown page is digested from its error.
+        move |args: &HashMap<String, Value>| {
+            let Some(Value::String(path)) = args.get("path") else {
+                return None;
+            };
+            let &i = paths.get(path.trim_start_matches("@/"))?;
+            let d = match super::fields::current() {
+                Some(r) => listed[i].listed_digest(&r),
+                None => listed[i].digest().clone(),
+            };
+            let mut h = blake3::Hasher::new();
+            h.update(b"get_page\0");
+            h.update(d.as_str().unwrap_or_default().as_bytes());
+            Some(*h.finalize().as_bytes())
         },
     );
     register_get_section(&mut fns, t, content, values, entries);
@@ -148,27 +166,38 @@ fn register_get_section(
         .collect();
     let secs = Arc::new(secs);
     // Its result lists every page of a section (the home page asks for them all): its calls
-    // are digested from the section's and the pages' summary digests (made on first use:
-    // only incremental builds record or replay calls).
+    // are digested from the section's own fields and its pages' summary digests — of the
+    // fields the calling template may read (`fields::current`) — made on first use: only
+    // incremental builds record or replay calls.
     let section_digests = {
         let (secs, entries) = (secs.clone(), entries.to_vec());
-        let digests: OnceLock<HashMap<String, Key>> = OnceLock::new();
+        let own: OnceLock<HashMap<String, Key>> = OnceLock::new();
         move |path: &str| -> Option<Key> {
-            let digests = digests.get_or_init(|| {
+            let own = own.get_or_init(|| {
                 secs.iter()
-                    .map(|(path, (v, pages))| {
-                        let mut h = blake3::Hasher::new();
-                        h.update(&deps::value_digest(v));
-                        for &i in pages {
-                            let d = entries[i].digest().as_str().unwrap_or_default();
-                            h.update(&(d.len() as u64).to_le_bytes());
-                            h.update(d.as_bytes());
+                    .map(|(path, (v, _))| {
+                        let mut v = v.clone();
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("pages"); // replaced by every page in the result
                         }
-                        (path.clone(), *h.finalize().as_bytes())
+                        (path.clone(), deps::value_digest(&v))
                     })
                     .collect()
             });
-            digests.get(path).copied()
+            let (_, pages) = secs.get(path)?;
+            let reads = super::fields::current();
+            let mut h = blake3::Hasher::new();
+            h.update(own.get(path)?);
+            for &i in pages {
+                let d = match &reads {
+                    Some(r) => entries[i].listed_digest(r),
+                    None => entries[i].digest().clone(),
+                };
+                let d = d.as_str().unwrap_or_default();
+                h.update(&(d.len() as u64).to_le_bytes());
+                h.update(d.as_bytes());
+            }
+            Some(*h.finalize().as_bytes())
         }
     };
     let all = summaries.clone();

@@ -84,6 +84,17 @@ pub(super) fn job_output(job: &Job, inputs: &RenderInputs<'_>) -> String {
     }
 }
 
+/// The template a job is rendered with.
+pub(super) fn job_template<'a>(job: &Job, inputs: &'a RenderInputs<'_>) -> &'a str {
+    match job {
+        Job::Page(i) => page_template(inputs.content, &inputs.content.pages[*i]).0,
+        Job::List(ListJob::Section(key, _)) => section_template(&inputs.content.sections[key]),
+        Job::List(ListJob::TagList) => "taxonomy_list.html",
+        Job::List(ListJob::Tag(_)) => "taxonomy_single.html",
+        Job::List(ListJob::NotFound) => "404.html",
+    }
+}
+
 /// The context a job is rendered with.
 fn job_context<'a>(job: &Job, inputs: &'a RenderInputs<'_>) -> JobContext<'a> {
     match job {
@@ -223,6 +234,8 @@ pub(super) struct Renders {
     pub(super) inline: InlineCode,
     /// How many jobs were rendered (not reused).
     pub(super) count: usize,
+    /// The output paths of the jobs rendered (not reused), sorted.
+    pub(super) paths: Vec<String>,
 }
 
 impl Build<'_> {
@@ -244,6 +257,7 @@ impl Build<'_> {
         let total = jobs.len();
         let (done, count) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let inline = Mutex::new(InlineCode::default());
+        let paths = Mutex::new(Vec::new());
         let errors = Mutex::new(Diagnostics::new());
         let minify_cfg = minify_config();
         let base_path = inputs.cfg.base_path();
@@ -267,6 +281,7 @@ impl Build<'_> {
                     Some(r) => Ok(r.clone()),
                     None => {
                         count.fetch_add(1, Ordering::Relaxed);
+                        paths.lock().expect("poisoned").push(out.clone());
                         let jc = job_context(job, inputs);
                         reuse
                             .render(i, jc.template, &jc.ctx, &render_html)
@@ -312,7 +327,10 @@ impl Build<'_> {
             .collect();
         self.diags.extend(errors.into_inner().expect("poisoned"));
         self.clock.mark("render");
+        let mut paths = paths.into_inner().expect("poisoned");
+        paths.sort();
         Renders {
+            paths,
             records: records.into_iter().flatten().collect(),
             inline: inline.into_inner().expect("poisoned"),
             count: count.into_inner(),

@@ -4,11 +4,14 @@
 //!
 //! - [`PageCache`] (`folio build`, `folio check`, a build in memory): each
 //!   process starts from nothing, so rendered pages come from the page cache on disk
-//!   (`.folio/cache/pages.bin`), keyed by a digest of everything a template can reach and of
-//!   its whole context. A hit still counts as rendered; nothing is kept in memory.
+//!   (`.folio/cache/pages.bin`), keyed by the job's fingerprint (as below), a digest of
+//!   everything a template can reach, and the digests of the fields of the page summaries its
+//!   template may read (see [`fields`]): a cached page costs a lookup, not a hash of its
+//!   whole context. A hit still counts as rendered; nothing is kept in memory.
 //! - [`Fingerprints`] (`folio serve`): a job's previous output is reused when
 //!   its fingerprint (template closure and context, made from digests that stand in for page
-//!   summaries, see [`ContextValues`]) is the previous one's and every site function its
+//!   summaries — of only the fields its templates may read, see [`fields`] and
+//!   [`ContextValues`]) is the previous one's and every site function its
 //!   render called returns the same (see [`deps`]); every render is recorded for the next
 //!   build.
 
@@ -28,7 +31,8 @@ use folio_content::diagnostics::{Diagnostic, Diagnostics};
 use super::checks::page_template;
 use super::contexts::{ContextValues, RenderInputs};
 use super::deps;
-use super::jobs::{job_output, list_context, neighbours, Job};
+use super::fields::{self, FieldReads};
+use super::jobs::{job_output, job_template, list_context, neighbours, Job};
 use super::{Memo, Mode};
 
 /// A rendered template: its output, and what it was rendered from.
@@ -40,6 +44,9 @@ pub(super) struct JobRecord {
     reads: Vec<deps::Read>,
     pub(super) inline: InlineCode,
     pub(super) bytes: Arc<[u8]>,
+    /// The render serialised whole page summaries although its fingerprint only covers the
+    /// fields its templates name (see [`fields`]): it is never reused.
+    whole: bool,
 }
 
 impl JobRecord {
@@ -49,6 +56,7 @@ impl JobRecord {
             reads,
             inline: security::scan_html(std::str::from_utf8(&bytes).unwrap_or("")),
             bytes: Arc::from(bytes),
+            whole: false,
         }
     }
 }
@@ -98,15 +106,15 @@ pub(super) trait TemplateReuse: Sync {
 /// Reuse through the page cache on disk: for a build in a process of its own.
 pub(super) struct PageCache {
     cache: BlobCache,
-    /// A digest of everything a template can reach besides its own context.
-    global: Key,
+    /// Per job: its key in the cache, and what its template may read of page summaries.
+    keys: Vec<(Key, Arc<FieldReads>)>,
 }
 
 impl PageCache {
     pub(super) fn new() -> PageCache {
         PageCache {
-            cache: BlobCache::new(b"FOLIOPG1"),
-            global: [0; 32],
+            cache: BlobCache::new(b"FOLIOPG2"),
+            keys: Vec::new(),
         }
     }
 }
@@ -116,25 +124,66 @@ impl TemplateReuse for PageCache {
         self.cache.load(&super::pages_cache_path(root));
     }
 
-    /// The digest of what every template can reach; each job's key adds its template and
-    /// context when it is rendered.
-    fn fingerprint(&mut self, _: &[Job], inputs: &RenderInputs<'_>, t: &Templates, minify: bool) {
-        self.global = global_digest(minify, t, inputs);
+    /// Each job's key: its fingerprint (the same as [`Fingerprints`]'), the digest of what
+    /// every template can reach, and the digests of the fields of every page summary its
+    /// template may read (what `get_page` and `get_section` can show it). A cached page then
+    /// costs a lookup, not a hash of its whole context.
+    fn fingerprint(
+        &mut self,
+        jobs: &[Job],
+        inputs: &RenderInputs<'_>,
+        t: &Templates,
+        minify: bool,
+    ) {
+        let global = global_digest(minify, t, inputs);
+        let (fps, reads) = job_fingerprints(jobs, inputs, t, minify);
+        let mut listed: HashMap<Option<Key>, Key> = HashMap::new();
+        for r in &reads {
+            listed.entry(r.key().copied()).or_insert_with(|| {
+                let mut h = blake3::Hasher::new();
+                let digests: Vec<Value> = inputs
+                    .summaries
+                    .par_iter()
+                    .map(|e| e.listed_digest(r))
+                    .collect();
+                for d in digests {
+                    let d = d.as_str().unwrap_or_default();
+                    h.update(d.as_bytes());
+                    h.update(&[0]);
+                }
+                *h.finalize().as_bytes()
+            });
+        }
+        self.keys = fps
+            .iter()
+            .zip(reads)
+            .map(|(fp, r)| {
+                let mut h = blake3::Hasher::new();
+                h.update(&global);
+                h.update(&listed[&r.key().copied()]);
+                h.update(fp);
+                (*h.finalize().as_bytes(), r)
+            })
+            .collect();
     }
 
     fn render(
         &self,
-        _: usize,
+        i: usize,
         template: &str,
         ctx: &Context,
         render: &RenderFn<'_>,
     ) -> Result<JobRecord, Diagnostic> {
-        let key = page_key(&self.global, template, ctx);
-        let bytes = match self.cache.get(&key) {
+        let (key, reads) = &self.keys[i];
+        let bytes = match self.cache.get(key) {
             Some(hit) => hit.to_vec(),
             None => {
-                let bytes = render(template, ctx)?;
-                self.cache.put(key, Arc::from(bytes.as_slice()));
+                let (bytes, whole) = fields::scoped(Some(reads.clone()), || render(template, ctx));
+                let bytes = bytes?;
+                // Its key does not cover every field it showed: never reused.
+                if !whole {
+                    self.cache.put(*key, Arc::from(bytes.as_slice()));
+                }
                 bytes
             }
         };
@@ -171,13 +220,15 @@ impl TemplateReuse for PageCache {
 pub(super) struct Fingerprints {
     /// Per job: its output path and fingerprint.
     fingerprints: Vec<(String, Key)>,
+    /// Per job: what its template may read of page summaries.
+    reads: Vec<Arc<FieldReads>>,
     /// Per job: the previous build's record, when it may be reused.
     reused: Vec<Option<Arc<JobRecord>>>,
 }
 
 impl TemplateReuse for Fingerprints {
     /// Every job's fingerprint: a page's from digests of its parts, a list job's from its
-    /// whole context made of stand-ins.
+    /// whole context made of stand-ins of the fields its template may read.
     fn fingerprint(
         &mut self,
         jobs: &[Job],
@@ -185,37 +236,34 @@ impl TemplateReuse for Fingerprints {
         t: &Templates,
         minify: bool,
     ) {
-        let stand_ins = StandIns::new(inputs);
+        let (fps, reads) = job_fingerprints(jobs, inputs, t, minify);
         self.fingerprints = jobs
-            .par_iter()
-            .map(|job| {
-                let fp = match job {
-                    Job::Page(i) => page_fingerprint(minify, t, inputs, &stand_ins, *i),
-                    Job::List(list) => {
-                        let jc = list_context(list, inputs, &stand_ins.values);
-                        fingerprint(minify, t, jc.template, jc.ctx)
-                    }
-                };
-                (job_output(job, inputs), fp)
-            })
+            .iter()
+            .zip(fps)
+            .map(|(job, fp)| (job_output(job, inputs), fp))
             .collect();
+        self.reads = reads;
     }
 
     /// A record may be reused when its fingerprint is the same and every site function the
-    /// render called returns the same now.
+    /// render called returns the same now (as far as its template may read).
     fn replay(&mut self, prev: &Memo, functions: &deps::Functions) {
-        let mut replayed = HashMap::new();
+        let mut replayed: HashMap<Option<Key>, HashMap<_, _>> = HashMap::new();
         self.reused = self
             .fingerprints
             .iter()
-            .map(|(out, fp)| {
+            .zip(&self.reads)
+            .map(|((out, fp), reads)| {
+                let memo = replayed.entry(reads.key().copied()).or_default();
                 prev.jobs
                     .get(out)
                     .filter(|r| {
                         r.fingerprint == *fp
-                            && r.reads
-                                .iter()
-                                .all(|read| functions.still_valid(read, &mut replayed))
+                            && !r.whole
+                            && fields::scoped(Some(reads.clone()), || {
+                                r.reads.iter().all(|read| functions.still_valid(read, memo))
+                            })
+                            .0
                     })
                     .cloned()
             })
@@ -234,9 +282,17 @@ impl TemplateReuse for Fingerprints {
         ctx: &Context,
         render: &RenderFn<'_>,
     ) -> Result<JobRecord, Diagnostic> {
-        let (bytes, reads) = deps::recording(|| render(template, ctx));
-        let fingerprint = self.fingerprints.get(i).map(|f| f.1).unwrap_or_default();
-        Ok(JobRecord::new(fingerprint, reads, bytes?))
+        let reads = self.reads.get(i).cloned();
+        let ((bytes, calls), whole) =
+            fields::scoped(reads, || deps::recording(|| render(template, ctx)));
+        let mut record = JobRecord::new(
+            self.fingerprints.get(i).map(|f| f.1).unwrap_or_default(),
+            calls,
+            bytes?,
+        );
+        // Its fingerprint does not cover every field it showed: never reused.
+        record.whole = whole;
+        Ok(record)
     }
 
     fn keeps_records(&self) -> bool {
@@ -244,47 +300,101 @@ impl TemplateReuse for Fingerprints {
     }
 }
 
+/// Every job's fingerprint and what its template may read of page summaries: a page's
+/// fingerprint from digests of its parts, a list job's from its whole context made of
+/// stand-ins.
+fn job_fingerprints(
+    jobs: &[Job],
+    inputs: &RenderInputs<'_>,
+    t: &Templates,
+    minify: bool,
+) -> (Vec<Key>, Vec<Arc<FieldReads>>) {
+    let mut by_template: HashMap<&str, Arc<FieldReads>> = HashMap::new();
+    let reads: Vec<Arc<FieldReads>> = jobs
+        .iter()
+        .map(|job| {
+            let name = job_template(job, inputs);
+            by_template
+                .entry(name)
+                .or_insert_with(|| Arc::new(FieldReads::of(t.closure_sources(name))))
+                .clone()
+        })
+        .collect();
+    let stand_ins = StandIns::new(inputs, jobs, &reads);
+    let fps = jobs
+        .par_iter()
+        .zip(&reads)
+        .map(|(job, r)| match job {
+            Job::Page(i) => page_fingerprint(minify, t, inputs, &stand_ins, *i),
+            Job::List(list) => {
+                let values = &stand_ins.lists[&r.key().copied()];
+                let jc = list_context(list, inputs, values);
+                fingerprint(minify, t, jc.template, jc.ctx)
+            }
+        })
+        .collect();
+    (fps, reads)
+}
+
 /// What fingerprints are made from in place of the values a context holds: each page
 /// summary, the configuration and each section summary replaced by its digest.
 struct StandIns {
-    /// For list jobs' contexts.
+    /// Each page summary by the digest of all of it (for pages' fingerprints).
     values: ContextValues,
+    /// For list jobs' contexts, by the key of what their templates may read: each page
+    /// summary by the digest of those fields.
+    lists: HashMap<Option<Key>, ContextValues>,
     /// Per section, its summary's digest (for pages' fingerprints).
     section_summaries: HashMap<String, Value>,
 }
 
 impl StandIns {
-    fn new(inputs: &RenderInputs<'_>) -> StandIns {
-        let summaries = inputs
-            .summaries
-            .iter()
-            .map(|e| e.digest().clone())
-            .collect();
-        let values = ContextValues::new(
-            (
-                inputs.cfg,
-                inputs.content,
-                inputs.bodies,
-                &inputs.section_summaries,
-            ),
-            digest_value(&inputs.values.config),
-            Arc::new(summaries),
-        );
+    fn new(inputs: &RenderInputs<'_>, jobs: &[Job], reads: &[Arc<FieldReads>]) -> StandIns {
+        let config = digest_value(&inputs.values.config);
+        let made = |r: Option<&FieldReads>| {
+            let summaries = inputs
+                .summaries
+                .par_iter()
+                .map(|e| match r {
+                    Some(r) => e.listed_digest(r),
+                    None => e.digest().clone(),
+                })
+                .collect();
+            ContextValues::new(
+                (
+                    inputs.cfg,
+                    inputs.content,
+                    inputs.bodies,
+                    &inputs.section_summaries,
+                ),
+                config.clone(),
+                Arc::new(summaries),
+            )
+        };
+        let mut lists = HashMap::new();
+        for (job, r) in jobs.iter().zip(reads) {
+            if matches!(job, Job::List(_)) && !lists.contains_key(&r.key().copied()) {
+                lists.insert(r.key().copied(), made(Some(r)));
+            }
+        }
         let section_summaries = inputs
             .section_summaries
             .iter()
             .map(|(k, v)| (k.clone(), digest_value(v)))
             .collect();
         StandIns {
-            values,
+            values: made(None),
+            lists,
             section_summaries,
         }
     }
 }
 
-/// A hash of everything a template can reach besides its own context (other pages through
-/// `get_page`/`get_section`, data files, assets, the templates themselves): part of every page's
-/// cache key, so a cached page is only reused when rendering it again would give the same bytes.
+/// A hash of everything a template can reach besides its own context and the page summaries
+/// (other pages through `get_page`/`get_section`, data files, assets, the templates
+/// themselves): part of every page's cache key, with the fields of the page summaries the
+/// page's template may read, so a cached page is only reused when rendering it again would
+/// give the same bytes.
 fn global_digest(minify: bool, t: &Templates, inputs: &RenderInputs<'_>) -> Key {
     let values = &inputs.values;
     let mut h = blake3::Hasher::new();
@@ -293,27 +403,31 @@ fn global_digest(minify: bool, t: &Templates, inputs: &RenderInputs<'_>) -> Key 
     h.update(&t.digest());
     h.update(&inputs.data_digest);
     let _ = serde_json::to_writer(&mut h, &values.config);
-    let _ = serde_json::to_writer(&mut h, &values.summaries[..]);
     let mut keys: Vec<&String> = values.sections.keys().collect();
     keys.sort();
     for k in keys {
+        // A section as `get_section` shows it: its own fields, then its pages in order (each
+        // page's fields are in the summaries' digest).
         h.update(k.as_bytes());
-        let _ = serde_json::to_writer(&mut h, &values.sections[k]);
+        let mut v = values.sections[k].clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("pages");
+        }
+        let _ = serde_json::to_writer(&mut h, &v);
+        let pages = &inputs.content.sections[k].pages;
+        h.update(&(pages.len() as u64).to_le_bytes());
+        for &i in pages {
+            h.update(&(i as u64).to_le_bytes());
+        }
     }
+    h.update(&(inputs.summaries.len() as u64).to_le_bytes());
+    let mut links: Vec<(String, String)> = inputs.content.link_table().into_iter().collect();
+    links.sort();
+    let _ = serde_json::to_writer(&mut h, &links);
     let _ = serde_json::to_writer(&mut h, &inputs.tags_ctx);
     let mut urls: Vec<(&String, &String)> = inputs.assets.urls.iter().collect();
     urls.sort();
     let _ = serde_json::to_writer(&mut h, &urls);
-    *h.finalize().as_bytes()
-}
-
-/// A job's key in the page cache: the global digest, its template and its whole context.
-fn page_key(global: &Key, template: &str, ctx: &Context) -> Key {
-    let mut h = blake3::Hasher::new();
-    h.update(global);
-    h.update(template.as_bytes());
-    h.update(&[0]);
-    let _ = serde_json::to_writer(&mut h, &ctx.clone().into_json());
     *h.finalize().as_bytes()
 }
 

@@ -78,7 +78,7 @@ impl Build<'_> {
             _ => None,
         };
         let sink = match (&staging, self.site.mode) {
-            (Some(s), _) => Sink::Dir(s.dir().to_path_buf()),
+            (Some(s), _) => Sink::Dir(s.dir().to_path_buf(), s.previous().map(Path::to_path_buf)),
             (None, Mode::Memory) => Sink::Memory(Mutex::new(Default::default())),
             _ => Sink::Discard,
         };

@@ -1,0 +1,177 @@
+//! Warm builds through the real `folio` binary: an unchanged site gives the same bytes as the
+//! cold build, files that did not change are hard-linked from the previous output (same
+//! inode) instead of written again, a failed build leaves the previous output as it was, and
+//! no staging or old output folder is left behind.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use folio::site::{build, BuildOptions, Mode};
+
+use crate::common::{stderr, Site};
+
+/// Every file under `dir`: path → inode.
+fn inodes(dir: &Path) -> BTreeMap<String, u64> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                e.metadata().unwrap().ino(),
+            )
+        })
+        .collect()
+}
+
+/// A full build, in memory, of a copy of the site's sources (no cache, no previous output).
+fn fresh(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let copy = tempfile::tempdir().unwrap();
+    for e in walkdir::WalkDir::new(root).into_iter().filter_entry(|e| {
+        // Not the output, the caches, nor a staging or old output folder beside them.
+        let n = e.file_name().to_string_lossy();
+        e.depth() != 1 || !(n.starts_with('.') || n == "public")
+    }) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(root).unwrap();
+        let to = copy.path().join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+    let mut o = BuildOptions::new(copy.path());
+    o.mode = Mode::Memory;
+    build(&o)
+        .unwrap_or_else(|d| panic!("fresh build failed:\n{d}"))
+        .files_in_memory
+}
+
+/// Nothing but `public` (and the sources) beside the output: no staging or old folder.
+fn assert_nothing_left(site: &Site) {
+    let left: Vec<String> = std::fs::read_dir(site.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("folio-new") || n.contains(".old"))
+        .collect();
+    assert!(left.is_empty(), "left beside the output: {left:?}");
+}
+
+/// A site of two sections with a static file, a bundle image and a data-driven page.
+fn site() -> Site {
+    let s = Site::new();
+    s.write(
+        "content/writing/_index.md",
+        "+++\ntitle = \"Writing\"\nsort_by = \"date\"\npaginate_by = 2\n+++\n",
+    );
+    for i in 1..=5 {
+        s.write(
+            &format!("content/writing/w{i}.md"),
+            &format!("+++\ntitle = \"Essay {i}\"\ndate = 2021-0{i}-10\ntags = [\"essay\"]\n+++\nOpening {i}.\n\n<!-- more -->\n\nThe rest of essay {i}.\n"),
+        );
+    }
+    s.write("static/files/notes.txt", "plain notes\n");
+    s.write_bytes("static/img/dot.bin", &[0u8, 1, 2, 3, 255]);
+    s
+}
+
+#[test]
+fn a_warm_build_equals_the_cold_one_and_links_what_did_not_change() {
+    let site = site();
+    site.build_ok();
+    let cold = site.snapshot();
+    let cold_inodes = inodes(&site.path("public"));
+    assert_eq!(cold, fresh(site.root()), "cold build");
+
+    site.build_ok();
+    assert_eq!(
+        site.snapshot(),
+        cold,
+        "warm build differs from the cold one"
+    );
+    assert_eq!(
+        inodes(&site.path("public")),
+        cold_inodes,
+        "unchanged files were written again instead of linked"
+    );
+    assert_nothing_left(&site);
+
+    // One body edit: that page is a new file; every other file keeps its inode.
+    site.write(
+        "content/writing/w3.md",
+        "+++\ntitle = \"Essay 3\"\ndate = 2021-03-10\ntags = [\"essay\"]\n+++\nOpening 3.\n\n<!-- more -->\n\nA rewritten rest.\n",
+    );
+    site.build_ok();
+    let after = site.snapshot();
+    assert_eq!(after, fresh(site.root()), "after a body edit");
+    let now = inodes(&site.path("public"));
+    let changed: Vec<&String> = now
+        .iter()
+        .filter(|(k, ino)| cold_inodes.get(*k) != Some(*ino))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        changed.iter().any(|k| *k == "writing/w3/index.html"),
+        "{changed:?}"
+    );
+    for (k, ino) in &now {
+        if cold.get(k) == after.get(k) {
+            assert_eq!(
+                Some(ino),
+                cold_inodes.get(k),
+                "{k} is unchanged but not linked"
+            );
+        } else {
+            assert_ne!(
+                Some(ino),
+                cold_inodes.get(k),
+                "{k} changed but kept its inode"
+            );
+        }
+    }
+    // The previous output's files were not written through: the old page, still linked
+    // nowhere else, is gone, and no file holds the old text.
+    assert!(
+        !String::from_utf8_lossy(&after["writing/w3/index.html"]).contains("The rest of essay 3")
+    );
+    assert_nothing_left(&site);
+}
+
+#[test]
+fn a_failed_build_after_a_warm_build_leaves_the_output_as_it_was() {
+    let site = site();
+    site.build_ok();
+    site.build_ok();
+    let before = site.snapshot();
+    let before_inodes = inodes(&site.path("public"));
+
+    site.write(
+        "content/writing/w2.md",
+        "+++\ntitle = \"Essay 2\"\ndate = 2021-02-10\n+++\nNew text, then a link to [nowhere](@/writing/missing.md).\n",
+    );
+    let out = site.folio(&["build"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("w2.md"), "{}", stderr(&out));
+    assert_eq!(
+        site.snapshot(),
+        before,
+        "the failed build changed the output"
+    );
+    assert_eq!(inodes(&site.path("public")), before_inodes);
+    assert_nothing_left(&site);
+
+    // Fixed, the next build links from the output the failed one left untouched.
+    site.write(
+        "content/writing/w2.md",
+        "+++\ntitle = \"Essay 2\"\ndate = 2021-02-10\n+++\nNew text.\n",
+    );
+    site.build_ok();
+    assert_eq!(site.snapshot(), fresh(site.root()));
+}
