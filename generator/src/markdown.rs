@@ -9,6 +9,7 @@ use pulldown_cmark::{
 use serde::Serialize;
 
 use crate::highlight::{escape, Highlighter};
+use crate::{callouts, code_blocks, math};
 use folio_content::content::slugify;
 
 /// Whether an HTML comment is the marker that ends a page's summary, `<!-- more -->`, however
@@ -27,6 +28,8 @@ pub(crate) struct RenderOptions<'a> {
     pub links: &'a HashMap<String, String>,
     /// Highlighter; `None` renders code unhighlighted (used by `folio check`).
     pub highlighter: Option<&'a Highlighter>,
+    /// `$…$` / `$$…$$` as TeX (`[markdown] math`).
+    pub math: bool,
 }
 
 /// One heading in the table of contents.
@@ -103,6 +106,11 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
     if opts.smart_punctuation {
         options |= Options::ENABLE_SMART_PUNCTUATION;
     }
+    // Callouts (`> [!NOTE]`); math only when a `$` could start some.
+    options |= Options::ENABLE_GFM;
+    if opts.math && body.contains('$') {
+        options |= Options::ENABLE_MATH;
+    }
     let mut out = Rendered::default();
     let mut events: Vec<Event<'_>> = Vec::new();
     let mut flat_toc: Vec<(u8, String, String)> = Vec::new();
@@ -157,13 +165,9 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
                 out.anchors.insert(id);
             }
             Event::Start(Tag::CodeBlock(kind)) => {
-                let lang = match &kind {
-                    CodeBlockKind::Fenced(info) => info
-                        .split(|c: char| c.is_whitespace() || c == ',' || c == '{')
-                        .next()
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string),
-                    CodeBlockKind::Indented => None,
+                let info = match &kind {
+                    CodeBlockKind::Fenced(info) => info.as_ref(),
+                    CodeBlockKind::Indented => "",
                 };
                 let mut code = String::new();
                 for (e, _) in iter.by_ref() {
@@ -173,37 +177,30 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
                         _ => {}
                     }
                 }
-                let inner = match opts.highlighter {
-                    Some(h) => {
-                        if let Some(l) = &lang {
-                            if !h.knows(l)
-                                && !matches!(
-                                    l.as_str(),
-                                    "text" | "txt" | "plain" | "console" | "output"
-                                )
-                            {
-                                out.unknown_languages.push((range.start, l.clone()));
-                            }
-                        }
-                        h.highlight(lang.as_deref(), &code).to_string()
+                let mut notes = code_blocks::BlockNotes::default();
+                match code_blocks::render(info, &code, opts.highlighter, &mut notes) {
+                    Ok(html) => events.push(Event::Html(html.into())),
+                    Err(e) => {
+                        out.errors
+                            .push((info_offset(body, range.start, info, e.at), e.message));
                     }
-                    None => escape(&code),
-                };
-                let lang_attr = lang
-                    .as_deref()
-                    .map(|l| format!(" data-lang=\"{}\"", escape(l)))
-                    .unwrap_or_default();
-                let code_class = lang
-                    .as_deref()
-                    .map(|l| format!(" class=\"language-{}\"", escape(l)))
-                    .unwrap_or_default();
-                events.push(Event::Html(
-                    format!(
-                        // tabindex: a block that scrolls sideways must be reachable by keyboard.
-                        "<pre class=\"code\"{lang_attr} tabindex=\"0\"><code{code_class}>{inner}</code></pre>\n"
-                    )
-                    .into(),
-                ));
+                }
+                if let Some(l) = notes.unknown_language {
+                    out.unknown_languages.push((range.start, l));
+                }
+            }
+            Event::Start(Tag::BlockQuote(Some(kind))) => {
+                events.push(Event::Html(callouts::open(kind).into()));
+            }
+            Event::End(TagEnd::BlockQuote(Some(_))) => {
+                events.push(Event::Html(callouts::CLOSE.into()));
+            }
+            Event::InlineMath(ref tex) | Event::DisplayMath(ref tex) => {
+                let display = matches!(event, Event::DisplayMath(_));
+                match math::to_mathml(tex, display) {
+                    Ok(m) => events.push(Event::InlineHtml(m.into())),
+                    Err(msg) => out.errors.push((range.start, msg)),
+                }
             }
             Event::Start(Tag::Link {
                 link_type,
@@ -294,6 +291,17 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
     }
     out.toc = nest(&flat_toc);
     out
+}
+
+/// Where in the body the `at`th byte of a fence's info string is: the fence line holds the
+/// info as written (after the backticks or tildes); when it cannot be found (escapes in the
+/// info), the fence itself.
+fn info_offset(body: &str, fence: usize, info: &str, at: usize) -> usize {
+    let line = body[fence..].split('\n').next().unwrap_or("");
+    match line.find(info) {
+        Some(i) if !info.is_empty() => fence + i + at,
+        _ => fence,
+    }
 }
 
 /// Table column alignment as classes: pulldown-cmark writes `style` attributes, which a strict
@@ -512,6 +520,7 @@ mod tests {
             toc_depth: 3,
             links,
             highlighter: None,
+            math: true,
         }
     }
 
