@@ -18,7 +18,7 @@ pub(crate) fn to_mathml(tex: &str, display: bool) -> Result<String, String> {
     for e in Parser::new(tex, &storage) {
         match e {
             Ok(e) => events.push(e),
-            Err(err) => return Err(message(&err.to_string())),
+            Err(err) => return Err(message(&err.to_string(), tex)),
         }
     }
     let config = RenderConfig {
@@ -41,10 +41,16 @@ pub(crate) fn to_mathml(tex: &str, display: bool) -> Result<String, String> {
 
 /// The first line of the parser's message (the rest is a drawing of the context, which the
 /// diagnostic's position replaces), without its "parsing error: " prefix.
-fn message(full: &str) -> String {
+fn message(full: &str, tex: &str) -> String {
     let first = full.lines().next().unwrap_or(full);
     let first = first.strip_prefix("parsing error: ").unwrap_or(first);
-    format!("TeX error: {}", first.trim())
+    let shown: String = tex.trim().chars().take(60).collect();
+    let more = if shown.len() < tex.trim().len() {
+        "…"
+    } else {
+        ""
+    };
+    format!("TeX error: {} (in `{shown}{more}`)", first.trim())
 }
 
 /// Drops every ` style="…"` attribute inside tags; text between tags is left as it is.

@@ -13,3 +13,4 @@ mod links;
 mod live;
 mod serve;
 mod tags;
+mod writeups;
