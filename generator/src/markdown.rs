@@ -130,10 +130,16 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
             }) => {
                 let mut inner = Vec::new();
                 let mut text = String::new();
-                for (e, _) in iter.by_ref() {
+                for (e, r) in iter.by_ref() {
                     match &e {
                         Event::End(TagEnd::Heading(_)) => break,
                         Event::Text(t) | Event::Code(t) => text.push_str(t),
+                        Event::InlineMath(t) | Event::DisplayMath(t) => {
+                            // the TeX source stands for the formula in the table of contents
+                            text.push_str(t);
+                            inner.push(math_event(&e, r.start, &mut out));
+                            continue;
+                        }
                         _ => {}
                     }
                     inner.push(e);
@@ -195,12 +201,9 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
             Event::End(TagEnd::BlockQuote(Some(_))) => {
                 events.push(Event::Html(callouts::CLOSE.into()));
             }
-            Event::InlineMath(ref tex) | Event::DisplayMath(ref tex) => {
-                let display = matches!(event, Event::DisplayMath(_));
-                match math::to_mathml(tex, display) {
-                    Ok(m) => events.push(Event::InlineHtml(m.into())),
-                    Err(msg) => out.errors.push((range.start, msg)),
-                }
+            // In an image's alt text a formula stays its TeX source (alt is plain text).
+            Event::InlineMath(_) | Event::DisplayMath(_) if image.is_none() => {
+                events.push(math_event(&event, range.start, &mut out));
             }
             Event::Start(Tag::Link {
                 link_type,
@@ -291,6 +294,23 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
     }
     out.toc = nest(&flat_toc);
     out
+}
+
+/// A formula event as MathML (an inline HTML event); a TeX error is recorded at `offset` and
+/// the formula left out.
+fn math_event<'a>(event: &Event<'a>, offset: usize, out: &mut Rendered) -> Event<'a> {
+    let (tex, display) = match event {
+        Event::InlineMath(t) => (t, false),
+        Event::DisplayMath(t) => (t, true),
+        e => return e.clone(),
+    };
+    match math::to_mathml(tex, display) {
+        Ok(m) => Event::InlineHtml(m.into()),
+        Err(msg) => {
+            out.errors.push((offset, msg));
+            Event::InlineHtml("".into())
+        }
+    }
 }
 
 /// Where in the body the `at`th byte of a fence's info string is: the fence line holds the
@@ -596,6 +616,38 @@ mod tests {
         assert!(r.html.contains("id=\"fn-design\""), "{}", r.html);
         assert!(r.html.contains("href=\"#fn-design\""), "{}", r.html);
         assert!(r.anchors.contains("design") && r.anchors.contains("fn-design"));
+    }
+
+    #[test]
+    fn formulas_in_headings_and_alt_text() {
+        let links = HashMap::new();
+        let r = render(
+            "## Cost $O(n^2)$\n\n![plot of $y=x^2$](p.png)\n\n## Bad $\\frac{a}$\n",
+            &opts(&links),
+        );
+        assert!(r.html.contains("<h2 id=\"cost-o-n-2\">Cost <math"), "{}", r.html);
+        assert_eq!(r.toc[0].title, "Cost O(n^2)");
+        assert!(r.html.contains("alt=\"plot of $y=x^2$\""), "{}", r.html);
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert!(r.errors[0].1.starts_with("TeX error"), "{:?}", r.errors);
+        assert_eq!(
+            &"## Cost $O(n^2)$\n\n![plot of $y=x^2$](p.png)\n\n## Bad $\\frac{a}$\n"
+                [r.errors[0].0..][..1],
+            "$"
+        );
+    }
+
+    #[test]
+    fn callouts_and_math_switch() {
+        let links = HashMap::new();
+        let r = render("> [!IMPORTANT]\n> Read this.\n", &opts(&links));
+        assert!(r.html.starts_with("<div class=\"callout callout-important\" role=\"note\"><p class=\"callout-title\">Important</p>\n<p>Read this.</p>\n</div>"), "{}", r.html);
+        let off = RenderOptions {
+            math: false,
+            ..opts(&links)
+        };
+        let r = render("$x$ and $$y$$\n", &off);
+        assert_eq!(r.html, "<p>$x$ and $$y$$</p>\n");
     }
 
     #[test]
