@@ -625,7 +625,11 @@ mod tests {
             "## Cost $O(n^2)$\n\n![plot of $y=x^2$](p.png)\n\n## Bad $\\frac{a}$\n",
             &opts(&links),
         );
-        assert!(r.html.contains("<h2 id=\"cost-o-n-2\">Cost <math"), "{}", r.html);
+        assert!(
+            r.html.contains("<h2 id=\"cost-o-n-2\">Cost <math"),
+            "{}",
+            r.html
+        );
         assert_eq!(r.toc[0].title, "Cost O(n^2)");
         assert!(r.html.contains("alt=\"plot of $y=x^2$\""), "{}", r.html);
         assert_eq!(r.errors.len(), 1, "{:?}", r.errors);

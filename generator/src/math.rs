@@ -36,7 +36,7 @@ pub(crate) fn to_mathml(tex: &str, display: bool) -> Result<String, String> {
         config,
     )
     .map_err(|e| format!("could not write MathML: {e}"))?;
-    Ok(strip_style_attributes(&out))
+    Ok(for_html(&out))
 }
 
 /// The first line of the parser's message (the rest is a drawing of the context, which the
@@ -53,16 +53,19 @@ fn message(full: &str, tex: &str) -> String {
     format!("TeX error: {} (in `{shown}{more}`)", first.trim())
 }
 
-/// Drops every ` style="…"` attribute inside tags; text between tags is left as it is.
-fn strip_style_attributes(html: &str) -> String {
-    if !html.contains(" style=\"") {
+/// Makes the renderer's MathML fit an HTML page: drops every ` style="…"` attribute (text
+/// between tags is left as it is), and writes self-closing tags (`<mspace … />`) open and
+/// closed, since an HTML minifier may drop the slash and leave the element open.
+fn for_html(html: &str) -> String {
+    if !html.contains(" style=\"") && !html.contains("/>") {
         return html.to_string();
     }
     let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
+    // The name of the tag being read, if inside one.
+    let mut tag: Option<&str> = None;
     let mut rest = html;
     while let Some(c) = rest.chars().next() {
-        if in_tag {
+        if let Some(name) = tag {
             if let Some(tail) = rest.strip_prefix(" style=\"") {
                 let end = tail.find('"').map_or(tail.len(), |e| e + 1);
                 rest = &tail[end..];
@@ -75,11 +78,25 @@ fn strip_style_attributes(html: &str) -> String {
                 rest = &rest[end..];
                 continue;
             }
+            if let Some(tail) = rest.strip_prefix("/>") {
+                while out.ends_with(' ') {
+                    out.pop();
+                }
+                out.push_str("></");
+                out.push_str(name);
+                out.push('>');
+                tag = None;
+                rest = tail;
+                continue;
+            }
             if c == '>' {
-                in_tag = false;
+                tag = None;
             }
         } else if c == '<' {
-            in_tag = true;
+            let name_len = rest[1..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '/'))
+                .unwrap_or(rest.len() - 1);
+            tag = Some(&rest[1..1 + name_len]);
         }
         out.push(c);
         rest = &rest[c.len_utf8()..];
@@ -116,8 +133,18 @@ mod tests {
         let m = to_mathml(r"\color{red} x", false).unwrap();
         assert!(!m.contains("style="), "{m}");
         assert_eq!(
-            strip_style_attributes("<a style=\"x\" b=\"c style=&quot;\">t style=\"y\"</a>"),
-            "<a b=\"c style=&quot;\">t style=\"y\"</a>"
+            for_html("<a style=\"x\" b=\"c style=&quot; />\">t style=\"y\" /></a>"),
+            "<a b=\"c style=&quot; />\">t style=\"y\" /></a>"
+        );
+    }
+
+    #[test]
+    fn no_self_closing_tags_a_minifier_could_break() {
+        let m = to_mathml(r"x\,dx \quad y", false).unwrap();
+        assert!(!m.contains("/>"), "{m}");
+        assert!(
+            m.contains("<mspace width=\"0.16666667em\"></mspace>"),
+            "{m}"
         );
     }
 }

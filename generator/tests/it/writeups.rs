@@ -157,11 +157,19 @@ fn minified_pages_keep_lines_and_math() {
     let s = Site::new();
     s.write(
         "content/projects/m.md",
-        "+++\ntitle = \"M\"\ndate = 2021-01-01\n+++\n$x^2$\n\n```rust,hl_lines=1\nfn a() {}\n```\n",
+        "+++\ntitle = \"M\"\ndate = 2021-01-01\n+++\n$x^2\\,dx$ after\n\n```rust,hl_lines=1\nfn a() {}\n```\n",
     );
     s.build_ok();
     let html = s.read("public/projects/m/index.html");
     assert!(html.contains("<msup><mi>x</mi><mn>2</mn></msup>"), "{html}");
+    // A space element is closed explicitly: were it left open (a minified `<mspace … />`
+    // loses its slash), the rest of the page would nest inside it.
+    let space = html.find("<mspace").expect("a \\, space");
+    let rest = &html[space..];
+    assert!(
+        rest.find("</mspace>").unwrap() < rest.find("<mi>").unwrap(),
+        "{html}"
+    );
     assert!(html.contains("class=\"line hl\""), "{html}");
 }
 
