@@ -4,7 +4,7 @@
 //! is `folio-content`; the edge's rules and the typed edge manifest are `folio-edge`. This
 //! crate turns them into a site:
 //!
-//! [`site`] drives a build through its phases — load, markdown (+ [`highlight`]), render
+//! [`site`] drives a build through its phases — load, markdown (+ [`highlight`], [`code_blocks`], [`callouts`], [`math`]), render
 //! (with [`templates`], [`data`], [`assets`], [`covers`], [`xterm`]), then [`output`] —
 //! with [`security`] computing the headers and [`live`] reusing whatever an earlier build
 //! proved unchanged (`folio serve`'s incremental engine, and the path `folio build` takes).
@@ -16,6 +16,8 @@
 mod assets;
 mod base_path;
 mod cache;
+mod callouts;
+mod code_blocks;
 mod covers;
 mod data;
 mod highlight;
@@ -23,6 +25,7 @@ pub mod import;
 pub mod linkcheck;
 pub mod live;
 mod markdown;
+mod math;
 mod npm;
 mod output;
 mod poster;

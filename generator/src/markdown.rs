@@ -9,6 +9,7 @@ use pulldown_cmark::{
 use serde::Serialize;
 
 use crate::highlight::{escape, Highlighter};
+use crate::{callouts, code_blocks, math};
 use folio_content::content::slugify;
 
 /// Whether an HTML comment is the marker that ends a page's summary, `<!-- more -->`, however
@@ -27,6 +28,8 @@ pub(crate) struct RenderOptions<'a> {
     pub links: &'a HashMap<String, String>,
     /// Highlighter; `None` renders code unhighlighted (used by `folio check`).
     pub highlighter: Option<&'a Highlighter>,
+    /// `$…$` / `$$…$$` as TeX (`[markdown] math`).
+    pub math: bool,
 }
 
 /// One heading in the table of contents.
@@ -103,6 +106,11 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
     if opts.smart_punctuation {
         options |= Options::ENABLE_SMART_PUNCTUATION;
     }
+    // Callouts (`> [!NOTE]`); math only when a `$` could start some.
+    options |= Options::ENABLE_GFM;
+    if opts.math && body.contains('$') {
+        options |= Options::ENABLE_MATH;
+    }
     let mut out = Rendered::default();
     let mut events: Vec<Event<'_>> = Vec::new();
     let mut flat_toc: Vec<(u8, String, String)> = Vec::new();
@@ -122,10 +130,16 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
             }) => {
                 let mut inner = Vec::new();
                 let mut text = String::new();
-                for (e, _) in iter.by_ref() {
+                for (e, r) in iter.by_ref() {
                     match &e {
                         Event::End(TagEnd::Heading(_)) => break,
                         Event::Text(t) | Event::Code(t) => text.push_str(t),
+                        Event::InlineMath(t) | Event::DisplayMath(t) => {
+                            // the TeX source stands for the formula in the table of contents
+                            text.push_str(t);
+                            inner.push(math_event(&e, r.start, &mut out));
+                            continue;
+                        }
                         _ => {}
                     }
                     inner.push(e);
@@ -157,13 +171,9 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
                 out.anchors.insert(id);
             }
             Event::Start(Tag::CodeBlock(kind)) => {
-                let lang = match &kind {
-                    CodeBlockKind::Fenced(info) => info
-                        .split(|c: char| c.is_whitespace() || c == ',' || c == '{')
-                        .next()
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string),
-                    CodeBlockKind::Indented => None,
+                let info = match &kind {
+                    CodeBlockKind::Fenced(info) => info.as_ref(),
+                    CodeBlockKind::Indented => "",
                 };
                 let mut code = String::new();
                 for (e, _) in iter.by_ref() {
@@ -173,37 +183,27 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
                         _ => {}
                     }
                 }
-                let inner = match opts.highlighter {
-                    Some(h) => {
-                        if let Some(l) = &lang {
-                            if !h.knows(l)
-                                && !matches!(
-                                    l.as_str(),
-                                    "text" | "txt" | "plain" | "console" | "output"
-                                )
-                            {
-                                out.unknown_languages.push((range.start, l.clone()));
-                            }
-                        }
-                        h.highlight(lang.as_deref(), &code).to_string()
+                let mut notes = code_blocks::BlockNotes::default();
+                match code_blocks::render(info, &code, opts.highlighter, &mut notes) {
+                    Ok(html) => events.push(Event::Html(html.into())),
+                    Err(e) => {
+                        out.errors
+                            .push((info_offset(body, range.start, info, e.at), e.message));
                     }
-                    None => escape(&code),
-                };
-                let lang_attr = lang
-                    .as_deref()
-                    .map(|l| format!(" data-lang=\"{}\"", escape(l)))
-                    .unwrap_or_default();
-                let code_class = lang
-                    .as_deref()
-                    .map(|l| format!(" class=\"language-{}\"", escape(l)))
-                    .unwrap_or_default();
-                events.push(Event::Html(
-                    format!(
-                        // tabindex: a block that scrolls sideways must be reachable by keyboard.
-                        "<pre class=\"code\"{lang_attr} tabindex=\"0\"><code{code_class}>{inner}</code></pre>\n"
-                    )
-                    .into(),
-                ));
+                }
+                if let Some(l) = notes.unknown_language {
+                    out.unknown_languages.push((range.start, l));
+                }
+            }
+            Event::Start(Tag::BlockQuote(Some(kind))) => {
+                events.push(Event::Html(callouts::open(kind).into()));
+            }
+            Event::End(TagEnd::BlockQuote(Some(_))) => {
+                events.push(Event::Html(callouts::CLOSE.into()));
+            }
+            // In an image's alt text a formula stays its TeX source (alt is plain text).
+            Event::InlineMath(_) | Event::DisplayMath(_) if image.is_none() => {
+                events.push(math_event(&event, range.start, &mut out));
             }
             Event::Start(Tag::Link {
                 link_type,
@@ -294,6 +294,34 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
     }
     out.toc = nest(&flat_toc);
     out
+}
+
+/// A formula event as MathML (an inline HTML event); a TeX error is recorded at `offset` and
+/// the formula left out.
+fn math_event<'a>(event: &Event<'a>, offset: usize, out: &mut Rendered) -> Event<'a> {
+    let (tex, display) = match event {
+        Event::InlineMath(t) => (t, false),
+        Event::DisplayMath(t) => (t, true),
+        e => return e.clone(),
+    };
+    match math::to_mathml(tex, display) {
+        Ok(m) => Event::InlineHtml(m.into()),
+        Err(msg) => {
+            out.errors.push((offset, msg));
+            Event::InlineHtml("".into())
+        }
+    }
+}
+
+/// Where in the body the `at`th byte of a fence's info string is: the fence line holds the
+/// info as written (after the backticks or tildes); when it cannot be found (escapes in the
+/// info), the fence itself.
+fn info_offset(body: &str, fence: usize, info: &str, at: usize) -> usize {
+    let line = body[fence..].split('\n').next().unwrap_or("");
+    match line.find(info) {
+        Some(i) if !info.is_empty() => fence + i + at,
+        _ => fence,
+    }
 }
 
 /// Table column alignment as classes: pulldown-cmark writes `style` attributes, which a strict
@@ -512,6 +540,7 @@ mod tests {
             toc_depth: 3,
             links,
             highlighter: None,
+            math: true,
         }
     }
 
@@ -587,6 +616,42 @@ mod tests {
         assert!(r.html.contains("id=\"fn-design\""), "{}", r.html);
         assert!(r.html.contains("href=\"#fn-design\""), "{}", r.html);
         assert!(r.anchors.contains("design") && r.anchors.contains("fn-design"));
+    }
+
+    #[test]
+    fn formulas_in_headings_and_alt_text() {
+        let links = HashMap::new();
+        let r = render(
+            "## Cost $O(n^2)$\n\n![plot of $y=x^2$](p.png)\n\n## Bad $\\frac{a}$\n",
+            &opts(&links),
+        );
+        assert!(
+            r.html.contains("<h2 id=\"cost-o-n-2\">Cost <math"),
+            "{}",
+            r.html
+        );
+        assert_eq!(r.toc[0].title, "Cost O(n^2)");
+        assert!(r.html.contains("alt=\"plot of $y=x^2$\""), "{}", r.html);
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert!(r.errors[0].1.starts_with("TeX error"), "{:?}", r.errors);
+        assert_eq!(
+            &"## Cost $O(n^2)$\n\n![plot of $y=x^2$](p.png)\n\n## Bad $\\frac{a}$\n"
+                [r.errors[0].0..][..1],
+            "$"
+        );
+    }
+
+    #[test]
+    fn callouts_and_math_switch() {
+        let links = HashMap::new();
+        let r = render("> [!IMPORTANT]\n> Read this.\n", &opts(&links));
+        assert!(r.html.starts_with("<div class=\"callout callout-important\" role=\"note\"><p class=\"callout-title\">Important</p>\n<p>Read this.</p>\n</div>"), "{}", r.html);
+        let off = RenderOptions {
+            math: false,
+            ..opts(&links)
+        };
+        let r = render("$x$ and $$y$$\n", &off);
+        assert_eq!(r.html, "<p>$x$ and $$y$$</p>\n");
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub struct MarkdownConfig {
     pub smart_punctuation: bool,
     /// Deepest heading level listed in the table of contents.
     pub toc_depth: u8,
+    /// `$…$` and `$$…$$` as TeX, rendered to MathML at build time. Off: a `$` is only a dollar.
+    pub math: bool,
 }
 
 impl Default for MarkdownConfig {
@@ -79,6 +81,7 @@ impl Default for MarkdownConfig {
             highlight_theme_dark: "base16-ocean.dark".into(),
             smart_punctuation: true,
             toc_depth: 3,
+            math: true,
         }
     }
 }

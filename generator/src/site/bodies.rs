@@ -125,6 +125,7 @@ impl Build<'_> {
             toc_depth: self.site.cfg.markdown.toc_depth,
             links: &links,
             highlighter: self.highlighting.then_some(&*self.highlighter),
+            math: self.site.cfg.markdown.math,
         };
         let salt = {
             let mut h = blake3::Hasher::new();
@@ -133,6 +134,7 @@ impl Build<'_> {
                 u8::from(md_opts.smart_punctuation),
                 md_opts.toc_depth,
                 u8::from(self.highlighting),
+                u8::from(md_opts.math),
             ]);
             *h.finalize().as_bytes()
         };

@@ -4,7 +4,7 @@
 use crate::common::{stderr, Site};
 
 /// Builds a good site, applies `breakage`, builds again and checks the failure.
-fn fails_at(breakage: impl FnOnce(&Site), expected: &[&str]) -> String {
+pub(crate) fn fails_at(breakage: impl FnOnce(&Site), expected: &[&str]) -> String {
     let site = Site::new();
     site.build_ok();
     let before = site.snapshot();

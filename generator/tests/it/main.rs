@@ -20,4 +20,5 @@ mod static_http;
 mod subpath;
 mod tags;
 mod warm_build;
+mod writeups;
 mod xterm_fetch;
