@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::assets::{Assets, Payload};
 use crate::covers::Covers;
+use crate::images::Images;
 use crate::data::DataFiles;
 use crate::highlight::{self, StylesheetError};
 use crate::templates::Templates;
@@ -109,6 +110,8 @@ pub(super) struct SyntaxCss {
 /// What the generated static files give the later phases.
 pub(super) struct Generated {
     pub(super) covers: Covers,
+    /// The site's images, processed on demand (covers now, markdown images next).
+    pub(super) images: Images,
     pub(super) xterm: Option<XtermAssets>,
     /// `None` when highlighting is off.
     pub(super) syntax_css: Option<SyntaxCss>,
@@ -184,11 +187,13 @@ impl Build<'_> {
             .highlight
             .then(|| self.syntax_css(assets));
         let root = &self.site.root;
-        let covers = Covers::build(root, content, assets, &mut self.diags);
+        let images = Images::new(root, content, assets);
+        let covers = Covers::build(root, content, &images, &mut self.diags);
         let xterm = crate::xterm::add(root, &self.site.cfg, content, assets, &mut self.diags);
         self.clock.mark("covers");
         Generated {
             covers,
+            images,
             xterm,
             syntax_css,
         }
