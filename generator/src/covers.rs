@@ -74,7 +74,7 @@ impl Covers {
         self.by_page.get(page_path).map(|i| &**i)
     }
 
-/// Adds the cover fields to a page's template value: `cover_src`, `cover_srcset`,
+    /// Adds the cover fields to a page's template value: `cover_src`, `cover_srcset`,
     /// `cover_width`, `cover_height`, `cover_type` and `cover_social` (`{url, width, height}`).
     pub(crate) fn annotate(&self, page: &Page, mut v: Value) -> Value {
         let Some(o) = v.as_object_mut() else { return v };

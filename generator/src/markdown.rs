@@ -238,7 +238,10 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
                 let dest_url = resolve(&dest_url, range.start, from, true, opts, &mut out);
                 image = Some((range.start, String::new()));
                 // A local image (`resolve` listed it for the link check) is processed.
-                let local = out.urls.last().is_some_and(|u| u.offset == range.start && u.image);
+                let local = out
+                    .urls
+                    .last()
+                    .is_some_and(|u| u.offset == range.start && u.image);
                 if let (true, Some((images, base))) = (local, opts.images) {
                     match crate::images::for_page(images, base, &dest_url) {
                         Some((path, Ok(info))) => {

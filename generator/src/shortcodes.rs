@@ -105,7 +105,10 @@ const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "note",
         body: true,
-        args: &[("title", Ty::Str, Some(empty)), ("kind", Ty::Str, Some(note_kind))],
+        args: &[
+            ("title", Ty::Str, Some(empty)),
+            ("kind", Ty::Str, Some(note_kind)),
+        ],
     },
 ];
 
@@ -156,20 +159,33 @@ fn render_inner(
             Item::Call(call) => {
                 let n = nth.entry(call.name.clone()).or_default();
                 *n += 1;
-                let html = expand(&call, *n, body, from, opts, templates, &mut extra)
-                    .unwrap_or_default();
+                let html =
+                    expand(&call, *n, body, from, opts, templates, &mut extra).unwrap_or_default();
                 (call.span, html)
             }
         };
         text.push_str(&body[last..span.start]);
         let id = outputs.len();
-        let mut ph = format!("<!--fsc{id}");
+        // A call alone on its line(s) becomes an HTML comment (a block markdown passes
+        // through); one among text a private-use token (text, so the line stays markdown).
+        let line_start = body[..span.start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = body[span.end..]
+            .find('\n')
+            .map_or(body.len(), |i| span.end + i);
+        let alone = body[line_start..span.start].trim().is_empty()
+            && body[span.end..line_end].trim().is_empty();
+        let (open, pad, close) = if alone {
+            (format!("<!--fsc{id}"), ' ', "-->")
+        } else {
+            (format!("{TOKEN_OPEN}fsc{id}:"), '0', TOKEN_CLOSE)
+        };
+        let mut ph = open;
         let len = span.len();
         // Padded to the call's length, so that offsets after it need no mapping.
-        while ph.len() + 3 < len {
-            ph.push(' ');
+        while ph.len() + close.len() < len {
+            ph.push(pad);
         }
-        ph.push_str("-->");
+        ph.push_str(close);
         let exp_start = text.len();
         text.push_str(&ph);
         segments.push(Segment {
@@ -184,10 +200,15 @@ fn render_inner(
     remap(&mut r, |o| map_offset(&segments, o));
     let fill = |html: &mut String| {
         for (id, out) in outputs.iter().enumerate() {
-            let prefix = format!("<!--fsc{id}");
-            if let Some(at) = html.find(&prefix) {
-                if let Some(end) = html[at..].find("-->") {
-                    html.replace_range(at..at + end + 3, out);
+            for (open, close) in [
+                (format!("<!--fsc{id}"), "-->"),
+                (format!("{TOKEN_OPEN}fsc{id}:"), TOKEN_CLOSE),
+            ] {
+                if let Some(at) = html.find(&open) {
+                    if let Some(end) = html[at..].find(close) {
+                        html.replace_range(at..at + end + close.len(), out);
+                        break;
+                    }
                 }
             }
         }
@@ -199,6 +220,10 @@ fn render_inner(
     merge(&mut r, extra, 0);
     r
 }
+
+/// The ends of an inline placeholder: private-use characters markdown leaves alone.
+const TOKEN_OPEN: &str = "\u{E000}";
+const TOKEN_CLOSE: &str = "\u{E001}";
 
 /// A placeholder in the expanded text and the call it stands for in the body.
 struct Segment {
@@ -299,7 +324,10 @@ fn expand(
                 (Some((_, v, pos)), _) if !ty.accepts(v) => {
                     extra.errors.push((
                         *pos,
-                        format!("argument `{arg}` of shortcode `{name}` must be {}, not {v}", ty.name()),
+                        format!(
+                            "argument `{arg}` of shortcode `{name}` must be {}, not {v}",
+                            ty.name()
+                        ),
                     ));
                     ok = false;
                 }
@@ -335,7 +363,10 @@ fn expand(
                 let pos = call.args.iter().find(|a| a.0 == "kind").map_or(at, |a| a.2);
                 extra.errors.push((
                     pos,
-                    format!("shortcode `note`: kind `{kind}` is not one of {}", NOTE_KINDS.join(", ")),
+                    format!(
+                        "shortcode `note`: kind `{kind}` is not one of {}",
+                        NOTE_KINDS.join(", ")
+                    ),
                 ));
                 ok = false;
             }
@@ -370,7 +401,8 @@ fn expand(
                 });
             }
             let path = src.split(['#', '?']).next().unwrap_or("");
-            let resolved = crate::site::links::site_path(base, &crate::site::links::percent_decode(path));
+            let resolved =
+                crate::site::links::site_path(base, &crate::site::links::percent_decode(path));
             if let Some(p) = &resolved {
                 ctx.insert(format!("{key}_url"), Value::String(p.clone()));
             }
@@ -468,8 +500,14 @@ mod tests {
     #[test]
     fn offsets_map_back_through_placeholders() {
         let segs = vec![
-            Segment { exp: 5..15, orig: 5..30 },
-            Segment { exp: 20..30, orig: 35..40 },
+            Segment {
+                exp: 5..15,
+                orig: 5..30,
+            },
+            Segment {
+                exp: 20..30,
+                orig: 35..40,
+            },
         ];
         assert_eq!(map_offset(&segs, 3), 3);
         assert_eq!(map_offset(&segs, 7), 5);

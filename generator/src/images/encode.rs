@@ -207,7 +207,8 @@ fn encode(
                 webp::Encoder::from_rgb(&rgb, w, h)
             };
             let mem = enc
-                .encode_simple(lossless, WEBP_QUALITY).map_err(|e| problem(&format!("{e:?}")))?;
+                .encode_simple(lossless, WEBP_QUALITY)
+                .map_err(|e| problem(&format!("{e:?}")))?;
             out.extend_from_slice(&mem);
         }
     }
@@ -262,11 +263,19 @@ mod tests {
             };
             assert!(path.contains(&format!(".{w}w.")), "{path} is {w} wide");
         }
-        assert_eq!(out.info.variants.last().unwrap().url, "/projects/x/cover.png");
+        assert_eq!(
+            out.info.variants.last().unwrap().url,
+            "/projects/x/cover.png"
+        );
         assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 5);
 
         // Warm: the cached files are used as they are (a marker proves it), same names.
-        let first = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+        let first = std::fs::read_dir(&cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         std::fs::write(&first, b"cached").unwrap();
         let again = process("/projects/x/cover.png", &src, &cache).unwrap();
         assert_eq!(again.info, out.info);
@@ -279,7 +288,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let src = tmp.path().join("cover.jpg");
         std::fs::write(&src, b"not a jpeg").unwrap();
-        let e = process("/c.jpg", &src, &tmp.path().join("c")).err().unwrap();
+        let e = process("/c.jpg", &src, &tmp.path().join("c"))
+            .err()
+            .unwrap();
         assert!(e.contains("image/jpeg"), "{e}");
     }
 }

@@ -84,7 +84,10 @@ mod tests {
         assert!(h.starts_with("<picture><source type=\"image/webp\" srcset=\"/a/p.360w.webp 360w, /a/p.720w.webp 720w, /a/p.1000w.webp 1000w\" sizes=\"100vw\"><img src=\"/a/p.720w.png\""), "{h}");
         assert!(h.contains(" width=\"1000\" height=\"500\" alt=\"A &quot;plot&quot;\" loading=\"lazy\" decoding=\"async\"></picture>"), "{h}");
         let plain = picture(&info(false), "x", Some("t"), "100vw");
-        assert!(plain.starts_with("<img ") && plain.contains(" title=\"t\""), "{plain}");
+        assert!(
+            plain.starts_with("<img ") && plain.contains(" title=\"t\""),
+            "{plain}"
+        );
     }
 
     #[test]

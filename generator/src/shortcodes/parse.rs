@@ -93,7 +93,10 @@ pub(crate) fn scan(body: &str) -> Found {
             i = rest.find(end).map_or(at + 3, |e| at + 2 + e + 3);
             continue;
         }
-        let mut p = Cursor { s: body, at: at + 2 };
+        let mut p = Cursor {
+            s: body,
+            at: at + 2,
+        };
         p.ws();
         let name_at = p.at;
         let name = p.ident();
@@ -115,7 +118,9 @@ pub(crate) fn scan(body: &str) -> Found {
         let args = match p.args() {
             Ok(a) => a,
             Err((pos, msg)) => {
-                found.errors.push((pos, format!("shortcode `{name}`: {msg}")));
+                found
+                    .errors
+                    .push((pos, format!("shortcode `{name}`: {msg}")));
                 i = body[pos..].find(close).map_or(pos + 1, |e| pos + e + 2);
                 continue;
             }
@@ -135,7 +140,9 @@ pub(crate) fn scan(body: &str) -> Found {
                 None => {
                     found.errors.push((
                         at,
-                        format!("unclosed shortcode `{{% {name}(…) %}}`: no `{{% end %}}` after it"),
+                        format!(
+                            "unclosed shortcode `{{% {name}(…) %}}`: no `{{% end %}}` after it"
+                        ),
                     ));
                     i = p.at;
                     continue;
@@ -168,7 +175,10 @@ fn find_end(
             from = r.end.max(at + 2);
             continue;
         }
-        let mut p = Cursor { s: body, at: at + 2 };
+        let mut p = Cursor {
+            s: body,
+            at: at + 2,
+        };
         p.ws();
         if p.ident() == "end" {
             p.ws();
@@ -291,7 +301,12 @@ impl<'a> Cursor<'a> {
                     match self.peek() {
                         Some(',') => self.at += 1,
                         Some(']') => {}
-                        _ => return Err((self.at, format!("expected `,` or `]` in the array of `{key}`"))),
+                        _ => {
+                            return Err((
+                                self.at,
+                                format!("expected `,` or `]` in the array of `{key}`"),
+                            ))
+                        }
                     }
                 }
             }
@@ -343,10 +358,25 @@ mod tests {
 
     #[test]
     fn arguments_of_every_type() {
-        let c = calls(r#"x {{ f(a="s \"q\"", b='x', c=-3, d=1.5, e=true, f=[1, "two", false],) }} y"#);
+        let c =
+            calls(r#"x {{ f(a="s \"q\"", b='x', c=-3, d=1.5, e=true, f=[1, "two", false],) }} y"#);
         assert_eq!(c.len(), 1);
-        let v: Vec<String> = c[0].args.iter().map(|(k, v, _)| format!("{k}={v}")).collect();
-        assert_eq!(v, [r#"a="s \"q\"""#, r#"b="x""#, "c=-3", "d=1.5", "e=true", r#"f=[1,"two",false]"#]);
+        let v: Vec<String> = c[0]
+            .args
+            .iter()
+            .map(|(k, v, _)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(
+            v,
+            [
+                r#"a="s \"q\"""#,
+                r#"b="x""#,
+                "c=-3",
+                "d=1.5",
+                "e=true",
+                r#"f=[1,"two",false]"#
+            ]
+        );
         assert_eq!(&r#"x {{ f("#[..2], "x ");
         assert_eq!(c[0].span.start, 2);
     }

@@ -89,10 +89,10 @@ impl MdEntry {
         used_digests(&self.full, templates, images) == self.used
             && self
                 .full
-            .links
-            .iter()
-            .zip(&self.resolved)
-            .all(|(l, r)| links.get(&l.target) == r.as_ref())
+                .links
+                .iter()
+                .zip(&self.resolved)
+                .all(|(l, r)| links.get(&l.target) == r.as_ref())
     }
 }
 
@@ -184,10 +184,7 @@ impl Build<'_> {
         let markdown = |file: &content::SourceFile, base: &str| -> Arc<MdEntry> {
             let body = file.body();
             if let Some(e) = prev.get(&file.content_path) {
-                if e.salt == salt
-                    && *e.body == *body
-                    && e.still_valid(&links, templates, images)
-                {
+                if e.salt == salt && *e.body == *body && e.still_valid(&links, templates, images) {
                     return e.clone();
                 }
             }

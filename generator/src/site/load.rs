@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use crate::assets::{Assets, Payload};
 use crate::covers::Covers;
-use crate::images::Images;
 use crate::data::DataFiles;
 use crate::highlight::{self, StylesheetError};
+use crate::images::Images;
 use crate::templates::Templates;
 use crate::theme::Theme;
 use crate::xterm::XtermAssets;
