@@ -8,12 +8,12 @@ use super::{mime_of, size, ImageInfo, Variant, WIDTHS};
 /// JPEG quality of the fallback copies of JPEG originals.
 const JPEG_QUALITY: u8 = 78;
 
-/// WebP quality of the copies of JPEG originals (lossy; about JPEG 78's look at two thirds of
-/// its size, see docs/images.md). PNG originals (screenshots, diagrams) get lossless WebP.
+/// WebP quality of the lossy copies (about JPEG 78's look at a third of its size, see
+/// docs/images.md). A PNG original's copy is lossless instead when that is no bigger.
 const WEBP_QUALITY: f32 = 74.0;
 
 /// Bumped when the encoding changes, so copies made the old way are not reused.
-const CODEC_VERSION: &[u8] = b"folio-images-2";
+const CODEC_VERSION: &[u8] = b"folio-images-3";
 
 /// What processing one image gave.
 pub(super) struct Output {
@@ -147,6 +147,11 @@ pub(super) fn process(url: &str, source: &Path, cache: &Path) -> Result<Output, 
                 b
             }
         };
+        // A fallback copy bigger than the original (a resized pixel-art PNG) is not worth
+        // it: browsers without WebP take the original.
+        if matches!(kind, Kind::Fallback(_)) && out_bytes.len() >= bytes.len() && w0 <= max {
+            continue;
+        }
         let path = format!("{dir}/{stem}.{w}w.{}.{out_ext}", &key.as_str()[..10]);
         let v = Variant {
             width: w,
@@ -195,8 +200,6 @@ fn encode(
             .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
             .map_err(|e| problem(&e))?,
         Kind::Webp => {
-            // PNG originals are screenshots and diagrams: kept exact.
-            let lossless = source_format == image::ImageFormat::Png;
             let rgba;
             let rgb;
             let enc = if small.color().has_alpha() {
@@ -206,10 +209,19 @@ fn encode(
                 rgb = small.to_rgb8();
                 webp::Encoder::from_rgb(&rgb, w, h)
             };
-            let mem = enc
-                .encode_simple(lossless, WEBP_QUALITY)
-                .map_err(|e| problem(&format!("{e:?}")))?;
-            out.extend_from_slice(&mem);
+            let webp_problem = |e: webp::WebPEncodingError| problem(&format!("{e:?}"));
+            let lossy = enc
+                .encode_simple(false, WEBP_QUALITY)
+                .map_err(webp_problem)?;
+            // PNG originals (screenshots, diagrams) stay exact when that is not bigger.
+            if source_format == image::ImageFormat::Png {
+                let exact = enc.encode_simple(true, 100.0).map_err(webp_problem)?;
+                if exact.len() <= lossy.len() {
+                    out.extend_from_slice(&exact);
+                    return Ok(out);
+                }
+            }
+            out.extend_from_slice(&lossy);
         }
     }
     Ok(out)
