@@ -141,8 +141,10 @@ fn render_inner(
         return markdown::render(body, from, opts);
     };
     let found = parse::scan(body);
-    let mut extra = Rendered::default();
-    extra.errors = found.errors;
+    let mut extra = Rendered {
+        errors: found.errors,
+        ..Rendered::default()
+    };
     if found.items.is_empty() {
         let mut r = markdown::render(body, from, opts);
         merge(&mut r, extra, 0);
