@@ -50,7 +50,7 @@ fn site() -> Site {
     s.write("content/notes/_index.md", "+++\ntitle = \"Notes\"\n+++\n");
     s.write(
         "content/notes/lab/index.md",
-        "+++\ntitle = \"Lab\"\ndate = 2025-02-03\n+++\nIntro.\n\n![A wide plot of the run](plot.png \"The run\")\n\nThen a small one: ![tiny *icon*](tiny.jpg) inline,\n\n![A diagram](diagram.svg)\n\n![Root photo](/img/photo.jpg)\n",
+        "+++\ntitle = \"Lab\"\ndate = 2025-02-03\n+++\nIntro.\n\n![A wide plot of the run](plot.png \"The run\")\n\nThen a small one: ![tiny *icon*](tiny.jpg) inline,\n\n![A diagram](diagram.svg)\n\n![Root photo](/img/photo.jpg)\n\n![A spinner](spin.gif)\n",
     );
     s.write_bytes("content/notes/lab/plot.png", &png(1200, 600));
     s.write_bytes("content/notes/lab/tiny.jpg", &jpeg(300, 200));
@@ -59,6 +59,10 @@ fn site() -> Site {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 400 100\"><rect width=\"400\" height=\"100\"/></svg>",
     );
     s.write_bytes("static/img/photo.jpg", &jpeg(800, 800));
+    // A 1×1 GIF header stating a 48×16 screen: passed through, measured from its header.
+    let mut gif = b"GIF89a".to_vec();
+    gif.extend_from_slice(&[48, 0, 16, 0, 0, 0, 0, b';']);
+    s.write_bytes("content/notes/lab/spin.gif", &gif);
     s
 }
 
@@ -85,7 +89,7 @@ fn markdown_images_become_pictures_with_sizes_and_no_upscaling() {
     s.build_ok();
     let html = s.read("public/notes/lab/index.html");
     let imgs = tags(&html, "<img");
-    assert_eq!(imgs.len(), 4, "{imgs:?}");
+    assert_eq!(imgs.len(), 5, "{imgs:?}");
     // Every image has its intrinsic size and its alt text from the markdown.
     let sizes: Vec<(Option<&str>, Option<&str>, Option<&str>)> = imgs
         .iter()
@@ -98,6 +102,7 @@ fn markdown_images_become_pictures_with_sizes_and_no_upscaling() {
             (Some("300"), Some("200"), Some("tiny icon")),
             (Some("400"), Some("100"), Some("A diagram")),
             (Some("800"), Some("800"), Some("Root photo")),
+            (Some("48"), Some("16"), Some("A spinner")),
         ]
     );
     assert_eq!(attr(imgs[0], "title"), Some("The run"));
@@ -141,8 +146,13 @@ fn markdown_images_become_pictures_with_sizes_and_no_upscaling() {
     assert!(tiny.ends_with(" 300w") && !tiny.contains(','), "{tiny}");
     assert_eq!(attr(imgs[1], "srcset"), None);
     assert_eq!(attr(imgs[1], "src"), Some("/notes/lab/tiny.jpg"));
-    // The SVG passes through.
+    // SVG and GIF pass through, not in a <picture>.
     assert_eq!(attr(imgs[2], "src"), Some("/notes/lab/diagram.svg"));
+    assert_eq!(attr(imgs[4], "src"), Some("/notes/lab/spin.gif"));
+    assert!(
+        !html.contains("spin.gif 48w") && !html.contains("diagram.svg 400w"),
+        "{html}"
+    );
     // Copies are named by content: the headers file caches them forever.
     let headers = s.read("public/_headers");
     let copy = webp[0].split(' ').next().unwrap();
