@@ -5,7 +5,7 @@
 //! crate turns them into a site:
 //!
 //! [`site`] drives a build through its phases — load, markdown (+ [`highlight`], [`code_blocks`], [`callouts`], [`math`]), render
-//! (with [`templates`], [`data`], [`assets`], [`covers`], [`xterm`]), then [`output`] —
+//! (with [`templates`], [`data`], [`assets`], [`images`] and [`covers`], [`xterm`]), then [`output`] —
 //! with [`security`] computing the headers and [`live`] reusing whatever an earlier build
 //! proved unchanged (`folio serve`'s incremental engine, and the path `folio build` takes).
 //! The `folio` binary (`src/bin/folio/`: commands, `serve`, console output) is the only
@@ -21,6 +21,7 @@ mod code_blocks;
 mod covers;
 mod data;
 mod highlight;
+mod images;
 pub mod import;
 pub mod linkcheck;
 pub mod live;
@@ -32,6 +33,7 @@ mod poster;
 mod recordings;
 mod render;
 mod security;
+mod shortcodes;
 pub mod site;
 mod templates;
 mod theme;

@@ -19,6 +19,7 @@ fn is_more_marker(html: &str) -> bool {
 }
 
 /// What rendering needs besides the markdown.
+#[derive(Clone, Copy)]
 pub(crate) struct RenderOptions<'a> {
     /// Curly quotes and dashes.
     pub smart_punctuation: bool,
@@ -30,6 +31,9 @@ pub(crate) struct RenderOptions<'a> {
     pub highlighter: Option<&'a Highlighter>,
     /// `$…$` / `$$…$$` as TeX (`[markdown] math`).
     pub math: bool,
+    /// The site's images and the site path of the page (`/projects/x/`) its relative image
+    /// paths start from: local images become `<picture>`s. `None` leaves them as written.
+    pub images: Option<(&'a crate::images::Images, &'a str)>,
 }
 
 /// One heading in the table of contents.
@@ -93,6 +97,10 @@ pub(crate) struct Rendered {
     pub errors: Vec<(usize, String)>,
     /// Languages of code blocks that no grammar knows: (byte offset, name).
     pub unknown_languages: Vec<(usize, String)>,
+    /// Site paths of the images shown as processed (see `crate::images`), for reuse checks.
+    pub images: Vec<String>,
+    /// Shortcode templates used (`shortcodes/figure.html`), for reuse checks.
+    pub shortcodes: Vec<String>,
 }
 
 /// Renders a markdown body; `from` is its file's path under `content/` (relative `.md`
@@ -118,6 +126,8 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
     let mut more_at: Option<usize> = None;
     // The image being read: its offset and its alt text so far.
     let mut image: Option<(usize, String)> = None;
+    // A processed image being read: where its events start, what to show, its title.
+    let mut picture: Option<(usize, std::sync::Arc<crate::images::ImageInfo>, String)> = None;
 
     let mut iter = Parser::new_ext(body, options).into_offset_iter().peekable();
     while let Some((event, range)) = iter.next() {
@@ -227,6 +237,21 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
             }) => {
                 let dest_url = resolve(&dest_url, range.start, from, true, opts, &mut out);
                 image = Some((range.start, String::new()));
+                // A local image (`resolve` listed it for the link check) is processed.
+                let local = out
+                    .urls
+                    .last()
+                    .is_some_and(|u| u.offset == range.start && u.image);
+                if let (true, Some((images, base))) = (local, opts.images) {
+                    match crate::images::for_page(images, base, &dest_url) {
+                        Some((path, Ok(info))) => {
+                            out.images.push(path);
+                            picture = Some((events.len(), info, title.to_string()));
+                        }
+                        Some((_, Err(msg))) => out.errors.push((range.start, msg)),
+                        None => {}
+                    }
+                }
                 events.push(Event::Start(Tag::Image {
                     link_type,
                     dest_url,
@@ -238,6 +263,19 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
                 if let Some((at, alt)) = image.take() {
                     if alt.trim().is_empty() {
                         out.missing_alt.push(at);
+                    }
+                    if let Some((from, info, title)) = picture.take() {
+                        events.truncate(from);
+                        events.push(Event::Html(
+                            crate::images::markup::picture(
+                                &info,
+                                &alt,
+                                Some(&title),
+                                crate::images::markup::CONTENT_SIZES,
+                            )
+                            .into(),
+                        ));
+                        continue;
                     }
                 }
                 events.push(Event::End(TagEnd::Image));
@@ -541,6 +579,7 @@ mod tests {
             links,
             highlighter: None,
             math: true,
+            images: None,
         }
     }
 

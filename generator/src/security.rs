@@ -212,6 +212,8 @@ pub(crate) fn content_security_policy(cfg: &SecurityConfig, inline: &InlineCode)
         ),
         ("img-src".into(), vec!["'self'".into(), "data:".into()]),
         ("font-src".into(), vec!["'self'".into()]),
+        // Videos of the site (the `video` shortcode).
+        ("media-src".into(), vec!["'self'".into()]),
         ("connect-src".into(), vec!["'self'".into()]),
         ("manifest-src".into(), vec!["'self'".into()]),
         ("base-uri".into(), vec!["'none'".into()]),

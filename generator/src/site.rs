@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::highlight::{self, Highlighter};
+pub use crate::images::Stats as ImageStats;
 use crate::output::Staging;
 use crate::templates::Templates;
 use folio_content::content;
@@ -37,7 +38,7 @@ pub(crate) mod deps;
 pub(crate) mod fields;
 mod functions;
 mod jobs;
-mod links;
+pub(crate) mod links;
 mod load;
 mod reuse;
 mod write;
@@ -115,6 +116,9 @@ pub struct BuildReport {
     pub highlight: highlight::Stats,
     /// Rendered-page cache hits and misses.
     pub page_cache: crate::cache::Stats,
+    /// Image copies encoded by this build and read back from the cache (a warm build
+    /// encodes none).
+    pub images: ImageStats,
     /// Templates rendered (pages, list pages, tag pages, 404).
     pub rendered: usize,
     /// Templates whose previous output was reused unchanged ([`build_incremental`]).
@@ -290,7 +294,8 @@ fn run(
         unloadable,
     } = b.load();
     let generated = b.generate(&content, &mut assets);
-    let bodies = b.markdown(&content);
+    let bodies = b.markdown(&content, &generated.images, templates.as_ref());
+    generated.images.add_to(&mut assets, &mut b.diags);
     b.check_links(&content, &bodies, &unloadable);
     let checked = b.check(&content, &bodies, &assets, templates)?;
     let mut templates = checked.templates;
@@ -322,6 +327,7 @@ fn run(
             .count(),
         tags: checked.tags.len(),
         files: checked.planned,
+        images: generated.images.stats(),
         rendered: rendered.count,
         rendered_paths: rendered.paths,
         reused: jobs.len() - rendered.count,

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::cache::Key;
-use crate::markdown::{self, RenderOptions, Rendered};
+use crate::images::Images;
+use crate::markdown::{RenderOptions, Rendered};
+use crate::shortcodes;
+use crate::templates::Templates;
 use folio_content::content::{self, Content};
 use folio_content::diagnostics::Diagnostic;
 
@@ -27,10 +30,34 @@ pub(super) struct MdEntry {
     /// the HTML body and the table of contents (see `reuse::page_fingerprint`).
     pub(super) digest: Key,
     resolved: Vec<Option<String>>,
+    /// Digests of the shortcode templates and images it used, in the order of
+    /// `full.shortcodes` then `full.images`: reused only while they are the same.
+    used: Vec<Key>,
+}
+
+/// The digests of what a rendering used besides its body: its shortcode templates (with
+/// everything they reach) and its images (their URLs and sizes).
+fn used_digests(r: &Rendered, templates: Option<&Templates>, images: &Images) -> Vec<Key> {
+    let t = r
+        .shortcodes
+        .iter()
+        .map(|name| templates.map_or([0; 32], |t| t.closure_digest(name)));
+    let i = r.images.iter().map(|p| match images.get(p) {
+        Some(Ok(info)) => info.digest(),
+        Some(Err(_)) => [1; 32],
+        None => [2; 32],
+    });
+    t.chain(i).collect()
 }
 
 impl MdEntry {
-    fn new(r: Rendered, links: &HashMap<String, String>, salt: Key, body: &str) -> MdEntry {
+    fn new(
+        r: Rendered,
+        links: &HashMap<String, String>,
+        salt: Key,
+        body: &str,
+        used: Vec<Key>,
+    ) -> MdEntry {
         let resolved = r
             .links
             .iter()
@@ -49,15 +76,23 @@ impl MdEntry {
             body: body.into(),
             full: Arc::new(r),
             resolved,
+            used,
         }
     }
 
-    fn still_valid(&self, links: &HashMap<String, String>) -> bool {
-        self.full
-            .links
-            .iter()
-            .zip(&self.resolved)
-            .all(|(l, r)| links.get(&l.target) == r.as_ref())
+    fn still_valid(
+        &self,
+        links: &HashMap<String, String>,
+        templates: Option<&Templates>,
+        images: &Images,
+    ) -> bool {
+        used_digests(&self.full, templates, images) == self.used
+            && self
+                .full
+                .links
+                .iter()
+                .zip(&self.resolved)
+                .all(|(l, r)| links.get(&l.target) == r.as_ref())
     }
 }
 
@@ -118,7 +153,12 @@ impl Bodies {
 impl Build<'_> {
     /// Renders every body in parallel. A body the previous build rendered with the same
     /// options is reused while its internal links resolve the same.
-    pub(super) fn markdown(&mut self, content: &Content) -> Bodies {
+    pub(super) fn markdown(
+        &mut self,
+        content: &Content,
+        images: &Images,
+        templates: Option<&Templates>,
+    ) -> Bodies {
         let links = content.link_table();
         let md_opts = RenderOptions {
             smart_punctuation: self.site.cfg.markdown.smart_punctuation,
@@ -126,6 +166,7 @@ impl Build<'_> {
             links: &links,
             highlighter: self.highlighting.then_some(&*self.highlighter),
             math: self.site.cfg.markdown.math,
+            images: None,
         };
         let salt = {
             let mut h = blake3::Hasher::new();
@@ -142,25 +183,30 @@ impl Build<'_> {
         // A file's previous rendering is reused when its body and the options are the same
         // (a text comparison: cheaper than hashing every body) and its links resolve the
         // same.
-        let markdown = |file: &content::SourceFile| -> Arc<MdEntry> {
+        let markdown = |file: &content::SourceFile, base: &str| -> Arc<MdEntry> {
             let body = file.body();
             if let Some(e) = prev.get(&file.content_path) {
-                if e.salt == salt && *e.body == *body && e.still_valid(&links) {
+                if e.salt == salt && *e.body == *body && e.still_valid(&links, templates, images) {
                     return e.clone();
                 }
             }
-            let r = markdown::render(body, &file.content_path, &md_opts);
-            Arc::new(MdEntry::new(r, &links, salt, body))
+            let opts = RenderOptions {
+                images: Some((images, base)),
+                ..md_opts
+            };
+            let r = shortcodes::render(body, &file.content_path, &opts, templates);
+            let used = used_digests(&r, templates, images);
+            Arc::new(MdEntry::new(r, &links, salt, body, used))
         };
         let pages: Vec<Arc<MdEntry>> = content
             .pages
             .par_iter()
-            .map(|p| markdown(&p.file))
+            .map(|p| markdown(&p.file, &p.path))
             .collect();
         let sections: HashMap<String, Arc<MdEntry>> = content
             .sections
             .par_iter()
-            .filter_map(|(k, s)| s.file.as_ref().map(|f| (k.clone(), markdown(f))))
+            .filter_map(|(k, s)| s.file.as_ref().map(|f| (k.clone(), markdown(f, &s.path))))
             .collect();
         let rendered = pages.iter().map(|e| e.full.clone()).collect();
         let section_rendered = sections

@@ -126,7 +126,7 @@ fn output_of(path: &str, outputs: &HashSet<String>) -> Option<String> {
 
 /// `url` resolved against the page at `base` (a folder path such as `/projects/x/`), as a
 /// browser would, with `.` and `..` resolved; `None` above the root.
-fn site_path(base: &str, url: &str) -> Option<String> {
+pub(crate) fn site_path(base: &str, url: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     if !url.starts_with('/') {
         parts.extend(base.split('/').filter(|s| !s.is_empty()));
@@ -150,7 +150,7 @@ fn site_path(base: &str, url: &str) -> Option<String> {
 }
 
 /// `%XX` escapes decoded (invalid ones kept as written).
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     if !s.contains('%') {
         return s.to_string();
     }

@@ -10,6 +10,7 @@ use crate::assets::{Assets, Payload};
 use crate::covers::Covers;
 use crate::data::DataFiles;
 use crate::highlight::{self, StylesheetError};
+use crate::images::Images;
 use crate::templates::Templates;
 use crate::theme::Theme;
 use crate::xterm::XtermAssets;
@@ -116,6 +117,8 @@ pub(super) struct SyntaxCss {
 /// What the generated static files give the later phases.
 pub(super) struct Generated {
     pub(super) covers: Covers,
+    /// The site's images, processed on demand (covers now, markdown images next).
+    pub(super) images: Images,
     pub(super) xterm: Option<XtermAssets>,
     /// Per page index, its demo recording's template value.
     pub(super) recordings: crate::recordings::RecordingValues,
@@ -193,12 +196,14 @@ impl Build<'_> {
             .highlight
             .then(|| self.syntax_css(assets));
         let root = &self.site.root;
-        let covers = Covers::build(root, content, assets, &mut self.diags);
+        let images = Images::new(root, content, assets);
+        let covers = Covers::build(root, content, &images, &mut self.diags);
         let xterm = crate::xterm::add(root, &self.site.cfg, content, assets, &mut self.diags);
         let recordings = crate::recordings::add(content, assets, &mut self.diags);
         self.clock.mark("covers");
         Generated {
             covers,
+            images,
             xterm,
             recordings,
             syntax_css,

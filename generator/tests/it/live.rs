@@ -11,7 +11,7 @@ use folio::site::{build, BuildOptions, Mode};
 
 use crate::common::Site;
 
-fn options(root: &Path) -> BuildOptions {
+pub(crate) fn options(root: &Path) -> BuildOptions {
     let mut o = BuildOptions::new(root);
     o.mode = Mode::Memory;
     o
@@ -26,7 +26,7 @@ fn fresh(root: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Asserts the live site equals a fresh full build; names the first difference.
-fn assert_fresh(live: &LiveSite, root: &Path, step: &str) {
+pub(crate) fn assert_fresh(live: &LiveSite, root: &Path, step: &str) {
     let want = fresh(root);
     let got = live.files();
     for (k, v) in &want {
@@ -58,7 +58,7 @@ fn assert_fresh(live: &LiveSite, root: &Path, step: &str) {
 }
 
 /// Rebuilds after `paths` changed and checks the result against a fresh build.
-fn step(live: &mut LiveSite, site: &Site, paths: &[&str], what: &str) -> Rebuild {
+pub(crate) fn step(live: &mut LiveSite, site: &Site, paths: &[&str], what: &str) -> Rebuild {
     let changed: Vec<PathBuf> = paths.iter().map(|p| site.path(p)).collect();
     let r = live
         .rebuild(&changed)

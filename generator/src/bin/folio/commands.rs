@@ -70,6 +70,12 @@ fn verbose_report(out: &Output, r: &BuildReport) {
         "  rendered {} templates, {} from cache",
         r.page_cache.misses, r.page_cache.hits
     );
+    if r.images.encoded + r.images.cached > 0 {
+        eprintln!(
+            "  image copies: {} encoded, {} from cache",
+            r.images.encoded, r.images.cached
+        );
+    }
 }
 
 /// `folio build`: returns whether it succeeded.
