@@ -24,6 +24,7 @@ pub mod live;
 mod markdown;
 mod output;
 mod render;
+mod search;
 mod security;
 pub mod site;
 mod templates;

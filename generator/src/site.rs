@@ -124,6 +124,8 @@ pub struct BuildReport {
     pub output: Option<PathBuf>,
     /// The files (Memory mode).
     pub files_in_memory: BTreeMap<String, Vec<u8>>,
+    /// Size of the full-text search index written (`search/`), in bytes; 0 without one.
+    pub search_bytes: u64,
     /// Every `http(s)` link of the markdown and where it is written (Check mode), for
     /// `folio check --external`.
     pub external_links: Vec<crate::linkcheck::ExternalLink>,
@@ -300,7 +302,7 @@ fn run(
     let output = b.output()?;
     let jobs = jobs::jobs(&content, &checked.tags);
     let rendered = b.render(&jobs, &inputs, &templates, &functions, &output.sink);
-    b.write_generated(&inputs, &rendered.inline, &output.sink);
+    let search_bytes = b.write_generated(&inputs, &rendered.inline, &output.sink);
     let copies = b.copy(&content, &assets, &output.sink);
     b.clock.mark("write");
 
@@ -318,6 +320,7 @@ fn run(
         files: checked.planned,
         rendered: rendered.count,
         reused: jobs.len() - rendered.count,
+        search_bytes,
         external_links: if opts.mode == Mode::Check {
             bodies.external_links(&content)
         } else {
