@@ -122,6 +122,7 @@ pub(crate) fn config_context(cfg: &Config) -> Value {
         "edge": { "views": cfg.edge.views },
         "terminal": { "enabled": cfg.terminal.enabled },
         "contact": { "enabled": cfg.contact.enabled, "page": cfg.contact.page },
+        "search": { "enabled": cfg.search.enabled },
     })
 }
 
