@@ -11,5 +11,6 @@ mod hostile_serve;
 mod import;
 mod links;
 mod live;
+mod search;
 mod serve;
 mod tags;
