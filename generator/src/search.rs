@@ -89,7 +89,11 @@ pub(crate) fn build(docs: &[Doc<'_>], include_code: bool) -> Index {
     for (id, d) in docs.iter().enumerate() {
         let text = extract(d.html, include_code);
         let mut add = |t: &str, w: u32| {
-            let e = postings.entry(t.to_string()).or_default().entry(id).or_insert(0);
+            let e = postings
+                .entry(t.to_string())
+                .or_default()
+                .entry(id)
+                .or_insert(0);
             *e = (*e + w).min(MAX_WEIGHT);
         };
         for t in terms(d.title) {
@@ -253,14 +257,38 @@ pub(crate) struct Text {
 const HIDDEN: &[&str] = &["script", "style", "template", "svg", "math", "button"];
 /// Elements with no closing tag.
 const VOID: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-    "track", "wbr",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr",
 ];
 /// Elements after which the text breaks (a new line in the stored text).
 const BLOCKS: &[&str] = &[
-    "p", "div", "li", "ul", "ol", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6",
-    "tr", "td", "th", "table", "section", "figure", "figcaption", "dt", "dd", "br", "hr",
-    "details", "summary", "aside",
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "pre",
+    "blockquote",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "td",
+    "th",
+    "table",
+    "section",
+    "figure",
+    "figcaption",
+    "dt",
+    "dd",
+    "br",
+    "hr",
+    "details",
+    "summary",
+    "aside",
 ];
 
 /// The visible text of an HTML body: tags dropped, entities decoded, `<pre>` left out unless
@@ -434,7 +462,10 @@ mod tests {
     #[test]
     fn terms_are_lowercased_alphanumeric_runs() {
         let t: Vec<String> = terms("Ray-tracer in C, 2× faster: Übergröße x86_64").collect();
-        assert_eq!(t, ["ray", "tracer", "in", "faster", "übergröße", "x86", "64"]);
+        assert_eq!(
+            t,
+            ["ray", "tracer", "in", "faster", "übergröße", "x86", "64"]
+        );
     }
 
     #[test]

@@ -79,7 +79,9 @@ pub fn page_key(path: &str) -> String {
     let key = segments.join(".");
     if !trimmed.is_empty()
         && key.len() <= MAX_PAGE_KEY_LEN
-        && segments.iter().all(|s| terminal_protocol::is_valid_demo_id(s))
+        && segments
+            .iter()
+            .all(|s| terminal_protocol::is_valid_demo_id(s))
     {
         return key;
     }
@@ -93,7 +95,10 @@ pub fn page_key(path: &str) -> String {
 /// 32 hex digits. Anything else is refused before any storage is touched.
 pub fn is_valid_page_key(key: &str) -> bool {
     if let Some(hex) = key.strip_prefix('_') {
-        return hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        return hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     }
     key.len() <= MAX_PAGE_KEY_LEN && key.split('.').all(terminal_protocol::is_valid_demo_id)
 }
@@ -186,7 +191,11 @@ mod tests {
     fn page_keys_follow_the_path_and_differ_where_slugs_collide() {
         assert_eq!(page_key("/projects/minirt/"), "projects.minirt");
         assert_eq!(page_key("/blog/minirt/"), "blog.minirt");
-        assert_eq!(page_key("/about/"), "about", "a top-level page keeps its slug");
+        assert_eq!(
+            page_key("/about/"),
+            "about",
+            "a top-level page keeps its slug"
+        );
         assert_eq!(page_key("/a/b/c/"), "a.b.c");
         for p in ["/projects/minirt/", "/about/", "/a/b/c/"] {
             assert!(is_valid_page_key(&page_key(p)), "{p}");
@@ -201,7 +210,9 @@ mod tests {
         assert!(page_key(&long).starts_with('_'));
         assert!(page_key("/").starts_with('_'));
         // Shapes refused.
-        for bad in ["", ".", "a..b", ".a", "a.", "A", "a/b", "_xyz", "_", "a.é", "-a"] {
+        for bad in [
+            "", ".", "a..b", ".a", "a.", "A", "a/b", "_xyz", "_", "a.é", "-a",
+        ] {
             assert!(!is_valid_page_key(bad), "{bad:?}");
         }
         assert!(is_valid_page_key("projects.mini-rt_2"));

@@ -288,9 +288,8 @@ async fn read_views(ctx: &Ctx, slugs: Vec<String>) -> ApiResult<Response> {
         .iter()
         .zip(&legacy)
         .map(|(s, l)| {
-            let value = stored(s).or_else(|| {
-                l.and_then(|l| old.get(&counter::kv_key(l)).and_then(|v| v.clone()))
-            });
+            let value = stored(s)
+                .or_else(|| l.and_then(|l| old.get(&counter::kv_key(l)).and_then(|v| v.clone())));
             (s.clone(), counter::parse_kv_count(value.as_deref()))
         })
         .collect();

@@ -109,8 +109,7 @@ impl ViewCounter {
         }
         let sql = self.state.storage().sql();
         // The first visit ever carries the page's count over from its old slug key.
-        let first: Vec<serde_json::Value> =
-            sql.exec(counter::SQL_MARK_SEEDED, None)?.to_array()?;
+        let first: Vec<serde_json::Value> = sql.exec(counter::SQL_MARK_SEEDED, None)?.to_array()?;
         if !first.is_empty() && visit.seed > 0 {
             let seed = i64::try_from(visit.seed).unwrap_or(i64::MAX);
             sql.exec(

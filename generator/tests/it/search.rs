@@ -116,7 +116,10 @@ fn a_word_only_in_one_body_is_found_in_its_shard_with_its_section_and_text() {
     assert_eq!(store["t"], "Reading the tides");
     assert_eq!(store["s"], "Field Notes");
     let text = store["x"].as_str().unwrap();
-    assert!(text.contains("every quokkafish sighting & the moon"), "{text}");
+    assert!(
+        text.contains("every quokkafish sighting & the moon"),
+        "{text}"
+    );
     // Headings are indexed (accents kept, lower-cased) and their anchors are not text.
     assert_eq!(idx.paths("méthode"), ["/blog/tides/"]);
     assert!(!text.contains('#'), "{text}");
@@ -135,8 +138,15 @@ fn code_blocks_are_left_out_unless_include_code() {
     let site = two_section_site();
     site.build_ok();
     let idx = Index::open(&site);
-    assert!(idx.paths("zanzibarvar").is_empty(), "code is out by default");
-    assert_eq!(idx.paths("lanternfly"), ["/blog/tides/"], "inline code is prose");
+    assert!(
+        idx.paths("zanzibarvar").is_empty(),
+        "code is out by default"
+    );
+    assert_eq!(
+        idx.paths("lanternfly"),
+        ["/blog/tides/"],
+        "inline code is prose"
+    );
     assert_eq!(idx.manifest["code"], false);
     let old_dir = idx.dir().to_string();
 
@@ -147,7 +157,11 @@ fn code_blocks_are_left_out_unless_include_code() {
     site.build_ok();
     let idx = Index::open(&site);
     assert_eq!(idx.paths("zanzibarvar"), ["/blog/tides/"]);
-    assert_ne!(idx.dir(), old_dir, "a different index gets a different folder");
+    assert_ne!(
+        idx.dir(),
+        old_dir,
+        "a different index gets a different folder"
+    );
     assert!(
         !site.path(&format!("public/search/{old_dir}")).exists(),
         "the old folder is not in the new build"
@@ -203,7 +217,10 @@ fn the_summary_reports_the_index_size_and_the_page_links_to_the_index() {
     let shown = format!("search index {:.1} KB", total as f64 / 1024.0);
     assert!(stdout.contains(&shown), "{stdout} should say {shown}");
     let home = site.read("public/index.html");
-    assert!(home.contains("data-search-index=/search/index.json"), "{home}");
+    assert!(
+        home.contains("data-search-index=/search/index.json"),
+        "{home}"
+    );
     assert!(home.contains("data-search-script=/js/search."), "{home}");
 }
 
@@ -217,7 +234,10 @@ fn a_typo_in_the_search_table_is_an_error() {
     let out = site.folio(&["build"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("folio.toml:") && err.contains("include_code"), "{err}");
+    assert!(
+        err.contains("folio.toml:") && err.contains("include_code"),
+        "{err}"
+    );
 }
 
 /// A tiny deterministic generator of words, so thousands of pages share a vocabulary the way
@@ -234,8 +254,8 @@ impl Words {
 
     fn word(&mut self) -> String {
         const SYL: [&str; 16] = [
-            "ka", "lo", "mi", "ter", "an", "su", "vel", "or", "en", "qua", "di", "po", "rus",
-            "ex", "ni", "ba",
+            "ka", "lo", "mi", "ter", "an", "su", "vel", "or", "en", "qua", "di", "po", "rus", "ex",
+            "ni", "ba",
         ];
         // Zipf-like: small numbers far more often.
         let r = self.next() % 1000;
@@ -314,5 +334,8 @@ fn thousands_of_pages_keep_every_shard_small_and_a_first_query_cheap() {
         first_query <= 40 * 1024,
         "a first query reads {first_query} B"
     );
-    assert!(first_query * 50 < total, "a query reads a small part of the index");
+    assert!(
+        first_query * 50 < total,
+        "a query reads a small part of the index"
+    );
 }

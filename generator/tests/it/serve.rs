@@ -728,16 +728,28 @@ fn two_pages_with_one_slug_count_apart_and_an_old_slug_count_carries_over() {
     assert!(projects.contains("data-views=projects.alpha"), "{projects}");
     let manifest = get(&addr, "/_folio/edge.json").json();
     assert_eq!(manifest["legacy"]["notes.solo"], "solo");
-    assert!(manifest["legacy"].get("notes.alpha").is_none(), "{manifest}");
-    assert!(manifest["legacy"].get("projects.alpha").is_none(), "{manifest}");
+    assert!(
+        manifest["legacy"].get("notes.alpha").is_none(),
+        "{manifest}"
+    );
+    assert!(
+        manifest["legacy"].get("projects.alpha").is_none(),
+        "{manifest}"
+    );
 
     // Two pages, one slug: two counts.
     assert_eq!(
         post_view(&addr, "projects.alpha", "ua-1", &me).json()["views"],
         1
     );
-    assert_eq!(post_view(&addr, "notes.alpha", "ua-1", &me).json()["views"], 1);
-    assert_eq!(post_view(&addr, "notes.alpha", "ua-2", &me).json()["views"], 2);
+    assert_eq!(
+        post_view(&addr, "notes.alpha", "ua-1", &me).json()["views"],
+        1
+    );
+    assert_eq!(
+        post_view(&addr, "notes.alpha", "ua-2", &me).json()["views"],
+        2
+    );
     let r = get(&addr, "/api/views?slugs=projects.alpha,notes.alpha").json();
     assert_eq!(
         r,
@@ -752,8 +764,14 @@ fn two_pages_with_one_slug_count_apart_and_an_old_slug_count_carries_over() {
         get(&addr, "/api/views?slugs=notes.solo").json()["views"]["notes.solo"],
         5
     );
-    assert_eq!(post_view(&addr, "notes.solo", "ua-1", &me).json()["views"], 6);
-    assert_eq!(post_view(&addr, "notes.solo", "ua-2", &me).json()["views"], 7);
+    assert_eq!(
+        post_view(&addr, "notes.solo", "ua-1", &me).json()["views"],
+        6
+    );
+    assert_eq!(
+        post_view(&addr, "notes.solo", "ua-2", &me).json()["views"],
+        7
+    );
     server.stop();
     // Once, not on every start.
     let server = Server::start(site.root(), &[]);

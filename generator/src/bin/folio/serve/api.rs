@@ -193,7 +193,10 @@ fn read_views(shared: &Shared, ctx: &Ctx, slugs: Vec<String>) -> ApiResult<Respo
         legacy.push(require_page(ctx, slug)?);
     }
     for (s, l) in slugs.into_iter().zip(legacy) {
-        let n = shared.views.read(&s, l).map_err(|e| internal("counter", e))?;
+        let n = shared
+            .views
+            .read(&s, l)
+            .map_err(|e| internal("counter", e))?;
         views.insert(s, n);
     }
     json_response(&ViewsBatchBody { views })

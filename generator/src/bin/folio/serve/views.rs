@@ -237,8 +237,14 @@ mod tests {
         // Read under the page key before any visit: the old count.
         assert_eq!(s.read("blog.tern", Some("tern")).unwrap(), 2);
         // The first visit under the page key starts from it; later ones never add it again.
-        assert_eq!(s.visit("blog.tern", Some("tern"), &a, &day).unwrap().views, 3);
-        assert_eq!(s.visit("blog.tern", Some("tern"), &b, &day).unwrap().views, 4);
+        assert_eq!(
+            s.visit("blog.tern", Some("tern"), &a, &day).unwrap().views,
+            3
+        );
+        assert_eq!(
+            s.visit("blog.tern", Some("tern"), &b, &day).unwrap().views,
+            4
+        );
         assert_eq!(s.read("blog.tern", Some("tern")).unwrap(), 4);
         // A page without an old key starts at zero.
         assert_eq!(s.visit("projects.tern", None, &a, &day).unwrap().views, 1);
