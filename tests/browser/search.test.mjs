@@ -10,7 +10,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { ARTIFACTS, ROOT, cspViolations, launchBrowser, newVisitor } from "./stack.mjs";
 
@@ -209,5 +210,42 @@ describe("full-text search", () => {
     assert.deepEqual(await cspViolations(page), []);
     assert.deepEqual(errors, []);
     await context.close();
+  });
+
+  test("page text is shown as text: markup in a title or body never runs", async () => {
+    // A site of its own: a title and a body holding markup-looking text.
+    const dir = mkdtempSync(path.join(os.tmpdir(), "folio-search-xss-"));
+    const write = (rel, text) => {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      writeFileSync(path.join(dir, rel), text);
+    };
+    write("folio.toml", 'title = "Marks"\nbase_url = "https://marks.example"\n');
+    write("content/_index.md", '+++\ntitle = "Home"\n+++\n');
+    write("content/projects/_index.md", '+++\ntitle = "Notes"\n+++\n');
+    const title = '<img src=x onerror="window.__xss=1">Quixotic & <b>bold</b>';
+    write("content/projects/odd.md", `+++\ntitle = ${JSON.stringify(title)}\n+++\nThe quixotic text \\<script>window.__xss=2\\</script> stays text.\n`);
+    const own = await startServe(dir);
+    try {
+      const { context, errors } = await newVisitor(browser, "search-xss");
+      const page = await context.newPage();
+      await page.goto(`${own.url}/`);
+      await page.locator("body").press("/");
+      await page.locator("#search-q").waitFor({ timeout: PATIENCE });
+      await page.keyboard.type("quixotic");
+      const hit = page.locator('.search-results a[href="/projects/odd/"]');
+      await hit.waitFor({ timeout: PATIENCE });
+      assert.equal(await hit.locator(".search-hit-title").textContent(), title);
+      assert.match(await hit.locator(".search-hit-excerpt").textContent(), /<script>window.__xss=2<\/script>/);
+      assert.equal(await page.locator(".search-results img, .search-results script, .search-results b").count(), 0);
+      assert.equal(await page.evaluate(() => window.__xss), undefined);
+      assert.deepEqual(await cspViolations(page), []);
+      assert.deepEqual(errors, []);
+      await context.close();
+    } finally {
+      own.child.kill("SIGINT");
+      await new Promise((r) => setTimeout(r, 500));
+      own.child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
