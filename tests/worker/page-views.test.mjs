@@ -53,6 +53,7 @@ before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), "folio-page-views-"));
   site = path.join(dir, "site");
   state = path.join(dir, "state");
+  mkdirSync(state, { recursive: true });
   write("folio.toml", 'title = "Twins"\nbase_url = "https://twins.example"\n');
   write("content/_index.md", '+++\ntitle = "Home"\n+++\n');
   write("content/projects/_index.md", '+++\ntitle = "Projects"\n+++\n');
