@@ -22,8 +22,9 @@
 //! [`MAX_TERM`]). There is no stemming: the client matches each word typed as a prefix of
 //! indexed terms, so `render` finds `rendering` and `renderer`.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// A shard is split further when its JSON is bigger than this (bytes, before compression).
@@ -83,42 +84,45 @@ struct Store<'a> {
 /// Builds the index of `docs` (their ids are their positions, so pass them in a stable
 /// order).
 pub(crate) fn build(docs: &[Doc<'_>], include_code: bool) -> Index {
-    // term → (doc id → weight)
-    let mut postings: BTreeMap<String, BTreeMap<usize, u32>> = BTreeMap::new();
-    let mut stores: Vec<Vec<u8>> = Vec::with_capacity(docs.len());
-    for (id, d) in docs.iter().enumerate() {
-        let text = extract(d.html, include_code);
-        let mut add = |t: &str, w: u32| {
-            let e = postings
-                .entry(t.to_string())
-                .or_default()
-                .entry(id)
-                .or_insert(0);
-            *e = (*e + w).min(MAX_WEIGHT);
-        };
-        for t in terms(d.title) {
-            add(&t, TITLE_WEIGHT);
-        }
-        for t in terms(&text.headings) {
-            add(&t, HEADING_WEIGHT);
-        }
-        for t in terms(&text.body) {
-            add(&t, 1);
-        }
-        let x = cut(&text.body, TEXT_LIMIT);
-        let store = Store {
-            u: d.path,
-            t: d.title,
-            s: d.section,
-            x,
-        };
-        stores.push(serde_json::to_vec(&store).unwrap_or_default());
-    }
-
-    let encoded: Vec<(String, String)> = postings
-        .iter()
-        .map(|(term, docs)| (term.clone(), encode_postings(term, docs)))
+    // Each page on its own (in parallel): its text, its terms and their weights, its store.
+    let per_doc: Vec<(HashMap<String, u32>, Vec<u8>)> = docs
+        .par_iter()
+        .map(|d| {
+            let text = extract(d.html, include_code);
+            let mut weights: HashMap<String, u32> = HashMap::new();
+            let mut add = |t: String, w: u32| {
+                let e = weights.entry(t).or_insert(0);
+                *e = (*e + w).min(MAX_WEIGHT);
+            };
+            terms(d.title).for_each(|t| add(t, TITLE_WEIGHT));
+            terms(&text.headings).for_each(|t| add(t, HEADING_WEIGHT));
+            terms(&text.body).for_each(|t| add(t, 1));
+            let store = Store {
+                u: d.path,
+                t: d.title,
+                s: d.section,
+                x: cut(&text.body, TEXT_LIMIT),
+            };
+            (weights, serde_json::to_vec(&store).unwrap_or_default())
+        })
         .collect();
+    // term → [(doc id, weight)], ids ascending (pages are taken in order).
+    let mut postings: HashMap<String, Vec<(usize, u32)>> = HashMap::new();
+    let mut stores: Vec<Vec<u8>> = Vec::with_capacity(docs.len());
+    for (id, (weights, store)) in per_doc.into_iter().enumerate() {
+        for (t, w) in weights {
+            postings.entry(t).or_default().push((id, w));
+        }
+        stores.push(store);
+    }
+    let mut encoded: Vec<(String, String)> = postings
+        .into_par_iter()
+        .map(|(term, docs)| {
+            let enc = encode_postings(&term, &docs);
+            (term, enc)
+        })
+        .collect();
+    encoded.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut shards: Vec<(String, Vec<u8>)> = Vec::new();
     split(&encoded, 2, &mut shards);
 
@@ -160,16 +164,18 @@ pub(crate) fn build(docs: &[Doc<'_>], include_code: bool) -> Index {
     }
 }
 
-/// `"term":[delta,weight,…]` (a JSON object member).
-fn encode_postings(term: &str, docs: &BTreeMap<usize, u32>) -> String {
+/// `"term":[delta,weight,…]` (a JSON object member); `docs` in ascending id order.
+fn encode_postings(term: &str, docs: &[(usize, u32)]) -> String {
+    use std::fmt::Write as _;
     let mut s = serde_json::to_string(term).unwrap_or_default();
+    s.reserve(docs.len() * 5 + 3);
     s.push_str(":[");
     let mut last = 0usize;
-    for (i, (&id, &w)) in docs.iter().enumerate() {
+    for (i, &(id, w)) in docs.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
-        s.push_str(&format!("{},{w}", id - last));
+        let _ = write!(s, "{},{w}", id - last);
         last = id;
     }
     s.push(']');
@@ -177,40 +183,39 @@ fn encode_postings(term: &str, docs: &BTreeMap<usize, u32>) -> String {
 }
 
 /// Groups `terms` (sorted, all sharing a prefix of `len - 1` characters) into shards keyed
-/// by their first `len` characters, splitting any shard over [`SHARD_TARGET`] further.
+/// by their first `len` characters, splitting any shard over [`SHARD_TARGET`] further. Terms
+/// with one prefix are contiguous in sorted order, and the term equal to the prefix (if any)
+/// comes first.
 fn split(terms: &[(String, String)], len: usize, out: &mut Vec<(String, Vec<u8>)>) {
-    let mut groups: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for (t, enc) in terms {
-        groups
-            .entry(t.chars().take(len).collect())
-            .or_default()
-            .push((t.clone(), enc.clone()));
-    }
-    for (key, group) in groups {
-        let size: usize = group.iter().map(|(_, e)| e.len() + 1).sum::<usize>() + 1;
-        let longer: Vec<(String, String)> = group
-            .iter()
-            .filter(|(t, _)| t.chars().count() > len)
-            .cloned()
-            .collect();
-        if size > SHARD_TARGET && group.len() > 1 && !longer.is_empty() {
-            let exact: Vec<&(String, String)> = group
+    let prefix = |t: &str| -> usize { t.char_indices().nth(len).map_or(t.len(), |(i, _)| i) };
+    let mut start = 0;
+    while start < terms.len() {
+        let first = &terms[start].0;
+        let key = &first[..prefix(first)];
+        let end = start
+            + terms[start..]
                 .iter()
-                .filter(|(t, _)| t.chars().count() <= len)
-                .collect();
-            if !exact.is_empty() {
-                out.push((key.clone(), shard_json(exact.into_iter())));
+                .position(|(t, _)| &t[..prefix(t)] != key)
+                .unwrap_or(terms.len() - start);
+        let group = &terms[start..end];
+        let size: usize = group.iter().map(|(_, e)| e.len() + 1).sum::<usize>() + 1;
+        let exact = group.iter().take_while(|(t, _)| t.len() == key.len()).count();
+        if size > SHARD_TARGET && group.len() > 1 && exact < group.len() {
+            if exact > 0 {
+                out.push((key.to_string(), shard_json(&group[..exact])));
             }
-            split(&longer, len + 1, out);
+            split(&group[exact..], len + 1, out);
         } else {
-            out.push((key, shard_json(group.iter())));
+            out.push((key.to_string(), shard_json(group)));
         }
+        start = end;
     }
 }
 
-fn shard_json<'a>(members: impl Iterator<Item = &'a (String, String)>) -> Vec<u8> {
-    let mut s = String::from("{");
-    for (i, (_, enc)) in members.enumerate() {
+fn shard_json(members: &[(String, String)]) -> Vec<u8> {
+    let mut s = String::with_capacity(members.iter().map(|(_, e)| e.len() + 1).sum::<usize>() + 2);
+    s.push('{');
+    for (i, (_, enc)) in members.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
