@@ -90,9 +90,11 @@ pub(crate) fn build(docs: &[Doc<'_>], include_code: bool) -> Index {
         .map(|d| {
             let text = extract(d.html, include_code);
             let mut weights: HashMap<String, u32> = HashMap::new();
-            let mut add = |t: String, w: u32| {
-                let e = weights.entry(t).or_insert(0);
-                *e = (*e + w).min(MAX_WEIGHT);
+            let mut add = |t: String, w: u32| match weights.get_mut(&t) {
+                Some(e) => *e = (*e + w).min(MAX_WEIGHT),
+                None => {
+                    weights.insert(t, w.min(MAX_WEIGHT));
+                }
             };
             terms(d.title).for_each(|t| add(t, TITLE_WEIGHT));
             terms(&text.headings).for_each(|t| add(t, HEADING_WEIGHT));
@@ -344,10 +346,18 @@ pub(crate) fn extract(html: &str, include_code: bool) -> Text {
         if VOID.contains(&name.as_str()) || tag.ends_with('/') {
             continue;
         }
-        let hides = HIDDEN.contains(&name.as_str())
-            || (name == "pre" && !include_code)
-            || tag.contains("aria-hidden=\"true\"");
-        stack.push((name.clone(), hides, is_heading(&name)));
+        let raw_hidden =
+            HIDDEN.contains(&name.as_str()) || (name == "pre" && !include_code);
+        let hides = raw_hidden || tag.contains("aria-hidden=\"true\"");
+        if raw_hidden {
+            // Nothing inside counts (highlighted code is thousands of spans): go straight
+            // to the closing tag (these elements do not nest in rendered markdown).
+            let close = format!("</{name}");
+            rest = rest.find(&close).map_or("", |i| &rest[i..]);
+        }
+        stack.push((name, hides, false));
+        let last = stack.len() - 1;
+        stack[last].2 = is_heading(&stack[last].0);
     }
     out.body = out.body.trim().to_string();
     out.headings = out.headings.trim().to_string();
@@ -387,18 +397,22 @@ fn push_text(out: &mut Text, raw: &str, hidden: bool, heading: bool) {
         return;
     }
     let text = decode_entities(raw);
+    let starts_space = text.starts_with(char::is_whitespace);
+    let ends_space = text.ends_with(char::is_whitespace);
     for target in [Some(&mut out.body), heading.then_some(&mut out.headings)]
         .into_iter()
         .flatten()
     {
-        for c in text.chars() {
-            if c.is_whitespace() {
-                if !target.is_empty() && !target.ends_with([' ', '\n']) {
-                    target.push(' ');
-                }
-            } else {
-                target.push(c);
+        let mut space = starts_space;
+        for word in text.split_whitespace() {
+            if space && !target.is_empty() && !target.ends_with([' ', '\n']) {
+                target.push(' ');
             }
+            target.push_str(word);
+            space = true;
+        }
+        if ends_space && !target.is_empty() && !target.ends_with([' ', '\n']) {
+            target.push(' ');
         }
     }
 }

@@ -143,7 +143,9 @@ impl Build<'_> {
             self.diags.push(Diagnostic::warning("templates", None, format!("{a} is blocked by the Content-Security-Policy: move it to a stylesheet or script file")));
         }
         let mut immutable = inputs.assets.immutable_paths();
+        let started = std::time::Instant::now();
         let index = search_index(inputs, sink);
+        self.clock.part("search", started.elapsed());
         if let Some(index) = &index {
             for (path, bytes) in &index.files {
                 write(path, bytes);
