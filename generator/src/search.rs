@@ -201,7 +201,10 @@ fn split(terms: &[(String, String)], len: usize, out: &mut Vec<(String, Vec<u8>)
                 .unwrap_or(terms.len() - start);
         let group = &terms[start..end];
         let size: usize = group.iter().map(|(_, e)| e.len() + 1).sum::<usize>() + 1;
-        let exact = group.iter().take_while(|(t, _)| t.len() == key.len()).count();
+        let exact = group
+            .iter()
+            .take_while(|(t, _)| t.len() == key.len())
+            .count();
         if size > SHARD_TARGET && group.len() > 1 && exact < group.len() {
             if exact > 0 {
                 out.push((key.to_string(), shard_json(&group[..exact])));
@@ -346,8 +349,7 @@ pub(crate) fn extract(html: &str, include_code: bool) -> Text {
         if VOID.contains(&name.as_str()) || tag.ends_with('/') {
             continue;
         }
-        let raw_hidden =
-            HIDDEN.contains(&name.as_str()) || (name == "pre" && !include_code);
+        let raw_hidden = HIDDEN.contains(&name.as_str()) || (name == "pre" && !include_code);
         let hides = raw_hidden || tag.contains("aria-hidden=\"true\"");
         if raw_hidden {
             // Nothing inside counts (highlighted code is thousands of spans): go straight
