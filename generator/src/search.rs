@@ -23,6 +23,7 @@
 //! indexed terms, so `render` finds `rendering` and `renderer`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -83,46 +84,30 @@ struct Store<'a> {
 
 /// Builds the index of `docs` (their ids are their positions, so pass them in a stable
 /// order).
-pub(crate) fn build(docs: &[Doc<'_>], include_code: bool) -> Index {
-    // Each page on its own (in parallel): its text, its terms and their weights, its store.
-    let per_doc: Vec<(HashMap<String, u32>, Vec<u8>)> = docs
+pub(crate) fn build(docs: &[Doc<'_>], include_code: bool, prev: &DocCache) -> (Index, DocCache) {
+    // Each page on its own (in parallel): its terms and their weights, its store; reused from
+    // the previous build (`folio serve`) while its path, title, section and body are the same.
+    let parts: Vec<Arc<DocPart>> = docs
         .par_iter()
         .map(|d| {
-            let text = extract(d.html, include_code);
-            let mut weights: HashMap<String, u32> = HashMap::new();
-            let mut add = |t: String, w: u32| match weights.get_mut(&t) {
-                Some(e) => *e = (*e + w).min(MAX_WEIGHT),
-                None => {
-                    weights.insert(t, w.min(MAX_WEIGHT));
-                }
-            };
-            terms(d.title).for_each(|t| add(t, TITLE_WEIGHT));
-            terms(&text.headings).for_each(|t| add(t, HEADING_WEIGHT));
-            terms(&text.body).for_each(|t| add(t, 1));
-            let store = Store {
-                u: d.path,
-                t: d.title,
-                s: d.section,
-                x: cut(&text.body, TEXT_LIMIT),
-            };
-            (weights, serde_json::to_vec(&store).unwrap_or_default())
+            let key = part_key(d, include_code);
+            match prev.get(d.path) {
+                Some(p) if p.key == key => p.clone(),
+                _ => Arc::new(index_doc(d, include_code, key)),
+            }
         })
         .collect();
     // term → [(doc id, weight)], ids ascending (pages are taken in order).
-    let mut postings: HashMap<String, Vec<(usize, u32)>> = HashMap::new();
-    let mut stores: Vec<Vec<u8>> = Vec::with_capacity(docs.len());
-    for (id, (weights, store)) in per_doc.into_iter().enumerate() {
-        for (t, w) in weights {
-            postings.entry(t).or_default().push((id, w));
+    let mut postings: HashMap<&str, Vec<(usize, u32)>> = HashMap::new();
+    for (id, part) in parts.iter().enumerate() {
+        for (t, w) in &part.weights {
+            postings.entry(t.as_str()).or_default().push((id, *w));
         }
-        stores.push(store);
     }
+    let stores: Vec<&[u8]> = parts.iter().map(|p| p.store.as_slice()).collect();
     let mut encoded: Vec<(String, String)> = postings
         .into_par_iter()
-        .map(|(term, docs)| {
-            let enc = encode_postings(&term, &docs);
-            (term, enc)
-        })
+        .map(|(term, docs)| (term.to_string(), encode_postings(term, &docs)))
         .collect();
     encoded.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut shards: Vec<(String, Vec<u8>)> = Vec::new();
@@ -155,14 +140,70 @@ pub(crate) fn build(docs: &[Doc<'_>], include_code: bool) -> Index {
     for (key, bytes) in &shards {
         files.push((format!("search/{dir}/t-{}.json", hex(key)), bytes.clone()));
     }
-    for (id, s) in stores.into_iter().enumerate() {
-        files.push((format!("search/{dir}/p/{id}.json"), s));
+    for (id, s) in stores.iter().enumerate() {
+        files.push((format!("search/{dir}/p/{id}.json"), s.to_vec()));
     }
     let bytes = files.iter().map(|(_, b)| b.len() as u64).sum();
-    Index {
-        files,
-        bytes,
-        dir: format!("search/{dir}"),
+    let cache = docs
+        .iter()
+        .zip(parts)
+        .map(|(d, p)| (d.path.to_string(), p))
+        .collect();
+    (
+        Index {
+            files,
+            bytes,
+            dir: format!("search/{dir}"),
+        },
+        cache,
+    )
+}
+
+/// One page's part of the index, kept for the next build (`folio serve`).
+pub(crate) struct DocPart {
+    /// A digest of everything it was made from.
+    key: [u8; 32],
+    /// Its terms and their weights.
+    weights: Vec<(String, u32)>,
+    /// Its store (`p/<id>.json`).
+    store: Vec<u8>,
+}
+
+/// The pages' parts by site path, from the previous build.
+pub(crate) type DocCache = HashMap<String, Arc<DocPart>>;
+
+fn part_key(d: &Doc<'_>, include_code: bool) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(&[u8::from(include_code)]);
+    for s in [d.path, d.title, d.section, d.html] {
+        h.update(&(s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
+    *h.finalize().as_bytes()
+}
+
+fn index_doc(d: &Doc<'_>, include_code: bool, key: [u8; 32]) -> DocPart {
+    let text = extract(d.html, include_code);
+    let mut weights: HashMap<String, u32> = HashMap::new();
+    let mut add = |t: String, w: u32| match weights.get_mut(&t) {
+        Some(e) => *e = (*e + w).min(MAX_WEIGHT),
+        None => {
+            weights.insert(t, w.min(MAX_WEIGHT));
+        }
+    };
+    terms(d.title).for_each(|t| add(t, TITLE_WEIGHT));
+    terms(&text.headings).for_each(|t| add(t, HEADING_WEIGHT));
+    terms(&text.body).for_each(|t| add(t, 1));
+    let store = Store {
+        u: d.path,
+        t: d.title,
+        s: d.section,
+        x: cut(&text.body, TEXT_LIMIT),
+    };
+    DocPart {
+        key,
+        weights: weights.into_iter().collect(),
+        store: serde_json::to_vec(&store).unwrap_or_default(),
     }
 }
 
@@ -503,7 +544,10 @@ mod tests {
                 html: b,
             })
             .collect();
-        let idx = build(&docs, false);
+        let (idx, cache) = build(&docs, false, &DocCache::new());
+        // A second build reuses every page's part and writes the same files.
+        let (again, _) = build(&docs, false, &cache);
+        assert_eq!(again.files, idx.files);
         let manifest: serde_json::Value = serde_json::from_slice(&idx.files[0].1).unwrap();
         let shards: Vec<&str> = manifest["shards"]
             .as_array()

@@ -193,6 +193,8 @@ pub struct Memo {
     jobs: HashMap<String, Arc<JobRecord>>,
     /// Copied files by output path (only kept when the output is in memory).
     copies: HashMap<String, CopyRecord>,
+    /// Each page's part of the search index, by site path.
+    search: crate::search::DocCache,
     /// The built site: output path → bytes.
     pub files: BTreeMap<String, Arc<[u8]>>,
 }
@@ -302,7 +304,7 @@ fn run(
     let output = b.output()?;
     let jobs = jobs::jobs(&content, &checked.tags);
     let rendered = b.render(&jobs, &inputs, &templates, &functions, &output.sink);
-    let search_bytes = b.write_generated(&inputs, &rendered.inline, &output.sink);
+    let (search_bytes, search) = b.write_generated(&inputs, &rendered.inline, &output.sink);
     let copies = b.copy(&content, &assets, &output.sink);
     b.clock.mark("write");
 
@@ -337,6 +339,7 @@ fn run(
         syntax_css: generated.syntax_css,
         jobs: rendered.records.into_iter().collect(),
         copies,
+        search,
         files: output.sink.into_files(),
     };
     b.finish(output.staging, report, memo)

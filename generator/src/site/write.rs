@@ -87,13 +87,14 @@ impl Build<'_> {
     }
 
     /// Writes the files made without templates; `inline` is what the rendered pages hold
-    /// inline (for the security headers). Returns the size of the search index written.
+    /// inline (for the security headers). Returns the size of the search index written, and
+    /// its pages' parts for the next build.
     pub(super) fn write_generated(
         &mut self,
         inputs: &RenderInputs<'_>,
         inline: &InlineCode,
         sink: &Sink,
-    ) -> u64 {
+    ) -> (u64, search::DocCache) {
         let (cfg, content, site) = (inputs.cfg, inputs.content, self.site);
         let mut write_errors = Diagnostics::new();
         let mut write = |rel: &str, bytes: &[u8]| {
@@ -144,7 +145,10 @@ impl Build<'_> {
         }
         let mut immutable = inputs.assets.immutable_paths();
         let started = std::time::Instant::now();
-        let index = search_index(inputs, sink);
+        let (index, search_memo) = match search_index(inputs, sink, &self.prev.search) {
+            Some((index, memo)) => (Some(index), memo),
+            None => (None, search::DocCache::new()),
+        };
         self.clock.part("search", started.elapsed());
         if let Some(index) = &index {
             for (path, bytes) in &index.files {
@@ -162,7 +166,7 @@ impl Build<'_> {
             render::edge_json(cfg, content, &headers).as_bytes(),
         );
         self.diags.extend(write_errors);
-        index.map_or(0, |i| i.bytes)
+        (index.map_or(0, |i| i.bytes), search_memo)
     }
 
     /// Copies the files that go out as they are (bundle files, loose files, static files)
@@ -249,8 +253,13 @@ impl Build<'_> {
 }
 
 /// The full-text search index of every published page and every section with a body
-/// (`[search] enabled`; nothing when only checking). Ids follow the site paths' order.
-fn search_index(inputs: &RenderInputs<'_>, sink: &Sink) -> Option<search::Index> {
+/// (`[search] enabled`; nothing when only checking). Ids follow the site paths' order. A
+/// page's part is reused from `prev` (the previous build's) while its inputs are the same.
+fn search_index(
+    inputs: &RenderInputs<'_>,
+    sink: &Sink,
+    prev: &search::DocCache,
+) -> Option<(search::Index, search::DocCache)> {
     let (cfg, content, bodies) = (inputs.cfg, inputs.content, inputs.bodies);
     if !cfg.search.enabled || matches!(sink, Sink::Discard) {
         return None;
@@ -300,7 +309,7 @@ fn search_index(inputs: &RenderInputs<'_>, sink: &Sink) -> Option<search::Index>
         });
     }
     docs.sort_by(|a, b| a.path.cmp(b.path));
-    Some(search::build(&docs, cfg.search.include_code))
+    Some(search::build(&docs, cfg.search.include_code, prev))
 }
 
 /// Every listed path of the sitemap, with the date it last changed when known.
