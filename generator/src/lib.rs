@@ -32,6 +32,7 @@ mod output;
 mod poster;
 mod recordings;
 mod render;
+mod search;
 mod security;
 mod shortcodes;
 pub mod site;

@@ -122,6 +122,7 @@ pub(crate) fn config_context(cfg: &Config) -> Value {
         "edge": { "views": cfg.edge.views },
         "terminal": { "enabled": cfg.terminal.enabled },
         "contact": { "enabled": cfg.contact.enabled, "page": cfg.contact.page },
+        "search": { "enabled": cfg.search.enabled },
     })
 }
 
@@ -147,6 +148,7 @@ pub(crate) fn page_summary(cfg: &Config, p: &Page, r: &Rendered) -> Value {
         "date": p.meta.date.as_ref().map(|d| &d.text),
         "updated": p.meta.updated.as_ref().map(|d| &d.text),
         "slug": p.slug,
+        "view_key": folio_edge::counter::page_key(&p.path),
         "path": p.path,
         "permalink": cfg.permalink(&p.path),
         "content_path": p.file.content_path,
@@ -503,11 +505,25 @@ pub(crate) fn contact_manifest(cfg: &Config) -> Option<folio_edge::contact::Cont
 }
 
 /// `/_folio/edge.json`: what the Worker must know about the build — the security headers (one
-/// source of truth with `_headers`), the slugs the view counter accepts and the demo ids.
+/// source of truth with `_headers`), the page keys the view counter accepts (with the old slug
+/// key of each page whose slug was its own, to carry its count over) and the demo ids.
 pub(crate) fn edge_json(cfg: &Config, content: &Content, headers: &[(String, String)]) -> String {
-    let mut pages: Vec<&str> = content.pages.iter().map(|p| p.slug.as_str()).collect();
+    use folio_edge::counter::page_key;
+    let mut pages: Vec<String> = content.pages.iter().map(|p| page_key(&p.path)).collect();
     pages.sort();
     pages.dedup();
+    let mut by_slug: std::collections::HashMap<&str, usize> = Default::default();
+    for p in &content.pages {
+        *by_slug.entry(p.slug.as_str()).or_default() += 1;
+    }
+    // A slug two pages shared was one counter for both: it belongs to neither (reset).
+    let legacy: std::collections::BTreeMap<String, String> = content
+        .pages
+        .iter()
+        .filter(|p| by_slug[p.slug.as_str()] == 1)
+        .map(|p| (page_key(&p.path), p.slug.clone()))
+        .filter(|(k, slug)| k != slug)
+        .collect();
     let mut demos: Vec<&str> = if cfg.terminal.enabled {
         content
             .pages
@@ -523,7 +539,8 @@ pub(crate) fn edge_json(cfg: &Config, content: &Content, headers: &[(String, Str
         contact: contact_manifest(cfg),
         demos: demos.into_iter().map(str::to_string).collect(),
         headers: headers.to_vec(),
-        pages: pages.into_iter().map(str::to_string).collect(),
+        pages,
+        legacy,
         version: MANIFEST_VERSION,
     }
     .to_json()

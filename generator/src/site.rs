@@ -131,6 +131,8 @@ pub struct BuildReport {
     pub output: Option<PathBuf>,
     /// The files (Memory mode).
     pub files_in_memory: BTreeMap<String, Vec<u8>>,
+    /// Size of the full-text search index written (`search/`), in bytes; 0 without one.
+    pub search_bytes: u64,
     /// Every `http(s)` link of the markdown and where it is written (Check mode), for
     /// `folio check --external`.
     pub external_links: Vec<crate::linkcheck::ExternalLink>,
@@ -201,6 +203,8 @@ pub struct Memo {
     jobs: HashMap<String, Arc<JobRecord>>,
     /// Copied files by output path (only kept when the output is in memory).
     copies: HashMap<String, CopyRecord>,
+    /// Each page's part of the search index, by site path.
+    search: crate::search::DocCache,
     /// The built site: output path → bytes.
     pub files: BTreeMap<String, Arc<[u8]>>,
 }
@@ -311,7 +315,7 @@ fn run(
     let output = b.output()?;
     let jobs = jobs::jobs(&content, &checked.tags);
     let rendered = b.render(&jobs, &inputs, &templates, &functions, &output.sink);
-    b.write_generated(&inputs, &rendered.inline, &output.sink);
+    let (search_bytes, search) = b.write_generated(&inputs, &rendered.inline, &output.sink);
     let copies = b.copy(&content, &assets, &output.sink);
     b.clock.mark("write");
 
@@ -331,6 +335,7 @@ fn run(
         rendered: rendered.count,
         rendered_paths: rendered.paths,
         reused: jobs.len() - rendered.count,
+        search_bytes,
         external_links: if opts.mode == Mode::Check {
             bodies.external_links(&content)
         } else {
@@ -347,6 +352,7 @@ fn run(
         syntax_css: generated.syntax_css,
         jobs: rendered.records.into_iter().collect(),
         copies,
+        search,
         files: output.sink.into_files(),
     };
     b.finish(output.staging, report, memo)

@@ -374,7 +374,7 @@ describe("folio serve in the browser", () => {
     assert.equal(await shown(second), n + 1, "another visitor adds one");
     await second.reload();
     assert.equal(await shown(second), n + 1, "the same visitor again does not");
-    const api = await (await second.request.get(url(`/api/views/${slug}`))).json();
+    const api = await (await second.request.get(url(`/api/views/projects.${slug}`))).json();
     assert.equal(api.views, n + 1, "the API agrees");
     await other.close();
     await first.close();

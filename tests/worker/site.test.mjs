@@ -80,10 +80,12 @@ after(async () => {
 
 test("the site's own Worker counts a view exactly once", async () => {
   const headers = { Origin: worker.base, "User-Agent": "folio-e2e/site" };
-  const first = await fetch(`${worker.base}/api/views/hello-folio`, { method: "POST", headers });
+  // The page's key, as the build listed it (its path: projects/hello-folio → projects.hello-folio).
+  const key = "projects.hello-folio";
+  const first = await fetch(`${worker.base}/api/views/${key}`, { method: "POST", headers });
   assert.equal(first.status, 200, await first.clone().text());
   assert.equal((await first.json()).views, 1);
-  const again = await fetch(`${worker.base}/api/views/hello-folio`, { method: "POST", headers });
+  const again = await fetch(`${worker.base}/api/views/${key}`, { method: "POST", headers });
   assert.equal((await again.json()).views, 1);
   const unknown = await fetch(`${worker.base}/api/views/not-a-page`, { method: "POST", headers });
   assert.equal(unknown.status, 404);

@@ -50,6 +50,9 @@ pub struct Config {
     /// The first-party contact form.
     #[serde(default)]
     pub contact: crate::contact::ContactConfig,
+    /// The full-text search index the build writes.
+    #[serde(default)]
+    pub search: SearchConfig,
     /// Anything the author wants templates to see, as `config.extra`.
     #[serde(default, serialize_with = "serialize_table")]
     pub extra: toml::Table,
@@ -82,6 +85,26 @@ impl Default for MarkdownConfig {
             smart_punctuation: true,
             toc_depth: 3,
             math: true,
+        }
+    }
+}
+
+/// `[search]`: the full-text search index (`search/` in the output) and the theme's search box.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Write the index (and show the search box).
+    pub enabled: bool,
+    /// Index the text of code blocks too (off: code is left out, so identifiers in long
+    /// listings do not crowd out prose).
+    pub include_code: bool,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            enabled: true,
+            include_code: false,
         }
     }
 }
@@ -438,6 +461,7 @@ const TOP_KEYS: &[&str] = &[
     "edge",
     "terminal",
     "contact",
+    "search",
     "extra",
 ];
 
@@ -488,6 +512,7 @@ fn unknown_keys(text: &str) -> Vec<FmError> {
             "security" => keys_of::<SecurityConfig>(),
             "edge" => keys_of::<EdgeConfig>(),
             "terminal" => keys_of::<TerminalConfig>(),
+            "search" => keys_of::<SearchConfig>(),
             "contact" => keys_of_value(crate::contact::ContactConfig {
                 sender: Some(String::new()),
                 subject_prefix: Some(String::new()),

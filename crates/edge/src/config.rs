@@ -6,7 +6,7 @@
 
 use crate::api::ApiError;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The manifest format version this Worker understands.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -30,8 +30,12 @@ pub struct EdgeManifest {
     pub site_origin: String,
     /// The `/*` block of `_headers`, in order: the security policy.
     pub headers: Vec<(String, String)>,
-    /// Slugs of the pages whose views may be counted.
+    /// Keys of the pages whose views may be counted ([`crate::counter::page_key`]).
     pub pages: BTreeSet<String>,
+    /// Page key → the slug its count was kept under before counts were keyed by page, for
+    /// pages whose slug no other page had (their old count was theirs alone): read and
+    /// carried over until the page is counted under its own key.
+    pub legacy: BTreeMap<String, String>,
     /// Ids of the demos the terminal may open.
     pub demos: BTreeSet<String>,
     /// The contact form, when the site has one (`[contact]`).
@@ -53,9 +57,12 @@ pub struct ManifestFile {
     pub demos: Vec<String>,
     /// The `/*` block of `_headers`, in order: the security policy.
     pub headers: Vec<(String, String)>,
-    /// Slugs of the pages whose views may be counted, sorted, without duplicates.
+    /// Keys of the pages whose views may be counted, sorted, without duplicates.
     #[serde(default)]
     pub pages: Vec<String>,
+    /// Page key → its old slug key, where the two differ and the slug was the page's alone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub legacy: BTreeMap<String, String>,
     /// [`MANIFEST_VERSION`] when written.
     pub version: u32,
 }
@@ -110,6 +117,7 @@ impl EdgeManifest {
             site_origin,
             headers: raw.headers,
             pages: raw.pages.into_iter().collect(),
+            legacy: raw.legacy,
             demos: raw.demos.into_iter().collect(),
             contact: raw.contact,
         })
@@ -273,15 +281,21 @@ pub fn require_manifest(manifest: Option<&EdgeManifest>) -> Result<&EdgeManifest
     manifest.ok_or_else(|| ApiError::misconfigured("the site's edge manifest is missing"))
 }
 
-/// Whether `slug` is a page the counter may count or read: a slug the build did not list is
-/// a 404 before any storage is touched (nobody can create counters at will).
-pub fn require_page(manifest: Option<&EdgeManifest>, slug: &str) -> Result<(), ApiError> {
-    if require_manifest(manifest)?.pages.contains(slug) {
-        Ok(())
+/// Whether `key` is a page the counter may count or read: a key the build did not list is
+/// a 404 before any storage is touched (nobody can create counters at will). Returns the
+/// page's old slug key when its count is to be carried over from there
+/// ([`EdgeManifest::legacy`]).
+pub fn require_page<'m>(
+    manifest: Option<&'m EdgeManifest>,
+    key: &str,
+) -> Result<Option<&'m str>, ApiError> {
+    let m = require_manifest(manifest)?;
+    if m.pages.contains(key) {
+        Ok(m.legacy.get(key).map(String::as_str))
     } else {
         Err(ApiError::not_found(
             "unknown_slug",
-            format!("no page {slug:?}"),
+            format!("no page {key:?}"),
         ))
     }
 }
@@ -313,15 +327,21 @@ mod tests {
     #[test]
     fn only_listed_pages_are_counted() {
         let m = EdgeManifest::parse(SAMPLE).unwrap();
-        assert!(require_page(Some(&m), "cv").is_ok());
+        assert_eq!(require_page(Some(&m), "cv"), Ok(None));
         assert_eq!(require_page(Some(&m), "nope").unwrap_err().status, 404);
         assert_eq!(require_page(None, "cv").unwrap_err().status, 503);
+        // Page keys: the two `minirt` pages are two counters; the old slug is not a page.
+        assert_eq!(require_page(Some(&m), "projects.minirt"), Ok(None));
+        assert_eq!(require_page(Some(&m), "blog.tern"), Ok(Some("tern")));
+        assert_eq!(require_page(Some(&m), "minirt").unwrap_err().status, 404);
+        assert_eq!(require_page(Some(&m), "tern").unwrap_err().status, 404);
     }
 
     const SAMPLE: &str = r#"{ "version": 1,
       "base_url": "https://Ada.example.dev/",
       "headers": [["Content-Security-Policy", "default-src 'self'"], ["X-Frame-Options", "DENY"]],
-      "pages": ["about", "cv", "minirt"],
+      "pages": ["about", "blog.minirt", "blog.tern", "cv", "projects.minirt"],
+      "legacy": { "blog.tern": "tern" },
       "demos": ["minirt"] }"#;
 
     #[test]

@@ -1,6 +1,9 @@
 //! The view counter's rules.
 //!
-//! * One Durable Object per page (named by slug) holds the exact count in its SQLite
+//! * A count belongs to a page, named by its *page key* ([`page_key`]): the page's path
+//!   (`/projects/minirt/` → `projects.minirt`), so two pages that share a slug in different
+//!   sections never share a count.
+//! * One Durable Object per page (named by its page key) holds the exact count in its SQLite
 //!   storage. A Durable Object handles one event at a time and its SQL calls are
 //!   synchronous, so `UPDATE … SET n = n + 1` cannot lose an increment: KV alone
 //!   (get + put) loses most of them under concurrency.
@@ -21,7 +24,16 @@ use serde::{Deserialize, Serialize};
 pub const SQL_SCHEMA: &str = "\
 CREATE TABLE IF NOT EXISTS views (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
 INSERT OR IGNORE INTO views (id, n) VALUES (1, 0);
-CREATE TABLE IF NOT EXISTS seen (day TEXT NOT NULL, visitor TEXT NOT NULL, PRIMARY KEY (day, visitor)) WITHOUT ROWID;";
+CREATE TABLE IF NOT EXISTS seen (day TEXT NOT NULL, visitor TEXT NOT NULL, PRIMARY KEY (day, visitor)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seeded (id INTEGER PRIMARY KEY CHECK (id = 1));";
+
+/// Marks the counter as started: returns a row only the first time, when the count carried
+/// over from the page's old slug key ([`VisitRequest::seed`]) is added (once, ever).
+pub const SQL_MARK_SEEDED: &str =
+    "INSERT INTO seeded (id) VALUES (1) ON CONFLICT DO NOTHING RETURNING 1 AS new";
+
+/// Adds the carried-over count. Binds: the count.
+pub const SQL_ADD_SEED: &str = "UPDATE views SET n = n + ? WHERE id = 1";
 
 /// Forgets the visitor keys of earlier days. Binds: today.
 pub const SQL_FORGET_OLD_DAYS: &str = "DELETE FROM seen WHERE day < ?";
@@ -47,9 +59,48 @@ pub fn kv_write_delay_ms(previous_write_started_ms: Option<u64>, now_ms: u64) ->
     previous_write_started_ms.map_or(0, |t| (t + MIN_KV_WRITE_INTERVAL_MS).saturating_sub(now_ms))
 }
 
-/// The KV key under which a page's count is stored.
-pub fn kv_key(slug: &str) -> String {
-    format!("views:{slug}")
+/// The KV key under which a page's count is stored (by page key; before page keys, by slug).
+pub fn kv_key(key: &str) -> String {
+    format!("views:{key}")
+}
+
+/// Longest page key.
+pub const MAX_PAGE_KEY_LEN: usize = 128;
+
+/// A page's key for the counter, from its site path: the path's segments joined by `.`
+/// (`/projects/minirt/` → `projects.minirt`, `/about/` → `about`), so a top-level page keeps
+/// the key it had when counts were kept by slug. A path whose segments are not all slugs
+/// (`[a-z0-9][a-z0-9_-]*`), or whose key would be longer than [`MAX_PAGE_KEY_LEN`], gets `_`
+/// and 32 hex digits of its SHA-256 instead (no path-derived key starts with `_`, so the two
+/// forms never meet).
+pub fn page_key(path: &str) -> String {
+    let trimmed = path.trim_matches('/');
+    let segments: Vec<&str> = trimmed.split('/').collect();
+    let key = segments.join(".");
+    if !trimmed.is_empty()
+        && key.len() <= MAX_PAGE_KEY_LEN
+        && segments
+            .iter()
+            .all(|s| terminal_protocol::is_valid_demo_id(s))
+    {
+        return key;
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(path.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("_{hex}")
+}
+
+/// Whether `key` has the shape of a page key ([`page_key`]): slugs joined by `.`, or `_` and
+/// 32 hex digits. Anything else is refused before any storage is touched.
+pub fn is_valid_page_key(key: &str) -> bool {
+    if let Some(hex) = key.strip_prefix('_') {
+        return hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    }
+    key.len() <= MAX_PAGE_KEY_LEN && key.split('.').all(terminal_protocol::is_valid_demo_id)
 }
 
 /// Parses a count stored in KV. Anything unparsable reads as 0 rather than failing reads
@@ -61,12 +112,16 @@ pub fn parse_kv_count(stored: Option<&str>) -> u64 {
 /// What the Worker asks a page's counter object to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VisitRequest {
-    /// The page (the object also knows it by name; sent so the object can write KV).
+    /// The page's key (the object also knows it by name; sent so the object can write KV).
     pub slug: String,
     /// The visitor's key for today, hex ([`crate::visitor::hex`]).
     pub visitor: String,
     /// Today's UTC date, `YYYY-MM-DD` (the Worker's clock: one source of "today").
     pub day: String,
+    /// The count the page had under its old slug key (migration, see
+    /// `docs/security-edge.md`): added to the object's count on its first visit only.
+    #[serde(default)]
+    pub seed: u64,
 }
 
 /// What the counter object answers.
@@ -133,6 +188,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn page_keys_follow_the_path_and_differ_where_slugs_collide() {
+        assert_eq!(page_key("/projects/minirt/"), "projects.minirt");
+        assert_eq!(page_key("/blog/minirt/"), "blog.minirt");
+        assert_eq!(
+            page_key("/about/"),
+            "about",
+            "a top-level page keeps its slug"
+        );
+        assert_eq!(page_key("/a/b/c/"), "a.b.c");
+        for p in ["/projects/minirt/", "/about/", "/a/b/c/"] {
+            assert!(is_valid_page_key(&page_key(p)), "{p}");
+        }
+        // Not slug segments, or too long: a hash, still a valid key, stable, distinct.
+        let odd = page_key("/Notes/Ünïcode page/");
+        assert!(odd.starts_with('_') && odd.len() == 33, "{odd}");
+        assert!(is_valid_page_key(&odd));
+        assert_eq!(odd, page_key("/Notes/Ünïcode page/"));
+        assert_ne!(odd, page_key("/Notes/other/"));
+        let long = format!("/{}/{}/", "a".repeat(64), "b".repeat(64));
+        assert!(page_key(&long).starts_with('_'));
+        assert!(page_key("/").starts_with('_'));
+        // Shapes refused.
+        for bad in [
+            "", ".", "a..b", ".a", "a.", "A", "a/b", "_xyz", "_", "a.é", "-a",
+        ] {
+            assert!(!is_valid_page_key(bad), "{bad:?}");
+        }
+        assert!(is_valid_page_key("projects.mini-rt_2"));
+    }
+
+    #[test]
     fn kv_keys_and_counts() {
         assert_eq!(kv_key("cv"), "views:cv");
         assert_eq!(parse_kv_count(Some("41")), 41);
@@ -192,6 +278,7 @@ mod tests {
             slug: "cv".into(),
             visitor: "ab".repeat(32),
             day: "2026-11-22".into(),
+            seed: 7,
         };
         let back: VisitRequest = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);

@@ -61,11 +61,11 @@ pub enum Route {
     Contact,
 }
 
-/// Whether a page slug has the shape the counter accepts — the one slug rule,
-/// [`terminal_protocol::is_valid_demo_id`]. Anything else is a 400 before any storage is
-/// touched.
+/// Whether a page key (what `/api/views` takes; historically called a slug) has the shape the
+/// counter accepts — [`crate::counter::is_valid_page_key`]. Anything else is a 400 before any
+/// storage is touched.
 pub fn is_valid_slug(slug: &str) -> bool {
-    terminal_protocol::is_valid_demo_id(slug)
+    crate::counter::is_valid_page_key(slug)
 }
 
 fn method_not_allowed(allow: &'static str) -> ApiError {
@@ -148,7 +148,7 @@ pub fn route(method: Method, path: &str, query: &str) -> Result<Route, ApiError>
             if !is_valid_slug(slug) {
                 return Err(ApiError::bad_request(
                     "malformed_slug",
-                    "a slug is 1-64 characters of a-z, 0-9, '-' and '_'",
+                    "a page key is slugs (1-64 characters of a-z, 0-9, '-' and '_') joined by '.'",
                 ));
             }
             match method {
@@ -188,6 +188,18 @@ mod tests {
             Ok(Route::ReadViews(vec!["a".into(), "b".into(), "c".into()]))
         );
         assert_eq!(route(Options, "/api/views/a", ""), Ok(Route::Preflight));
+        // Page keys: a page's path, segments joined by '.'.
+        assert_eq!(
+            route(Post, "/api/views/projects.minirt", ""),
+            Ok(Route::CountView("projects.minirt".into()))
+        );
+        assert_eq!(
+            route(Get, "/api/views", "slugs=blog.minirt,projects.minirt"),
+            Ok(Route::ReadViews(vec![
+                "blog.minirt".into(),
+                "projects.minirt".into()
+            ]))
+        );
     }
 
     #[test]
@@ -198,6 +210,10 @@ mod tests {
             "/api/views/a/b",
             "/api/views/..",
             "/api/views/-a",
+            "/api/views/a..b",
+            "/api/views/.a",
+            "/api/views/a.",
+            "/api/views/_nothex",
         ] {
             assert_eq!(status(route(Post, bad, "")), 400, "{bad}");
         }
@@ -241,8 +257,11 @@ mod tests {
         assert!(is_valid_slug("mini-rt_2"));
         assert!(is_valid_slug(&"a".repeat(64)));
         assert!(!is_valid_slug(&"a".repeat(65)));
+        assert!(is_valid_slug(&format!("{0}.{0}", "a".repeat(63))));
+        assert!(!is_valid_slug(&format!("{0}.{0}.a", "a".repeat(63))));
         assert!(!is_valid_slug(""));
         assert!(!is_valid_slug("_a"));
+        assert!(is_valid_slug(&format!("_{}", "0f".repeat(16))));
         assert!(!is_valid_slug("é"));
     }
 }

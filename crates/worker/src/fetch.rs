@@ -181,17 +181,24 @@ async fn handle(ctx: &Ctx, req: Request, route: Route, method: Method) -> ApiRes
     }
 }
 
-fn require_page(ctx: &Ctx, slug: &str) -> ApiResult<()> {
-    config::require_page(ctx.manifest.as_deref(), slug)
+/// Checks `key` against the manifest; returns the page's old slug key when its count is
+/// carried over from there (docs/security-edge.md, "Page keys").
+fn require_page<'c>(ctx: &'c Ctx, key: &str) -> ApiResult<Option<&'c str>> {
+    config::require_page(ctx.manifest.as_deref(), key)
 }
 
 async fn count_view(ctx: &Ctx, slug: String) -> ApiResult<Response> {
-    require_page(ctx, &slug)?;
+    let legacy = require_page(ctx, &slug)?;
     if !ctx.salt_configured {
         return Err(ApiError::misconfigured(
             "set VISITOR_SECRET or TERMINAL_SECRET (wrangler secret put)",
         ));
     }
+    // What the page had under its old slug key; the counter adds it on its first visit only.
+    let seed = match legacy {
+        Some(old) => counter::parse_kv_count(kv_stored(ctx, old).await?.as_deref()),
+        None => 0,
+    };
     let ns = ctx
         .env
         .durable_object(binding::COUNTER)
@@ -204,6 +211,7 @@ async fn count_view(ctx: &Ctx, slug: String) -> ApiResult<Response> {
         slug: slug.clone(),
         visitor: ctx.visitor.clone(),
         day: ctx.today.clone(),
+        seed,
     })
     .map_err(|e| internal("serialise", e))?;
     let mut init = RequestInit::new();
@@ -230,32 +238,36 @@ async fn count_view(ctx: &Ctx, slug: String) -> ApiResult<Response> {
     })
 }
 
-async fn kv_count(ctx: &Ctx, slug: &str) -> ApiResult<u64> {
+/// The count stored in KV under a page key (or an old slug key), if any.
+async fn kv_stored(ctx: &Ctx, key: &str) -> ApiResult<Option<String>> {
     let kv = ctx
         .env
         .kv(binding::VIEWS)
         .map_err(|e| internal("kv_binding", e))?;
-    let stored = kv
-        .get(&counter::kv_key(slug))
+    kv.get(&counter::kv_key(key))
         .text()
         .await
-        .map_err(|e| internal("kv_get", e))?;
-    Ok(counter::parse_kv_count(stored.as_deref()))
+        .map_err(|e| internal("kv_get", e))
 }
 
 async fn read_view(ctx: &Ctx, slug: String) -> ApiResult<Response> {
-    require_page(ctx, &slug)?;
-    let views = kv_count(ctx, &slug).await?;
+    let legacy = require_page(ctx, &slug)?;
+    let mut stored = kv_stored(ctx, &slug).await?;
+    // Migration on read: a page not counted under its own key yet shows its old count.
+    if let (None, Some(old)) = (&stored, legacy) {
+        stored = kv_stored(ctx, old).await?;
+    }
     json_response(&ViewsBody {
         slug,
-        views,
+        views: counter::parse_kv_count(stored.as_deref()),
         counted: None,
     })
 }
 
 async fn read_views(ctx: &Ctx, slugs: Vec<String>) -> ApiResult<Response> {
+    let mut legacy = Vec::with_capacity(slugs.len());
     for slug in &slugs {
-        require_page(ctx, slug)?;
+        legacy.push(require_page(ctx, slug)?);
     }
     let kv = ctx
         .env
@@ -267,12 +279,30 @@ async fn read_views(ctx: &Ctx, slugs: Vec<String>) -> ApiResult<Response> {
         .text()
         .await
         .map_err(|e| internal("kv_get_bulk", e))?;
+    let stored = |s: &str| got.get(&counter::kv_key(s)).and_then(|v| v.clone());
+    // Migration on read, as in `read_view`: one more bulk read for the pages not counted
+    // under their own key yet.
+    let old_keys: Vec<String> = slugs
+        .iter()
+        .zip(&legacy)
+        .filter(|(s, _)| stored(s).is_none())
+        .filter_map(|(_, l)| l.map(counter::kv_key))
+        .collect();
+    let old = if old_keys.is_empty() {
+        Default::default()
+    } else {
+        kv.get_bulk(&old_keys)
+            .text()
+            .await
+            .map_err(|e| internal("kv_get_bulk", e))?
+    };
     let views = slugs
-        .into_iter()
-        .map(|s| {
-            let n =
-                counter::parse_kv_count(got.get(&counter::kv_key(&s)).and_then(|v| v.as_deref()));
-            (s, n)
+        .iter()
+        .zip(&legacy)
+        .map(|(s, l)| {
+            let value = stored(s)
+                .or_else(|| l.and_then(|l| old.get(&counter::kv_key(l)).and_then(|v| v.clone())));
+            (s.clone(), counter::parse_kv_count(value.as_deref()))
         })
         .collect();
     json_response(&ViewsBatchBody { views })

@@ -16,7 +16,7 @@ struct CountRow {
     n: u64,
 }
 
-/// One page's exact view count (a SQLite-backed Durable Object, one per slug). See
+/// One page's exact view count (a SQLite-backed Durable Object, one per page key). See
 /// [`crate::counter`] for the rules.
 pub struct ViewCounter {
     state: State,
@@ -108,6 +108,15 @@ impl ViewCounter {
             return Response::error("bad visit", 400);
         }
         let sql = self.state.storage().sql();
+        // The first visit ever carries the page's count over from its old slug key.
+        let first: Vec<serde_json::Value> = sql.exec(counter::SQL_MARK_SEEDED, None)?.to_array()?;
+        if !first.is_empty() && visit.seed > 0 {
+            let seed = i64::try_from(visit.seed).unwrap_or(i64::MAX);
+            sql.exec(
+                counter::SQL_ADD_SEED,
+                vec![worker::SqlStorageValue::try_from_i64(seed)?],
+            )?;
+        }
         sql.exec(counter::SQL_FORGET_OLD_DAYS, vec![visit.day.clone().into()])?;
         let new: Vec<serde_json::Value> = sql
             .exec(

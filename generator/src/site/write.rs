@@ -13,6 +13,7 @@ use folio_edge::config::MANIFEST_FILE;
 use crate::assets::{Assets, Payload};
 use crate::output::{Sink, Staging};
 use crate::render::{self, Tag};
+use crate::search;
 use crate::security::{self, InlineCode};
 use folio_content::content::Content;
 use folio_content::diagnostics::{Diagnostic, Diagnostics};
@@ -86,13 +87,14 @@ impl Build<'_> {
     }
 
     /// Writes the files made without templates; `inline` is what the rendered pages hold
-    /// inline (for the security headers).
+    /// inline (for the security headers). Returns the size of the search index written, and
+    /// its pages' parts for the next build.
     pub(super) fn write_generated(
         &mut self,
         inputs: &RenderInputs<'_>,
         inline: &InlineCode,
         sink: &Sink,
-    ) {
+    ) -> (u64, search::DocCache) {
         let (cfg, content, site) = (inputs.cfg, inputs.content, self.site);
         let mut write_errors = Diagnostics::new();
         let mut write = |rel: &str, bytes: &[u8]| {
@@ -142,16 +144,30 @@ impl Build<'_> {
         for a in &inline.blocked_attributes {
             self.diags.push(Diagnostic::warning("templates", None, format!("{a} is blocked by the Content-Security-Policy: move it to a stylesheet or script file")));
         }
+        let mut immutable = inputs.assets.immutable_paths();
+        let started = std::time::Instant::now();
+        let (index, search_memo) = match search_index(inputs, sink, &self.prev.search) {
+            Some((index, memo)) => (Some(index), memo),
+            None => (None, search::DocCache::new()),
+        };
+        self.clock.part("search", started.elapsed());
+        if let Some(index) = &index {
+            for (path, bytes) in &index.files {
+                write(path, bytes);
+            }
+            immutable.push(format!("/{}/*", index.dir));
+        }
         let headers = security::headers(&cfg.security, inline);
         write(
             "_headers",
-            security::headers_file(base, &headers, &inputs.assets.immutable_paths()).as_bytes(),
+            security::headers_file(base, &headers, &immutable).as_bytes(),
         );
         write(
             MANIFEST_FILE,
             render::edge_json(cfg, content, &headers).as_bytes(),
         );
         self.diags.extend(write_errors);
+        (index.map_or(0, |i| i.bytes), search_memo)
     }
 
     /// Copies the files that go out as they are (bundle files, loose files, static files)
@@ -235,6 +251,66 @@ impl Build<'_> {
         self.diags.extend(byte_errors);
         kept
     }
+}
+
+/// The full-text search index of every published page and every section with a body
+/// (`[search] enabled`; nothing when only checking). Ids follow the site paths' order. A
+/// page's part is reused from `prev` (the previous build's) while its inputs are the same.
+fn search_index(
+    inputs: &RenderInputs<'_>,
+    sink: &Sink,
+    prev: &search::DocCache,
+) -> Option<(search::Index, search::DocCache)> {
+    let (cfg, content, bodies) = (inputs.cfg, inputs.content, inputs.bodies);
+    if !cfg.search.enabled || matches!(sink, Sink::Discard) {
+        return None;
+    }
+    let titles: HashMap<&str, String> = content
+        .sections
+        .iter()
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, s)| (k.as_str(), s.title()))
+        .collect();
+    let mut docs: Vec<search::Doc<'_>> = content
+        .pages
+        .iter()
+        .zip(&bodies.rendered)
+        .map(|(p, r)| search::Doc {
+            path: &p.path,
+            title: &p.meta.fm.title,
+            section: titles.get(p.section.as_str()).map_or("", |t| t.as_str()),
+            html: &r.html,
+        })
+        .collect();
+    let section_titles: Vec<(&str, String)> = content
+        .sections
+        .iter()
+        .filter(|(k, s)| s.gets_page() && bodies.section_rendered.contains_key(k.as_str()))
+        .map(|(k, s)| {
+            let title = if k.is_empty() {
+                cfg.title.clone()
+            } else {
+                s.title()
+            };
+            (k.as_str(), title)
+        })
+        .collect();
+    for (k, title) in &section_titles {
+        let (Some(s), Some(r)) = (content.sections.get(*k), bodies.section_rendered.get(*k)) else {
+            continue;
+        };
+        if r.html.trim().is_empty() {
+            continue;
+        }
+        docs.push(search::Doc {
+            path: &s.path,
+            title,
+            section: "",
+            html: &r.html,
+        });
+    }
+    docs.sort_by(|a, b| a.path.cmp(b.path));
+    Some(search::build(&docs, cfg.search.include_code, prev))
 }
 
 /// Every listed path of the sitemap, with the date it last changed when known.

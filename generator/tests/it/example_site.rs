@@ -319,10 +319,12 @@ fn headers_carry_the_hashes_of_every_inline_script() {
         edge["demos"],
         serde_json::json!(["life", "minirt", "tinylisp"])
     );
+    // The counter's pages are page keys (the path), the old slug kept to carry its count over.
     assert!(edge["pages"]
         .as_array()
         .unwrap()
-        .contains(&serde_json::json!("minirt")));
+        .contains(&serde_json::json!("projects.minirt")));
+    assert_eq!(edge["legacy"]["projects.minirt"], "minirt");
 }
 
 #[test]

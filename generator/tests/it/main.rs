@@ -14,6 +14,7 @@ mod import;
 mod links;
 mod live;
 mod recordings;
+mod search;
 mod serve;
 mod serve_resume;
 mod shortcodes;

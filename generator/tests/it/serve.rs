@@ -646,16 +646,24 @@ fn the_local_counter_counts_once_per_visitor_and_survives_a_restart() {
         post_view(&addr, "about", "ua-2", &me).json()["counted"],
         true
     );
-    // Other pages count apart.
-    assert_eq!(post_view(&addr, "alpha", "ua-1", &me).json()["views"], 1);
+    // Other pages count apart (a page in a section: its key is its path).
+    assert_eq!(
+        post_view(&addr, "projects.alpha", "ua-1", &me).json()["views"],
+        1
+    );
     // Reads.
     let r = get(&addr, "/api/views/about");
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), serde_json::json!({"slug": "about", "views": 2}));
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert!(r.header("content-security-policy").is_some());
-    let r = get(&addr, "/api/views?slugs=about,alpha").json();
-    assert_eq!(r, serde_json::json!({"views": {"about": 2, "alpha": 1}}));
+    let r = get(&addr, "/api/views?slugs=about,projects.alpha").json();
+    assert_eq!(
+        r,
+        serde_json::json!({"views": {"about": 2, "projects.alpha": 1}})
+    );
+    // The slug alone is not a page any more.
+    assert_eq!(post_view(&addr, "alpha", "ua-1", &me).status, 404);
     // The Worker's refusals: malformed 400, unknown 404, foreign origin 403, method 405.
     assert_eq!(post_view(&addr, "About", "ua-1", &me).status, 400);
     assert_eq!(post_view(&addr, "nope", "ua-1", &me).status, 404);
@@ -687,6 +695,98 @@ fn the_local_counter_counts_once_per_visitor_and_survives_a_restart() {
     assert_eq!(again["counted"], false, "{again}");
     assert_eq!(again["views"], 2);
     assert!(site.path(".folio/state/views/about.sqlite").is_file());
+    server.stop();
+}
+
+/// A counter as a `folio serve` from before page keys left it: `views/<slug>.sqlite` holding
+/// `n` views (the very schema and statements the store runs).
+fn old_slug_counter(site: &Site, slug: &str, n: u64) {
+    let dir = site.path(".folio/state/views");
+    std::fs::create_dir_all(&dir).unwrap();
+    let conn = rusqlite::Connection::open(dir.join(format!("{slug}.sqlite"))).unwrap();
+    conn.execute_batch("CREATE TABLE views (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL); CREATE TABLE seen (day TEXT NOT NULL, visitor TEXT NOT NULL, PRIMARY KEY (day, visitor)) WITHOUT ROWID;")
+        .unwrap();
+    conn.execute("INSERT INTO views (id, n) VALUES (1, ?)", [n])
+        .unwrap();
+}
+
+#[test]
+fn two_pages_with_one_slug_count_apart_and_an_old_slug_count_carries_over() {
+    let site = small_site();
+    site.write("content/notes/_index.md", "+++\ntitle = \"Notes\"\n+++\n");
+    // Same slug as projects/alpha.md, in another section.
+    site.write(
+        "content/notes/alpha.md",
+        "+++\ntitle = \"Alpha, the notes\"\ndate = 2024-05-01\n+++\nx\n",
+    );
+    site.write("content/notes/solo.md", "+++\ntitle = \"Solo\"\n+++\ny\n");
+    // Counts kept by slug before: `solo` was one page's; `alpha` was both pages' at once.
+    old_slug_counter(&site, "solo", 5);
+    old_slug_counter(&site, "alpha", 9);
+    let server = Server::start(site.root(), &[]);
+    let addr = server.addr();
+    let me = server.url.clone();
+
+    // Each page names its own counter.
+    let notes = String::from_utf8(get(&addr, "/notes/alpha/").body).unwrap();
+    assert!(notes.contains("data-views=notes.alpha"), "{notes}");
+    let projects = String::from_utf8(get(&addr, "/projects/alpha/").body).unwrap();
+    assert!(projects.contains("data-views=projects.alpha"), "{projects}");
+    let manifest = get(&addr, "/_folio/edge.json").json();
+    assert_eq!(manifest["legacy"]["notes.solo"], "solo");
+    assert!(
+        manifest["legacy"].get("notes.alpha").is_none(),
+        "{manifest}"
+    );
+    assert!(
+        manifest["legacy"].get("projects.alpha").is_none(),
+        "{manifest}"
+    );
+
+    // Two pages, one slug: two counts.
+    assert_eq!(
+        post_view(&addr, "projects.alpha", "ua-1", &me).json()["views"],
+        1
+    );
+    assert_eq!(
+        post_view(&addr, "notes.alpha", "ua-1", &me).json()["views"],
+        1
+    );
+    assert_eq!(
+        post_view(&addr, "notes.alpha", "ua-2", &me).json()["views"],
+        2
+    );
+    let r = get(&addr, "/api/views?slugs=projects.alpha,notes.alpha").json();
+    assert_eq!(
+        r,
+        serde_json::json!({"views": {"notes.alpha": 2, "projects.alpha": 1}})
+    );
+    // The old shared slug is nobody's page.
+    assert_eq!(post_view(&addr, "alpha", "ua-3", &me).status, 404);
+
+    // A slug that was one page's: its count is read, then carried over on the first visit.
+    assert_eq!(get(&addr, "/api/views/notes.solo").json()["views"], 5);
+    assert_eq!(
+        get(&addr, "/api/views?slugs=notes.solo").json()["views"]["notes.solo"],
+        5
+    );
+    assert_eq!(
+        post_view(&addr, "notes.solo", "ua-1", &me).json()["views"],
+        6
+    );
+    assert_eq!(
+        post_view(&addr, "notes.solo", "ua-2", &me).json()["views"],
+        7
+    );
+    server.stop();
+    // Once, not on every start.
+    let server = Server::start(site.root(), &[]);
+    let addr = server.addr();
+    assert_eq!(get(&addr, "/api/views/notes.solo").json()["views"], 7);
+    assert_eq!(
+        post_view(&addr, "notes.solo", "ua-3", &server.url).json()["views"],
+        8
+    );
     server.stop();
 }
 

@@ -41,8 +41,13 @@ fn progress(out: &Output) -> Option<Arc<site::ProgressFn>> {
 fn summary(verb: &str, r: &BuildReport) -> String {
     let plural =
         |n: usize, w: &str| format!("{} {w}{}", thousands(n), if n == 1 { "" } else { "s" });
+    let search = if r.search_bytes > 0 {
+        format!(", search index {:.1} KB", r.search_bytes as f64 / 1024.0)
+    } else {
+        String::new()
+    };
     format!(
-        "{verb} {}, {} in {} ms",
+        "{verb} {}, {}{search} in {} ms",
         plural(r.pages, "page"),
         plural(r.tags, "tag"),
         r.elapsed.as_millis()

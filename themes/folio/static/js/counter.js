@@ -2,8 +2,9 @@
 // data-views-count) and reads the other counts on the page in batches of 50. Every counter
 // starts hidden and is shown only once its number is known, so without JavaScript, or when
 // the API is unreachable, the page simply has no counters. Markup: an element
-// [data-views="<slug>"] (hidden) holding a [data-views-n] slot; the Worker's API:
-// POST /api/views/<slug> and GET /api/views?slugs=a,b (edge-worker/src/routes.rs).
+// [data-views="<page key>"] (hidden) holding a [data-views-n] slot, the key being the page's
+// path (`projects.minirt`: a count belongs to a page, not a slug); the Worker's API:
+// POST /api/views/<key> and GET /api/views?slugs=a,b (crates/edge/src/routes.rs).
 (function () {
   "use strict";
   // The site's base path ("/" or e.g. "/blog/"): docs/templates.md.

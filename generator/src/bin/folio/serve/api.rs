@@ -163,15 +163,17 @@ async fn dispatch(
     }
 }
 
-fn require_page(ctx: &Ctx, slug: &str) -> ApiResult<()> {
-    config::require_page(ctx.manifest.as_deref(), slug)
+/// Checks `key` against the manifest; returns the page's old slug key when its count is
+/// carried over from there (as the Worker does).
+fn require_page<'c>(ctx: &'c Ctx, key: &str) -> ApiResult<Option<&'c str>> {
+    config::require_page(ctx.manifest.as_deref(), key)
 }
 
 fn count_view(shared: &Shared, ctx: &Ctx, slug: String) -> ApiResult<Response> {
-    require_page(ctx, &slug)?;
+    let legacy = require_page(ctx, &slug)?;
     let outcome = shared
         .views
-        .visit(&slug, &ctx.visitor, &ctx.today)
+        .visit(&slug, legacy, &ctx.visitor, &ctx.today)
         .map_err(|e| internal("counter", e))?;
     json_response(&ViewsBody {
         slug,
@@ -181,10 +183,10 @@ fn count_view(shared: &Shared, ctx: &Ctx, slug: String) -> ApiResult<Response> {
 }
 
 fn read_view(shared: &Shared, ctx: &Ctx, slug: String) -> ApiResult<Response> {
-    require_page(ctx, &slug)?;
+    let legacy = require_page(ctx, &slug)?;
     let views = shared
         .views
-        .read(&slug)
+        .read(&slug, legacy)
         .map_err(|e| internal("counter", e))?;
     json_response(&ViewsBody {
         slug,
@@ -194,12 +196,16 @@ fn read_view(shared: &Shared, ctx: &Ctx, slug: String) -> ApiResult<Response> {
 }
 
 fn read_views(shared: &Shared, ctx: &Ctx, slugs: Vec<String>) -> ApiResult<Response> {
-    for slug in &slugs {
-        require_page(ctx, slug)?;
-    }
     let mut views = std::collections::BTreeMap::new();
-    for s in slugs {
-        let n = shared.views.read(&s).map_err(|e| internal("counter", e))?;
+    let mut legacy = Vec::with_capacity(slugs.len());
+    for slug in &slugs {
+        legacy.push(require_page(ctx, slug)?);
+    }
+    for (s, l) in slugs.into_iter().zip(legacy) {
+        let n = shared
+            .views
+            .read(&s, l)
+            .map_err(|e| internal("counter", e))?;
         views.insert(s, n);
     }
     json_response(&ViewsBatchBody { views })

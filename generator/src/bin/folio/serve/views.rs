@@ -3,7 +3,8 @@
 //!
 //! The Worker gives each page its own SQLite-backed Durable Object and runs
 //! `folio_edge::counter`'s SQL against it. Here each page gets its own SQLite file
-//! (`views/<slug>.sqlite`; a slug is `[a-z0-9][a-z0-9_-]*`, so it is a safe file name) and
+//! (`views/<page key>.sqlite`; a page key is slugs joined by `.`, or `_` and hex digits
+//! (`folio_edge::counter::page_key`), so it is a safe file name) and
 //! the very same statements run against it, unchanged, in the same order as the Durable
 //! Object's `visit`. The one difference: reads come straight from the file (exact), where
 //! the Worker reads KV, which lags the exact count by about a second.
@@ -140,15 +141,28 @@ impl Store {
     }
 
     /// Counts a visit: the Durable Object's `visit`, statement for statement, in one
-    /// transaction (the object's single-threadedness, here).
+    /// transaction (the object's single-threadedness, here). `legacy` is the page's old slug
+    /// key, whose count the page's first visit carries over (as the Worker does, from KV).
     pub(crate) fn visit(
         &self,
         slug: &str,
+        legacy: Option<&str>,
         visitor_key: &str,
         day: &str,
     ) -> Result<VisitOutcome, StoreError> {
+        let seed = match legacy {
+            Some(old) if old != slug && !self.path(slug).exists() => self.read(old, None)?,
+            _ => 0,
+        };
         self.with(slug, |conn| {
             let tx = conn.transaction()?;
+            let first = tx
+                .query_row(counter::SQL_MARK_SEEDED, [], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if first && seed > 0 {
+                tx.execute(counter::SQL_ADD_SEED, [seed])?;
+            }
             tx.execute(counter::SQL_FORGET_OLD_DAYS, [day])?;
             let counted = tx
                 .query_row(counter::SQL_MARK_SEEN, [day, visitor_key], |_| Ok(()))
@@ -164,10 +178,14 @@ impl Store {
         })
     }
 
-    /// A page's count (0 for a page never counted; no file is created for it).
-    pub(crate) fn read(&self, slug: &str) -> Result<u64, StoreError> {
+    /// A page's count (0 for a page never counted; no file is created for it). A page not
+    /// counted under its own key yet reads its old slug key's count (`legacy`), if any.
+    pub(crate) fn read(&self, slug: &str, legacy: Option<&str>) -> Result<u64, StoreError> {
         if !self.path(slug).exists() {
-            return Ok(0);
+            return match legacy {
+                Some(old) if old != slug => self.read(old, None),
+                _ => Ok(0),
+            };
         }
         self.with(slug, |conn| {
             conn.query_row(counter::SQL_READ, [], |r| r.get(0))
@@ -185,25 +203,50 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         let (a, day) = s.visitor("127.0.0.1", "ua-a", 1_800_000_000);
         let (b, _) = s.visitor("127.0.0.1", "ua-b", 1_800_000_000);
-        assert_eq!(s.read("p").unwrap(), 0);
+        assert_eq!(s.read("p", None).unwrap(), 0);
         assert_eq!(
-            s.visit("p", &a, &day).unwrap(),
+            s.visit("p", None, &a, &day).unwrap(),
             VisitOutcome {
                 views: 1,
                 counted: true
             }
         );
-        assert!(!s.visit("p", &a, &day).unwrap().counted);
-        assert_eq!(s.visit("p", &b, &day).unwrap().views, 2);
-        assert_eq!(s.visit("q", &a, &day).unwrap().views, 1);
+        assert!(!s.visit("p", None, &a, &day).unwrap().counted);
+        assert_eq!(s.visit("p", None, &b, &day).unwrap().views, 2);
+        assert_eq!(s.visit("q", None, &a, &day).unwrap().views, 1);
         // The next day the same person counts again (and yesterday's keys are forgotten).
         let (a2, day2) = s.visitor("127.0.0.1", "ua-a", 1_800_000_000 + 86_400);
         assert_ne!(a, a2);
-        assert!(s.visit("p", &a2, &day2).unwrap().counted);
+        assert!(s.visit("p", None, &a2, &day2).unwrap().counted);
         drop(s);
         let s = Store::open(dir.path()).unwrap();
-        assert_eq!(s.read("p").unwrap(), 3);
+        assert_eq!(s.read("p", None).unwrap(), 3);
         // Same secret after reopening: same key.
         assert_eq!(s.visitor("127.0.0.1", "ua-a", 1_800_000_000).0, a);
+    }
+
+    #[test]
+    fn a_page_key_carries_its_old_slug_count_over_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let (a, day) = s.visitor("127.0.0.1", "ua-a", 1_800_000_000);
+        let (b, _) = s.visitor("127.0.0.1", "ua-b", 1_800_000_000);
+        // Counted under the old slug key `tern` (before page keys).
+        s.visit("tern", None, &a, &day).unwrap();
+        s.visit("tern", None, &b, &day).unwrap();
+        // Read under the page key before any visit: the old count.
+        assert_eq!(s.read("blog.tern", Some("tern")).unwrap(), 2);
+        // The first visit under the page key starts from it; later ones never add it again.
+        assert_eq!(
+            s.visit("blog.tern", Some("tern"), &a, &day).unwrap().views,
+            3
+        );
+        assert_eq!(
+            s.visit("blog.tern", Some("tern"), &b, &day).unwrap().views,
+            4
+        );
+        assert_eq!(s.read("blog.tern", Some("tern")).unwrap(), 4);
+        // A page without an old key starts at zero.
+        assert_eq!(s.visit("projects.tern", None, &a, &day).unwrap().views, 1);
     }
 }

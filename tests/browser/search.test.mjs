@@ -1,0 +1,251 @@
+// Full-text search in chromium (docs/search.md), on the example portfolio served by the real
+// `folio serve` (the same build as `folio build`, the same security headers): a word that only
+// one project's body holds (not its title, description or tags: the words are read from the
+// markdown files here, not from the index) finds that project, its excerpt marks the word and
+// the result names its section; `/` opens the search, the arrows move through the results,
+// Enter follows one, Escape closes; the search script loads only on first use; axe finds
+// nothing on the open search; no CSP violation, no console error.
+//
+//   cargo build -p folio && node --test tests/browser/search.test.mjs   (or tests/browser/run.sh)
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ARTIFACTS, ROOT, cspViolations, launchBrowser, newVisitor } from "./stack.mjs";
+
+const FOLIO = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug/folio");
+const AXE = path.join(ROOT, "node_modules/axe-core/axe.min.js");
+/** A guard against hanging, not a speed requirement. */
+const PATIENCE = 60_000;
+
+let server;
+let browser;
+
+function startServe(root) {
+  const child = spawn(FOLIO, ["serve", "--port", "0", "--root", root], {
+    env: { ...process.env, FOLIO_NODE_MODULES: path.join(ROOT, "node_modules") },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log = [];
+  return new Promise((resolve, reject) => {
+    let url = null;
+    const timer = setTimeout(() => reject(new Error(`folio serve not up:\n${log.join("")}`)), PATIENCE);
+    const onData = (chunk) => {
+      log.push(chunk.toString());
+      const text = log.join("");
+      url ??= text.match(/^Serving (http:\/\/\S+?)\/? /m)?.[1] ?? null;
+      if (url && /^Built /m.test(text)) {
+        clearTimeout(timer);
+        resolve({ child, url, log });
+      } else if (/build failed/.test(text)) {
+        clearTimeout(timer);
+        reject(new Error(`folio serve: build failed:\n${text}`));
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`folio serve exited with ${code}:\n${log.join("")}`));
+    });
+  });
+}
+
+/** Every markdown file under content/, as [path under content/, text]. */
+function contentFiles(dir = path.join(ROOT, "content"), out = []) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) contentFiles(p, out);
+    else if (name.endsWith(".md")) out.push([path.relative(path.join(ROOT, "content"), p), readFileSync(p, "utf8")]);
+  }
+  return out;
+}
+
+/** Front matter and prose of a markdown file: code, link targets, HTML and comments dropped. */
+function split(text) {
+  const m = text.match(/^(\+\+\+|---)\n([\s\S]*?)\n\1\n([\s\S]*)$/);
+  const front = m ? m[2] : "";
+  const body = (m ? m[3] : text)
+    .replace(/^(```|~~~)[\s\S]*?^\1\s*$/gm, " ")
+    .replace(/`[^`]*`/g, " ")
+    .replace(/\]\([^)]*\)/g, "] ")
+    .replace(/<!--[\s\S]*?-->/g, " ")
+    .replace(/<[^>]+>/g, " ");
+  return { front, body };
+}
+
+const words = (s) => new Set(s.toLowerCase().match(/[a-z]{6,}/g) ?? []);
+
+/**
+ * A word that only one project write-up's prose holds: in no other content file at all, and
+ * not in that project's front matter (title, description, tags). Returns the word and the
+ * project's file.
+ */
+function bodyOnlyWord() {
+  const files = contentFiles();
+  const everywhere = new Map(); // word -> files holding it anywhere
+  for (const [f, text] of files) {
+    for (const w of words(text)) everywhere.set(w, (everywhere.get(w) ?? 0) + 1);
+  }
+  for (const [f, text] of files) {
+    if (!f.startsWith("projects/") || f.endsWith("_index.md")) continue;
+    const { front, body } = split(text);
+    const inFront = words(front);
+    const pick = [...words(body)].sort().find((w) => everywhere.get(w) === 1 && !inFront.has(w));
+    if (pick) return { word: pick, file: f };
+  }
+  throw new Error("no word only one project's body holds");
+}
+
+async function axe(page) {
+  await page.evaluate(readFileSync(AXE, "utf8"));
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document);
+    return r.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+  });
+}
+
+before(async () => {
+  server = await startServe(ROOT);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    server.child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 500));
+    server.child.kill("SIGKILL");
+  }
+});
+
+describe("full-text search", () => {
+  test("a word only a project's body holds finds it, excerpt marked, section named; keyboard only", async () => {
+    const { word, file } = bodyOnlyWord();
+    const projects = await (await fetch(`${server.url}/projects.json`)).json();
+    const slug = path.basename(file, ".md") === "index" ? path.basename(path.dirname(file)) : path.basename(file, ".md");
+    const project = projects.find((p) => p.slug === slug);
+    assert.ok(project, `${file} is a published project`);
+    const target = project.path;
+    for (const field of [project.title, project.description ?? "", (project.tags ?? []).join(" ")]) {
+      assert.ok(!field.toLowerCase().includes(word), `${word} is not in ${project.slug}'s title, description or tags`);
+    }
+
+    const { context, errors } = await newVisitor(browser, "search");
+    const page = await context.newPage();
+    const fetched = [];
+    page.on("request", (r) => fetched.push(new URL(r.url()).pathname));
+    await page.goto(`${server.url}/`);
+    assert.ok(!fetched.some((p) => /\/js\/search\.|\/search\//.test(p)), `nothing of search loads before use: ${fetched}`);
+    const opener = page.locator("button.search-open");
+    assert.equal(await opener.isVisible(), true, "the search button shows with JavaScript");
+
+    // `/` opens it with the field focused.
+    await page.locator("body").press("/");
+    const dialog = page.locator("dialog.search-dialog");
+    await dialog.waitFor({ state: "visible", timeout: PATIENCE });
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "search-q");
+    await page.keyboard.type(word);
+    const hit = page.locator(`.search-results a[href="${target}"]`);
+    await hit.waitFor({ timeout: PATIENCE });
+    const marks = await hit.locator(".search-hit-excerpt mark").allTextContents();
+    assert.ok(marks.length > 0 && marks.every((m) => m.toLowerCase() === word), `excerpt marks ${word}: ${marks}`);
+    const section = await hit.locator(".search-hit-section").textContent();
+    const sectionTitle = split(readFileSync(path.join(ROOT, "content/projects/_index.md"), "utf8")).front
+      .match(/^title\s*=\s*"([^"]*)"/m)?.[1];
+    assert.equal(section, sectionTitle, "the result names its section");
+    const statusText = await page.locator("#search-status").textContent();
+    assert.match(statusText, /^\d+ results?/, "the live region says how many");
+    await page.screenshot({ path: path.join(ARTIFACTS, "search-open.png") });
+
+    // axe on the open search, with results.
+    assert.deepEqual(await axe(page), []);
+
+    // Arrows: down into the results, up back to the field.
+    const links = page.locator(".search-results a");
+    const n = await links.count();
+    await page.keyboard.press("ArrowDown");
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("href")), await links.nth(0).getAttribute("href"));
+    if (n > 1) {
+      await page.keyboard.press("ArrowDown");
+      assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("href")), await links.nth(1).getAttribute("href"));
+      await page.keyboard.press("ArrowUp");
+    }
+    await page.keyboard.press("ArrowUp");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "search-q");
+
+    // Escape closes, and focus goes back to the page.
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden", timeout: PATIENCE });
+    // `/` opens it again (the script is loaded now), the query kept; Enter on a result follows it.
+    await page.locator("body").press("/");
+    await dialog.waitFor({ state: "visible", timeout: PATIENCE });
+    const index = await links.evaluateAll((as, t) => as.findIndex((a) => a.getAttribute("href") === t), target);
+    assert.ok(index >= 0);
+    for (let i = 0; i <= index; i++) await page.keyboard.press("ArrowDown");
+    await Promise.all([page.waitForURL((u) => u.pathname === target, { timeout: PATIENCE }), page.keyboard.press("Enter")]);
+
+    const searchFiles = fetched.filter((p) => p.includes("/search/"));
+    assert.ok(searchFiles.includes("/search/index.json"));
+    assert.ok(searchFiles.some((p) => /\/search\/[0-9a-f]{10}\/t-[0-9a-f]+\.json$/.test(p)), "a shard was fetched");
+    assert.deepEqual(await cspViolations(page), []);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("a word in no page says so; one letter asks for more", async () => {
+    const { context, errors } = await newVisitor(browser, "search-none");
+    const page = await context.newPage();
+    await page.goto(`${server.url}/projects/`);
+    await page.locator("button.search-open").click();
+    const input = page.locator("#search-q");
+    await input.waitFor({ timeout: PATIENCE });
+    await input.fill("zqxjvw");
+    await page.locator("#search-status", { hasText: "No results." }).waitFor({ timeout: PATIENCE });
+    assert.equal(await page.locator(".search-results li").count(), 0);
+    await input.fill("q");
+    await page.locator("#search-status", { hasText: "at least 2" }).waitFor({ timeout: PATIENCE });
+    assert.deepEqual(await cspViolations(page), []);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("page text is shown as text: markup in a title or body never runs", async () => {
+    // A site of its own: a title and a body holding markup-looking text.
+    const dir = mkdtempSync(path.join(os.tmpdir(), "folio-search-xss-"));
+    const write = (rel, text) => {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      writeFileSync(path.join(dir, rel), text);
+    };
+    write("folio.toml", 'title = "Marks"\nbase_url = "https://marks.example"\n');
+    write("content/_index.md", '+++\ntitle = "Home"\n+++\n');
+    write("content/projects/_index.md", '+++\ntitle = "Notes"\n+++\n');
+    const title = '<img src=x onerror="window.__xss=1">Quixotic & <b>bold</b>';
+    write("content/projects/odd.md", `+++\ntitle = ${JSON.stringify(title)}\n+++\nThe quixotic text \\<script>window.__xss=2\\</script> stays text.\n`);
+    const own = await startServe(dir);
+    try {
+      const { context, errors } = await newVisitor(browser, "search-xss");
+      const page = await context.newPage();
+      await page.goto(`${own.url}/`);
+      await page.locator("body").press("/");
+      await page.locator("#search-q").waitFor({ timeout: PATIENCE });
+      await page.keyboard.type("quixotic");
+      const hit = page.locator('.search-results a[href="/projects/odd/"]');
+      await hit.waitFor({ timeout: PATIENCE });
+      assert.equal(await hit.locator(".search-hit-title").textContent(), title);
+      assert.match(await hit.locator(".search-hit-excerpt").textContent(), /<script>window.__xss=2<\/script>/);
+      assert.equal(await page.locator(".search-results img, .search-results script, .search-results b").count(), 0);
+      assert.equal(await page.evaluate(() => window.__xss), undefined);
+      assert.deepEqual(await cspViolations(page), []);
+      assert.deepEqual(errors, []);
+      await context.close();
+    } finally {
+      own.child.kill("SIGINT");
+      await new Promise((r) => setTimeout(r, 500));
+      own.child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

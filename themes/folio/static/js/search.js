@@ -1,0 +1,248 @@
+// folio default theme: full-text search over every page (docs/search.md). site.js loads this
+// file on first use. The index is the one `folio build` writes under search/: a small manifest,
+// then only the shards holding the words typed and the stores of the results shown. Page text
+// reaches the page as text nodes only (never as HTML).
+(function () {
+  "use strict";
+  var button = document.querySelector("[data-search-index]");
+  if (!button || button.hasAttribute("data-search-ready")) return;
+  var indexUrl = button.getAttribute("data-search-index");
+  var root = indexUrl.replace(/[^/]*$/, ""); // the folder of index.json
+  var LIMIT = 10;
+  var MIN = 2;
+  var WORDS = /[^\p{L}\p{N}]+/u;
+
+  // ---- the dialog, built with DOM APIs
+  function el(tag, attrs, kids) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    (kids || []).forEach(function (k) { e.append(k); });
+    return e;
+  }
+  var input = el("input", {
+    id: "search-q", type: "search", autocomplete: "off", spellcheck: "false",
+    "aria-describedby": "search-status", enterkeyhint: "search"
+  });
+  var close = el("button", { type: "button", class: "search-close" }, ["Close"]);
+  var status = el("p", { id: "search-status", class: "search-status", role: "status", "aria-live": "polite" });
+  var list = el("ol", { class: "search-results", "aria-label": "Results" });
+  var form = el("form", { role: "search" }, [
+    el("div", { class: "search-bar" }, [el("label", { for: "search-q" }, ["Search"]), input, close]),
+    status, list
+  ]);
+  var dialog = el("dialog", { class: "search-dialog", "aria-label": "Search this site" }, [form]);
+  document.body.append(dialog);
+
+  function open() {
+    if (!dialog.open) dialog.showModal();
+    input.focus();
+    input.select();
+    button.setAttribute("aria-expanded", "true");
+  }
+  dialog.addEventListener("close", function () { button.setAttribute("aria-expanded", "false"); });
+  close.addEventListener("click", function () { dialog.close(); });
+  dialog.addEventListener("click", function (e) { if (e.target === dialog) dialog.close(); });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var first = list.querySelector("a");
+    if (first) first.click();
+  });
+  button.addEventListener("click", open);
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey || dialog.open) return;
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    e.preventDefault();
+    open();
+  });
+  // Arrows move between the field and the results; Enter follows a result (it is a link);
+  // Escape closes (the dialog's own behaviour).
+  dialog.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") {
+      // Closes at once, even from the search field (whose own Escape would only clear it).
+      e.preventDefault();
+      dialog.close();
+      return;
+    }
+    if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
+    var links = Array.prototype.slice.call(list.querySelectorAll("a"));
+    if (!links.length) return;
+    var at = links.indexOf(document.activeElement);
+    var next = e.key === "ArrowDown" ? at + 1 : (at < 0 ? links.length - 1 : at - 1);
+    e.preventDefault();
+    if (next < 0) input.focus();
+    else links[Math.min(next, links.length - 1)].focus();
+  });
+
+  // ---- the index
+  var manifest = null;
+  var cache = { t: {}, p: {} }; // shards and page stores, by key
+
+  function getJson(url, fresh) {
+    return fetch(url, fresh ? { cache: "no-cache" } : {}).then(function (r) {
+      if (!r.ok) throw new Error(url + ": " + r.status);
+      return r.json();
+    });
+  }
+  function loadManifest(fresh) {
+    if (!manifest || fresh) {
+      manifest = getJson(indexUrl, fresh);
+      manifest.catch(function () { manifest = null; });
+      cache = { t: {}, p: {} };
+    }
+    return manifest;
+  }
+  // A file of the index's current folder; if the site was rebuilt since the manifest was
+  // read, that folder is gone: read the manifest again, once.
+  function indexFile(kind, key, rel, retried) {
+    var c = cache[kind];
+    if (!c[key]) {
+      c[key] = loadManifest(false).then(function (m) {
+        return getJson(root + m.dir + "/" + rel);
+      });
+      c[key].catch(function () { delete c[key]; });
+    }
+    return c[key].catch(function (err) {
+      if (retried) throw err;
+      return loadManifest(true).then(function () { return indexFile(kind, key, rel, true); });
+    });
+  }
+  function hex(s) {
+    return Array.prototype.map.call(new TextEncoder().encode(s), function (b) {
+      return (b < 16 ? "0" : "") + b.toString(16);
+    }).join("");
+  }
+  // The shards that can hold terms starting with `word`: those whose prefix starts the word,
+  // or, for a word shorter than the prefixes its letters were split into, the few that
+  // continue it.
+  function shardsFor(m, word) {
+    var keys = m.shards.filter(function (k) { return word.lastIndexOf(k, 0) === 0; });
+    var longer = m.shards.filter(function (k) { return k.length > word.length && k.lastIndexOf(word, 0) === 0; });
+    if (longer.length <= 8) keys = keys.concat(longer);
+    return keys;
+  }
+  function wordsOf(q) {
+    var seen = {};
+    return q.toLowerCase().split(WORDS).filter(function (w) {
+      if (Array.from(w).length < MIN || seen[w]) return false;
+      seen[w] = true;
+      return true;
+    });
+  }
+  // Scores of every page matching all words: a word matches the terms it starts; a whole-word
+  // match counts double.
+  function search(q) {
+    var words = wordsOf(q);
+    if (!words.length) return Promise.resolve(null);
+    return loadManifest(false).then(function (m) {
+      return Promise.all(words.map(function (w) {
+        return Promise.all(shardsFor(m, w).map(function (k) {
+          return indexFile("t", k, "t-" + hex(k) + ".json");
+        })).then(function (parts) {
+          var scores = new Map();
+          parts.forEach(function (terms) {
+            Object.keys(terms).forEach(function (term) {
+              if (term.lastIndexOf(w, 0) !== 0) return;
+              var p = terms[term], id = 0, boost = term === w ? 2 : 1;
+              for (var i = 0; i < p.length; i += 2) {
+                id += p[i];
+                scores.set(id, (scores.get(id) || 0) + p[i + 1] * boost);
+              }
+            });
+          });
+          return scores;
+        });
+      }));
+    }).then(function (perWord) {
+      var total = perWord[0];
+      perWord.slice(1).forEach(function (s) {
+        var both = new Map();
+        total.forEach(function (v, id) { if (s.has(id)) both.set(id, v + s.get(id)); });
+        total = both;
+      });
+      var ranked = Array.from(total.entries()).sort(function (a, b) { return b[1] - a[1] || a[0] - b[0]; });
+      return { words: words, ids: ranked.map(function (e) { return e[0]; }) };
+    });
+  }
+
+  // ---- excerpts: a window of the page's text around the first match, every match marked
+  function pattern(words) {
+    var alts = words.map(function (w) { return w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); });
+    return new RegExp("(^|[^\\p{L}\\p{N}])(" + alts.join("|") + ")", "giu");
+  }
+  function excerpt(text, re) {
+    text = text.replace(/\s+/g, " ");
+    re.lastIndex = 0;
+    var m = re.exec(text);
+    if (!m) return text.length > 160 ? text.slice(0, 160) + "…" : text;
+    var at = m.index + m[1].length;
+    var start = Math.max(0, at - 60);
+    if (start > 0) {
+      var space = text.indexOf(" ", start);
+      if (space > 0 && space < at) start = space + 1;
+    }
+    var end = Math.min(text.length, at + 120);
+    var cut = text.lastIndexOf(" ", end);
+    if (end < text.length && cut > at) end = cut;
+    return (start > 0 ? "…" : "") + text.slice(start, end) + (end < text.length ? "…" : "");
+  }
+  // `text` into `parent` as text nodes, the matches of `re` inside <mark>.
+  function marked(parent, text, re) {
+    re.lastIndex = 0;
+    var last = 0, m;
+    while ((m = re.exec(text))) {
+      var at = m.index + m[1].length;
+      parent.append(document.createTextNode(text.slice(last, at)), el("mark", {}, [m[2]]));
+      last = at + m[2].length;
+      if (re.lastIndex === m.index) re.lastIndex++;
+    }
+    parent.append(document.createTextNode(text.slice(last)));
+    return parent;
+  }
+
+  function show(result, docs) {
+    var re = pattern(result.words);
+    list.replaceChildren.apply(list, docs.map(function (d) {
+      var link = el("a", { href: d.u });
+      link.append(marked(el("span", { class: "search-hit-title" }), d.t, re));
+      if (d.s) link.append(el("span", { class: "search-hit-section" }, [d.s]));
+      link.append(marked(el("span", { class: "search-hit-excerpt" }), excerpt(d.x, re), re));
+      return el("li", {}, [link]);
+    }));
+    var n = result.ids.length;
+    status.textContent = n === 0 ? "No results." :
+      n > docs.length ? n + " results, the first " + docs.length + " shown." :
+      n === 1 ? "1 result." : n + " results.";
+  }
+
+  var seq = 0;
+  var timer = 0;
+  function run() {
+    var q = input.value, mine = ++seq;
+    if (!wordsOf(q).length) {
+      list.replaceChildren();
+      status.textContent = q.trim() ? "Type at least " + MIN + " letters." : "";
+      return;
+    }
+    search(q).then(function (result) {
+      if (mine !== seq || !result) return null;
+      var top = result.ids.slice(0, LIMIT);
+      return Promise.all(top.map(function (id) {
+        return indexFile("p", id, "p/" + id + ".json");
+      })).then(function (docs) { if (mine === seq) show(result, docs); });
+    }).catch(function () {
+      if (mine === seq) status.textContent = "Search is unavailable right now.";
+    });
+  }
+  input.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(run, 120);
+  });
+
+  button.setAttribute("data-search-ready", "");
+  button.setAttribute("aria-expanded", "false");
+  if (button.getAttribute("data-search-pending") === "open") {
+    button.removeAttribute("data-search-pending");
+    open();
+  }
+})();
