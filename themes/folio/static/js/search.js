@@ -8,6 +8,9 @@
   if (!button || button.hasAttribute("data-search-ready")) return;
   var indexUrl = button.getAttribute("data-search-index");
   var root = indexUrl.replace(/[^/]*$/, ""); // the folder of index.json
+  // Pages are indexed by their path from the site's root; a site under a subpath
+  // (docs/templates.md, "URLs and the base path") puts them under its base.
+  var BASE = (document.querySelector('meta[name="folio-base"]') || { content: "/" }).content;
   var LIMIT = 10;
   var MIN = 2;
   var WORDS = /[^\p{L}\p{N}]+/u;
@@ -203,7 +206,7 @@
   function show(result, docs) {
     var re = pattern(result.words);
     list.replaceChildren.apply(list, docs.map(function (d) {
-      var link = el("a", { href: d.u });
+      var link = el("a", { href: d.u.charAt(0) === "/" && d.u.charAt(1) !== "/" ? BASE + d.u.slice(1) : d.u });
       link.append(marked(el("span", { class: "search-hit-title" }), d.t, re));
       if (d.s) link.append(el("span", { class: "search-hit-section" }, [d.s]));
       link.append(marked(el("span", { class: "search-hit-excerpt" }), excerpt(d.x, re), re));
