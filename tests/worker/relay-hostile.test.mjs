@@ -91,7 +91,10 @@ before(async () => {
     writeFileSync(path.join(site, rel), text);
   };
   write("folio.toml", 'title = "hostile relay"\nbase_url = "https://hostile.example"\n\n' +
-    "[terminal]\nmax_sessions = 8\nmax_sessions_per_client = 4\n");
+    // No resume grace: a vanished client's session ends at once, so these tests see the
+    // Worker's leases alone (a session kept for resuming holds an origin slot by design;
+    // tests/worker/resume.test.mjs covers leases across a resume).
+    "[terminal]\nmax_sessions = 8\nmax_sessions_per_client = 4\nresume_grace = 0\n");
   write("content/_index.md", '+++\ntitle = "Home"\n+++\n');
   write("content/projects/_index.md", '+++\ntitle = "Projects"\n+++\n');
   write(`content/projects/${FLOOD}/index.md`, `+++\ntitle = "Flood"\n\n[demo]\n` +
