@@ -124,7 +124,15 @@ describe("recorded demos", () => {
 
     await play.click();
     assert.equal(await section.getAttribute("data-cast-state"), "paused");
-    const paused = await playerText(page);
+    // xterm parses writes asynchronously: output written just before the pause may still
+    // reach the screen. Let it settle, then nothing may move.
+    let paused = await playerText(page);
+    for (let settled = false; !settled;) {
+      await page.waitForTimeout(300);
+      const again = await playerText(page);
+      settled = again === paused;
+      paused = again;
+    }
     await page.waitForTimeout(1500);
     assert.equal(await playerText(page), paused, "nothing moves while paused");
     assert.equal(await play.textContent(), "Play the recording");

@@ -359,7 +359,7 @@ describe("folio serve in the browser", () => {
   test("the view counter counts each visitor once", async () => {
     const slug = "tern";
     const shown = async (page) => {
-      const counter = page.locator(`[data-views="${slug}"][data-views-count]`);
+      const counter = page.locator(`[data-views="projects.${slug}"][data-views-count]`);
       await counter.waitFor({ state: "visible", timeout: PATIENCE });
       return Number((await counter.locator("[data-views-n]").textContent()).replace(/\D/g, ""));
     };

@@ -167,7 +167,10 @@ async fn handle(ctx: &Ctx, req: Request, route: Route, method: Method) -> ApiRes
         ctx.origin.as_deref(),
         &ctx.allowed_origins,
     )?;
-    if !rate_limit(ctx, binding::API_LIMITER).await {
+    // The terminal status is exempt: it reads one cached answer (the origin is probed at most
+    // once per 30 s however many ask) and touches no Durable Object or KV, so limiting it
+    // saves nothing, while a page that lists demos would spend the visitor's API budget on it.
+    if !matches!(route, Route::TerminalStatus) && !rate_limit(ctx, binding::API_LIMITER).await {
         return Err(limits::api_rate_limited(ctx.settings.api_rate_period_secs));
     }
     match route {
