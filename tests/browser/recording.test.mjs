@@ -143,6 +143,11 @@ describe("recorded demos", () => {
     await play.click();
     await waitFor(page, () => document.querySelector("[data-terminal]").getAttribute("data-cast-state") === "ended", null, "the replay ends");
     assert.equal(await play.textContent(), "Replay");
+    // The last writes may still be parsing (xterm writes asynchronously): wait for the screen.
+    await waitFor(page, () => {
+      const t = document.querySelector("[data-cast-player]")?.textContent ?? "";
+      return /\(1 2 3 4 5 6 7 8 9 10 11 12\)/.test(t) && /cells live of 200000/.test(t);
+    }, null, "the replay's last screen").catch(() => {});
     const end = await playerText(page);
     assert.match(end, /\(1 2 3 4 5 6 7 8 9 10 11 12\)/, end);
     assert.match(end, /cells live of 200000/, end);
