@@ -42,7 +42,14 @@
     input.select();
     button.setAttribute("aria-expanded", "true");
   }
-  dialog.addEventListener("close", function () { button.setAttribute("aria-expanded", "false"); });
+  dialog.addEventListener("close", function () {
+    button.setAttribute("aria-expanded", "false");
+    // Focus back on the button that opens it, at once: left to the browser, a field of the closed
+    // dialog can keep focus until the next style pass, and a `/` typed then would go nowhere.
+    if (!document.activeElement || document.activeElement === document.body || dialog.contains(document.activeElement)) {
+      button.focus();
+    }
+  });
   close.addEventListener("click", function () { dialog.close(); });
   dialog.addEventListener("click", function (e) { if (e.target === dialog) dialog.close(); });
   form.addEventListener("submit", function (e) {
