@@ -3,14 +3,10 @@
 use std::time::Duration;
 
 use wasm_bindgen::JsValue;
-use worker::{
-    console_error, Context, Env, Fetch, Headers, Method as HttpMethod, Request, RequestInit,
-    Response,
-};
+use worker::{console_error, Context, Env, Method as HttpMethod, Request, RequestInit, Response};
 
 use crate::runtime::{
-    access_credentials, binding, env_string, internal, manifest, now_unix, rate_limit,
-    with_timeout, ApiResult, Ctx,
+    binding, env_string, internal, manifest, now_unix, rate_limit, with_timeout, ApiResult, Ctx,
 };
 use crate::terminal::{refuse_over_websocket, terminal};
 use folio_edge::api::{ApiError, HealthBody, ViewsBatchBody, ViewsBody};
@@ -339,20 +335,8 @@ async fn health(ctx: &Ctx) -> ApiResult<Response> {
         None => "not_configured",
         Some(url) => {
             let probe = async {
-                let headers = Headers::new();
-                if let Some(a) = access_credentials(&ctx.env) {
-                    headers.set("CF-Access-Client-Id", &a.client_id).ok();
-                    headers
-                        .set("CF-Access-Client-Secret", &a.client_secret)
-                        .ok();
-                }
-                let mut init = RequestInit::new();
-                init.with_headers(headers);
-                let req = Request::new_with_init(&url, &init).ok()?;
-                Fetch::Request(req)
-                    .send()
+                crate::runtime::origin_get(&ctx.env, &url)
                     .await
-                    .ok()
                     .map(|r| r.status_code())
             };
             match with_timeout(probe, Duration::from_secs(3)).await.flatten() {

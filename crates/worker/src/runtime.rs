@@ -7,7 +7,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::Either;
-use worker::{console_error, Date, Delay, Env, State};
+use worker::{
+    console_error, Date, Delay, Env, Fetch, Headers, Request, RequestInit, Response, State,
+};
 
 use folio_edge::api::ApiError;
 use folio_edge::config::{EdgeManifest, Settings};
@@ -150,6 +152,23 @@ pub(crate) async fn with_timeout<T>(
         Either::Left((v, _)) => Some(v),
         Either::Right(_) => None,
     }
+}
+
+/// A plain GET of a URL on the terminal origin, carrying the Cloudflare Access service token
+/// when one is configured (the tunnel refuses anything else): the health check's and the
+/// terminal status's probes. `None` when the request cannot be made or sent.
+pub(crate) async fn origin_get(env: &Env, url: &str) -> Option<Response> {
+    let headers = Headers::new();
+    if let Some(a) = access_credentials(env) {
+        headers.set("CF-Access-Client-Id", &a.client_id).ok();
+        headers
+            .set("CF-Access-Client-Secret", &a.client_secret)
+            .ok();
+    }
+    let mut init = RequestInit::new();
+    init.with_headers(headers);
+    let req = Request::new_with_init(url, &init).ok()?;
+    Fetch::Request(req).send().await.ok()
 }
 
 pub(crate) fn access_credentials(env: &Env) -> Option<token::AccessCredentials> {

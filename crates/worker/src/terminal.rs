@@ -243,17 +243,7 @@ pub(crate) async fn status(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
         }
     }
     let answer = async {
-        let headers = Headers::new();
-        if let Some(a) = access_credentials(&ctx.env) {
-            headers.set("CF-Access-Client-Id", &a.client_id).ok();
-            headers
-                .set("CF-Access-Client-Secret", &a.client_secret)
-                .ok();
-        }
-        let mut init = RequestInit::new();
-        init.with_headers(headers);
-        let req = Request::new_with_init(&url, &init).ok()?;
-        let mut resp = Fetch::Request(req).send().await.ok()?;
+        let mut resp = crate::runtime::origin_get(&ctx.env, &url).await?;
         let code = resp.status_code();
         let body = resp.text().await.unwrap_or_default();
         Some((code, body))
