@@ -11,16 +11,15 @@
 //   cargo build -p folio && node --test tests/browser/code.test.mjs   (or tests/browser/run.sh)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ARTIFACTS, ROOT, launchBrowser } from "./stack.mjs";
+import { ARTIFACTS, ROOT, launchBrowser, startServe } from "./stack.mjs";
 
-const FOLIO = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug/folio");
 const AXE = path.join(ROOT, "node_modules/axe-core/axe.min.js");
 /** A guard against hanging, not a speed requirement. */
 const PATIENCE = 60_000;
+const serveSite = (root) => startServe(root, { env: process.env });
 
 const GO = [
   "package main",
@@ -64,30 +63,6 @@ let tmp;
 let server;
 let browser;
 
-function startServe(root) {
-  const child = spawn(FOLIO, ["serve", "--port", "0", "--root", root], { stdio: ["ignore", "pipe", "pipe"] });
-  const log = [];
-  return new Promise((resolve, reject) => {
-    let url = null;
-    const timer = setTimeout(() => reject(new Error(`folio serve not up:\n${log.join("")}`)), PATIENCE);
-    const onData = (chunk) => {
-      log.push(chunk.toString());
-      const text = log.join("");
-      url ??= text.match(/^Serving (http:\/\/\S+?)\/? /m)?.[1] ?? null;
-      if (url && /^Built |build failed/m.test(text)) {
-        clearTimeout(timer);
-        resolve({ child, url, log });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`folio serve exited with ${code}:\n${log.join("")}`));
-    });
-  });
-}
-
 before(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), "folio-code-"));
   const w = (rel, text) => {
@@ -98,7 +73,7 @@ before(async () => {
   w("content/_index.md", "+++\ntitle = \"Home\"\n+++\nHello.\n");
   w("content/projects/_index.md", "+++\ntitle = \"Work\"\n+++\n");
   w("content/projects/bench.md", PAGE);
-  server = await startServe(tmp);
+  server = await serveSite(tmp);
   browser = await launchBrowser();
 });
 

@@ -8,18 +8,19 @@
 //   cargo build -p folio -p folio-pty && node --test tests/browser/new-site-terminal.test.mjs
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
-import { ARTIFACTS, ROOT, launchBrowser } from "./stack.mjs";
+import { ARTIFACTS, ROOT, launchBrowser, startServe } from "./stack.mjs";
 
 const TARGET = process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target");
 const FOLIO = path.join(TARGET, "debug/folio");
 const PATIENCE = 60_000;
+const serveSite = (root, env) => startServe(root, { args: ["--terminal"], env });
 const PACKAGES = [
   ["@xterm/xterm", "6.0.0", ["package.json", "lib/xterm.mjs", "css/xterm.css"]],
   ["@xterm/addon-fit", "0.11.0", ["package.json", "lib/addon-fit.mjs"]],
@@ -80,34 +81,6 @@ function startRegistry() {
   })));
 }
 
-/** `folio serve --terminal` over `root`; resolves once its first build is done. */
-function startServe(root, env) {
-  const child = spawn(FOLIO, ["serve", "--port", "0", "--terminal", "--root", root], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const log = [];
-  return new Promise((resolve, reject) => {
-    let url = null;
-    const timer = setTimeout(() => reject(new Error(`folio serve not up:\n${log.join("")}`)), PATIENCE);
-    const onData = (chunk) => {
-      log.push(chunk.toString());
-      const text = log.join("");
-      url ??= text.match(/^Serving (http:\/\/\S+?)\/? /m)?.[1] ?? null;
-      if (url && /^Built |build failed/m.test(text)) {
-        clearTimeout(timer);
-        resolve({ child, url, log });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`folio serve exited with ${code}:\n${log.join("")}`));
-    });
-  });
-}
-
 before(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), "folio-new-terminal-"));
   const site = path.join(tmp, "site");
@@ -124,7 +97,7 @@ before(async () => {
   const env = { ...process.env, FOLIO_CACHE_DIR: path.join(tmp, "cache"), FOLIO_NPM_REGISTRY: registry.url,
     FOLIO_TEST_NPM_INTEGRITY: registry.pins, PATH: `${path.join(TARGET, "debug")}:${process.env.PATH}` };
   delete env.FOLIO_NODE_MODULES;
-  serve = await startServe(site, env);
+  serve = await serveSite(site, env);
   browser = await launchBrowser();
 });
 

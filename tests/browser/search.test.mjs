@@ -9,49 +9,18 @@
 //   cargo build -p folio && node --test tests/browser/search.test.mjs   (or tests/browser/run.sh)
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ARTIFACTS, ROOT, cspViolations, launchBrowser, newVisitor } from "./stack.mjs";
+import { ARTIFACTS, ROOT, cspViolations, launchBrowser, newVisitor, startServe } from "./stack.mjs";
 
-const FOLIO = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug/folio");
 const AXE = path.join(ROOT, "node_modules/axe-core/axe.min.js");
 /** A guard against hanging, not a speed requirement. */
 const PATIENCE = 60_000;
+const serveSite = (root) => startServe(root, { failOnBuildError: true });
 
 let server;
 let browser;
-
-function startServe(root) {
-  const child = spawn(FOLIO, ["serve", "--port", "0", "--root", root], {
-    env: { ...process.env, FOLIO_NODE_MODULES: path.join(ROOT, "node_modules") },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const log = [];
-  return new Promise((resolve, reject) => {
-    let url = null;
-    const timer = setTimeout(() => reject(new Error(`folio serve not up:\n${log.join("")}`)), PATIENCE);
-    const onData = (chunk) => {
-      log.push(chunk.toString());
-      const text = log.join("");
-      url ??= text.match(/^Serving (http:\/\/\S+?)\/? /m)?.[1] ?? null;
-      if (url && /^Built /m.test(text)) {
-        clearTimeout(timer);
-        resolve({ child, url, log });
-      } else if (/build failed/.test(text)) {
-        clearTimeout(timer);
-        reject(new Error(`folio serve: build failed:\n${text}`));
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`folio serve exited with ${code}:\n${log.join("")}`));
-    });
-  });
-}
 
 /** Every markdown file under content/, as [path under content/, text]. */
 function contentFiles(dir = path.join(ROOT, "content"), out = []) {
@@ -108,7 +77,7 @@ async function axe(page) {
 }
 
 before(async () => {
-  server = await startServe(ROOT);
+  server = await serveSite(ROOT);
   browser = await launchBrowser();
 });
 
@@ -224,7 +193,7 @@ describe("full-text search", () => {
     write("content/projects/_index.md", '+++\ntitle = "Notes"\n+++\n');
     const title = '<img src=x onerror="window.__xss=1">Quixotic & <b>bold</b>';
     write("content/projects/odd.md", `+++\ntitle = ${JSON.stringify(title)}\n+++\nThe quixotic text \\<script>window.__xss=2\\</script> stays text.\n`);
-    const own = await startServe(dir);
+    const own = await serveSite(dir);
     try {
       const { context, errors } = await newVisitor(browser, "search-xss");
       const page = await context.newPage();

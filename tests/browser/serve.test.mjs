@@ -11,11 +11,11 @@
 //   cargo build -p folio && node --test tests/browser/serve.test.mjs   (or tests/browser/run.sh)
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ARTIFACTS, ROOT, launchBrowser } from "./stack.mjs";
+import { ARTIFACTS, ROOT, launchBrowser, startServe } from "./stack.mjs";
 
 const FOLIO = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug/folio");
 const AXE = path.join(ROOT, "node_modules/axe-core/axe.min.js");
@@ -36,38 +36,6 @@ function copySite(to) {
     const from = path.join(ROOT, part);
     if (existsSync(from)) cpSync(from, path.join(to, part), { recursive: true });
   }
-}
-
-/**
- * Starts `folio serve` (on any free port by default); resolves once it has printed its URL
- * and finished its first build, good or failed.
- */
-function startServe(root, port = 0) {
-  const child = spawn(FOLIO, ["serve", "--port", String(port), "--root", root], {
-    // The live terminal's xterm.js comes from the repository's node_modules.
-    env: { ...process.env, FOLIO_NODE_MODULES: path.join(ROOT, "node_modules") },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const log = [];
-  return new Promise((resolve, reject) => {
-    let url = null;
-    const timer = setTimeout(() => reject(new Error(`folio serve not up:\n${log.join("")}`)), PATIENCE);
-    const onData = (chunk) => {
-      log.push(chunk.toString());
-      const text = log.join("");
-      url ??= text.match(/^Serving (http:\/\/\S+?)\/? /m)?.[1] ?? null;
-      if (url && /^Built |build failed/m.test(text)) {
-        clearTimeout(timer);
-        resolve({ child, url, log });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`folio serve exited with ${code}:\n${log.join("")}`));
-    });
-  });
 }
 
 /** The `/*` block of a production build's `_headers`: the headers every page gets. */
@@ -457,7 +425,7 @@ describe("folio serve when the site does not build, and across a restart", () =>
       const edited = `Edited while the server was down ${Date.now()}`;
       writeFileSync(about, good.replace(/\n\+\+\+\n/, `\n+++\n\n${edited}\n`));
       const back = page.waitForEvent("load", { timeout: PATIENCE });
-      srv = await startServe(root, port);
+      srv = await startServe(root, { port });
       await back;
       await page.locator("main").getByText(edited).waitFor({ timeout: PATIENCE });
       assert.notEqual(await markOf(page), token, "reloaded");

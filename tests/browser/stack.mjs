@@ -1,6 +1,7 @@
 // The real parts the browser tests click through: the Worker under `wrangler dev` over a
 // real `folio build` (tests/worker/harness.mjs, FOLIO_PUBLIC_DIR), the real terminal origin
 // folio-pty with its sandbox, and Debian's chromium driven by playwright-core.
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -9,6 +10,43 @@ import { ROOT, PUBLIC_DIR, newSecret, readManifest, startPty, startWorker } from
 
 export { ROOT, PUBLIC_DIR, readManifest };
 export const ARTIFACTS = path.join(ROOT, "tests/browser/artifacts");
+/** The `folio` binary the tests run (a debug build). */
+export const FOLIO = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug/folio");
+
+/**
+ * Starts `folio serve` over `root` (on any free port by default); resolves once it has printed
+ * its URL and finished its first build (a failed first build rejects when `failOnBuildError`).
+ * `env` defaults to this process's with the repository's node_modules for xterm.js.
+ */
+export function startServe(root, { port = 0, args = [], env, failOnBuildError = false, patience = 60_000 } = {}) {
+  const child = spawn(FOLIO, ["serve", "--port", String(port), ...args, "--root", root], {
+    env: env ?? { ...process.env, FOLIO_NODE_MODULES: path.join(ROOT, "node_modules") },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log = [];
+  return new Promise((resolve, reject) => {
+    let url = null;
+    const timer = setTimeout(() => reject(new Error(`folio serve not up:\n${log.join("")}`)), patience);
+    const onData = (chunk) => {
+      log.push(chunk.toString());
+      const text = log.join("");
+      url ??= text.match(/^Serving (http:\/\/\S+?)\/? /m)?.[1] ?? null;
+      if (failOnBuildError && /build failed/.test(text)) {
+        clearTimeout(timer);
+        reject(new Error(`folio serve: build failed:\n${text}`));
+      } else if (url && /^Built |build failed/m.test(text)) {
+        clearTimeout(timer);
+        resolve({ child, url, log });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`folio serve exited with ${code}:\n${log.join("")}`));
+    });
+  });
+}
 
 /** Launches Debian's chromium headless. */
 export async function launchBrowser() {
