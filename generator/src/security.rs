@@ -65,9 +65,14 @@ pub(crate) fn scan_html(html: &str) -> InlineCode {
             }
         }
         i = end;
-        if name == "script" || name == "style" {
-            let close = format!("</{name}");
-            let body_end = find_ci(html, end, &close).unwrap_or(b.len());
+        if name == "plaintext" {
+            break; // everything after it is text
+        }
+        if is_text_only(&name) {
+            // The browser reads this element's content as text up to its end tag, so a `<`
+            // in it (a page title such as `<img onerror=…>`, which the minifier may leave
+            // unescaped inside `<title>`) starts no element and carries no attribute.
+            let body_end = end_tag(html, end, &name).unwrap_or(b.len());
             let body = &html[end..body_end];
             let has_src = attrs.iter().any(|(k, _)| k == "src");
             if name == "script" && !has_src && is_executable(&attrs) {
@@ -79,6 +84,31 @@ pub(crate) fn scan_html(html: &str) -> InlineCode {
         }
     }
     found
+}
+
+/// Elements whose content the HTML tokenizer reads as text, not markup, up to their end tag:
+/// script data, RAWTEXT and RCDATA elements (HTML Living Standard, "parsing HTML documents",
+/// the tree builder's generic raw text and RCDATA element parsing algorithms).
+fn is_text_only(name: &str) -> bool {
+    matches!(
+        name,
+        "script" | "style" | "title" | "textarea" | "xmp" | "iframe" | "noembed" | "noframes"
+    )
+}
+
+/// The offset of the end tag `</name` that closes a text-only element: the name matched
+/// case-insensitively and followed by whitespace, `/` or `>` (so `</titles` does not close
+/// `<title>`).
+fn end_tag(h: &str, mut from: usize, name: &str) -> Option<usize> {
+    let close = format!("</{name}");
+    while let Some(at) = find_ci(h, from, &close) {
+        match h.as_bytes().get(at + close.len()) {
+            None => return Some(at),
+            Some(c) if c.is_ascii_whitespace() || *c == b'/' || *c == b'>' => return Some(at),
+            Some(_) => from = at + close.len(),
+        }
+    }
+    None
 }
 
 /// Whether a script element's `type` makes the browser run it (data blocks such as JSON-LD are
@@ -276,6 +306,37 @@ mod tests {
         assert_eq!(f.scripts, BTreeSet::from([csp_hash(b"a()")]));
         assert_eq!(f.styles, BTreeSet::from([csp_hash(b"p{}")]));
         assert_eq!(f.blocked_attributes.len(), 2);
+    }
+
+    #[test]
+    fn text_inside_title_textarea_and_raw_text_elements_is_no_markup() {
+        // What the minifier writes for a page titled `<img onerror=alert(1)>`: the title's
+        // content is RCDATA, so the browser shows it as text and creates no <img>.
+        let html = concat!(
+            "<title><img onerror=alert(1)> · site</title>",
+            "<meta content=\"<img onerror=alert(2)>\" property=og:title>",
+            "<textarea><p style=color:red onclick=x()></textarea>",
+            "<noembed><b onmouseover=y()></noembed>",
+            "<TITLE>a</TITLEs><i onfocus=z()> </Title >",
+            "<h1>&lt;img onerror=alert(1)></h1>",
+        );
+        let f = scan_html(html);
+        assert!(
+            f.blocked_attributes.is_empty(),
+            "{:?}",
+            f.blocked_attributes
+        );
+        // A script in a title is text: its hash must not be allowed by the policy.
+        let f = scan_html(
+            "<title><script>alert(1)</script></title><textarea><style>p{}</style></textarea>",
+        );
+        assert!(f.scripts.is_empty() && f.styles.is_empty(), "{f:?}");
+        // A real element after the text-only one is still scanned.
+        let f = scan_html("<title><a onclick=x()></title><button onclick=\"go()\">go</button>");
+        assert_eq!(
+            f.blocked_attributes,
+            BTreeSet::from(["<button onclick=…>".to_string()])
+        );
     }
 
     #[test]

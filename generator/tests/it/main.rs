@@ -5,6 +5,7 @@ mod bad_input;
 mod common;
 mod contact;
 mod content_model;
+mod csp_warnings;
 mod deploy;
 mod example_site;
 mod field_deps;
