@@ -7,6 +7,7 @@ mod contact;
 mod content_model;
 mod csp_warnings;
 mod deploy;
+mod determinism;
 mod example_site;
 mod field_deps;
 mod hostile_serve;
