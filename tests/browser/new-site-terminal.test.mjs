@@ -160,14 +160,14 @@ test("a folio new site with a [demo] runs its terminal with no node_modules anyw
   // The prompt may take a moment (the sandbox starts); typed input waits in the PTY anyway.
   await page.keyboard.type("echo new-site-$((6*7))\n");
   try {
-    // Checked on every change to the page (xterm renders output as DOM rows), not on a timer.
+    // Checked on every animation frame (xterm renders output as DOM rows); the cap only bounds it.
     await whileServing(page.waitForFunction(() => [...document.querySelectorAll("[data-terminal] .xterm-rows > div")]
       .some((r) => /^new-site-42\s*$/.test(r.textContent.replace(/\u00a0/g, " ").trim())), null,
-    { timeout: PATIENCE, polling: "mutation" }));
+    { timeout: PATIENCE }));
   } catch (e) {
     await page.screenshot({ path: path.join(ARTIFACTS, "new-site-terminal.png") });
     const rows = await page.$$eval("[data-terminal] .xterm-rows > div", (rs) => rs.map((r) => r.textContent));
-    throw new Error(`no output line new-site-42:\n${rows.join("\n")}\n--- folio serve:\n${serve.log.join("")}`);
+    throw new Error(`no output line new-site-42 (${e.message}):\n${rows.join("\n")}\n--- folio serve:\n${serve.log.join("")}`);
   }
   assert.deepEqual(violations, []);
   await context.close();
