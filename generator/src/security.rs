@@ -42,9 +42,20 @@ pub(crate) fn scan_html(html: &str) -> InlineCode {
     let mut found = InlineCode::default();
     let b = html.as_bytes();
     let mut i = 0;
+    // Depth of <svg>/<math>: in foreign content `title` and the like are elements whose
+    // content is markup, not text.
+    let mut foreign = 0usize;
     while let Some(off) = html[i..].find('<') {
         let start = i + off;
         let Some(&next) = b.get(start + 1) else { break };
+        if next == b'/' && b.get(start + 2).is_some_and(u8::is_ascii_alphabetic) {
+            let (name, _, end) = parse_tag(html, start + 2);
+            if name == "svg" || name == "math" {
+                foreign = foreign.saturating_sub(1);
+            }
+            i = end;
+            continue;
+        }
         if next == b'!' {
             // comments and doctype
             i = if html[start..].starts_with("<!--") {
@@ -65,10 +76,14 @@ pub(crate) fn scan_html(html: &str) -> InlineCode {
             }
         }
         i = end;
-        if name == "plaintext" {
+        let self_closing = b[..end].ends_with(b"/>");
+        if (name == "svg" || name == "math") && !self_closing {
+            foreign += 1;
+        }
+        if name == "plaintext" && foreign == 0 {
             break; // everything after it is text
         }
-        if is_text_only(&name) {
+        if is_text_only(&name) && (foreign == 0 || name == "script" || name == "style") {
             // The browser reads this element's content as text up to its end tag, so a `<`
             // in it (a page title such as `<img onerror=…>`, which the minifier may leave
             // unescaped inside `<title>`) starts no element and carries no attribute.
@@ -331,6 +346,14 @@ mod tests {
             "<title><script>alert(1)</script></title><textarea><style>p{}</style></textarea>",
         );
         assert!(f.scripts.is_empty() && f.styles.is_empty(), "{f:?}");
+        // In SVG, <title> is an element whose content is markup: its attributes count.
+        let f = scan_html(
+            "<svg viewBox=\"0 0 1 1\"><title><a onclick=x()>t</a></title><path d=M0/></svg><title><b onclick=y()></title>",
+        );
+        assert_eq!(
+            f.blocked_attributes,
+            BTreeSet::from(["<a onclick=…>".to_string()])
+        );
         // A real element after the text-only one is still scanned.
         let f = scan_html("<title><a onclick=x()></title><button onclick=\"go()\">go</button>");
         assert_eq!(
