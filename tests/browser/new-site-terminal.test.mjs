@@ -19,8 +19,8 @@ import { ARTIFACTS, ROOT, launchBrowser, startServe } from "./stack.mjs";
 
 const TARGET = process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target");
 const FOLIO = path.join(TARGET, "debug/folio");
-// Every wait below ends on an event (folio serve's "Built" line, an element appearing, a DOM
-// mutation, folio serve exiting); these caps only bound a wait that would otherwise hang. They
+// Every wait below ends on an event (folio serve's "Built" line, an element appearing, the
+// output row rendered, folio serve exiting); these caps only bound a wait that would otherwise hang. They
 // are generous because a loaded 2-core machine runs this debug build's first build (xterm.js
 // fetched, the site built, the search index written) and starts the sandbox slowly.
 const PATIENCE = 240_000;
@@ -36,6 +36,7 @@ async function whileServing(promise) {
     if (serve.child.exitCode !== null) onExit(serve.child.exitCode);
     else serve.child.once("exit", onExit);
   });
+  promise.catch(() => {}); // if folio serve exits first, the abandoned wait fails later, unheard
   try {
     return await Promise.race([promise, exited]);
   } finally {
@@ -156,8 +157,18 @@ test("a folio new site with a [demo] runs its terminal with no node_modules anyw
 
   await page.locator("[data-terminal-start]").click();
   await whileServing(page.waitForSelector("[data-terminal] .xterm-rows", { timeout: PATIENCE }));
+  // Keys typed before the session's socket is open are dropped by the page (terminal.js sends
+  // input only after its hello), and on a loaded machine the sandbox starts slowly: wait until
+  // the section says it runs, and fail at once (with its status text) if it was refused or lost.
+  const state = await whileServing(page.waitForFunction(() => {
+    const s = document.querySelector("[data-terminal]").getAttribute("data-terminal-state");
+    return ["running", "refused", "lost", "exited"].includes(s) && s;
+  }, null, { timeout: PATIENCE }));
+  assert.equal(await state.jsonValue(), "running",
+    `${await page.evaluate(() => document.querySelector("[data-terminal-status]")?.textContent)}\n`
+    + `--- folio serve:\n${serve.log.join("")}`);
   await page.locator("[data-terminal] .xterm-helper-textarea").focus();
-  // The prompt may take a moment (the sandbox starts); typed input waits in the PTY anyway.
+  // The prompt may take a moment more; typed input waits in the PTY.
   await page.keyboard.type("echo new-site-$((6*7))\n");
   try {
     // Checked on every animation frame (xterm renders output as DOM rows); the cap only bounds it.
