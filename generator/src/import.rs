@@ -95,6 +95,7 @@ pub fn import(from: Origin, dir: &Path) -> Result<Imported, String> {
         text: &text,
         out: Map::new(),
         markdown: Map::new(),
+        search: Map::new(),
         extra: Map::new(),
         skipped: Vec::new(),
     };
@@ -129,6 +130,7 @@ struct Convert<'a> {
     text: &'a str,
     out: Map<String, Value>,
     markdown: Map<String, Value>,
+    search: Map<String, Value>,
     extra: Map<String, Value>,
     skipped: Vec<Skipped>,
 }
@@ -150,6 +152,19 @@ impl Convert<'_> {
                 }
                 "default_language" => {
                     self.out.insert("language".into(), v);
+                }
+                // Zola writes a search index only when asked; folio's `[search] enabled`
+                // is the same switch (default true), so the choice is carried either way.
+                "build_search_index" => match v {
+                    Value::Bool(on) => {
+                        self.search.insert("enabled".into(), Value::Bool(on));
+                    }
+                    _ => self.skip(&[&key], "not true or false: set `enabled` under [search]"),
+                },
+                "search" => {
+                    for k in v.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+                        self.skip(&[&key, &k], "folio's index always holds titles, headings and text, with its own format: see docs/search.md ([search] has `enabled` and `include_code`)");
+                    }
                 }
                 "generate_feed" | "generate_feeds" | "feed_filename" | "feed_filenames" => {
                     self.skip(&[&key], "folio always writes an Atom feed, /atom.xml")
@@ -304,6 +319,11 @@ impl Convert<'_> {
             .filter(|t| t.as_table().is_some_and(|t| !t.is_empty()))
         {
             table.insert("markdown".into(), t);
+        }
+        if let Some(t) = to_toml(&Value::Object(std::mem::take(&mut self.search)))
+            .filter(|t| t.as_table().is_some_and(|t| !t.is_empty()))
+        {
+            table.insert("search".into(), t);
         }
         if let Some(t) = to_toml(&Value::Object(std::mem::take(&mut self.extra)))
             .filter(|t| t.as_table().is_some_and(|t| !t.is_empty()))

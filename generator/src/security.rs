@@ -42,9 +42,20 @@ pub(crate) fn scan_html(html: &str) -> InlineCode {
     let mut found = InlineCode::default();
     let b = html.as_bytes();
     let mut i = 0;
+    // Depth of <svg>/<math>: in foreign content `title` and the like are elements whose
+    // content is markup, not text.
+    let mut foreign = 0usize;
     while let Some(off) = html[i..].find('<') {
         let start = i + off;
         let Some(&next) = b.get(start + 1) else { break };
+        if next == b'/' && b.get(start + 2).is_some_and(u8::is_ascii_alphabetic) {
+            let (name, _, end) = parse_tag(html, start + 2);
+            if name == "svg" || name == "math" {
+                foreign = foreign.saturating_sub(1);
+            }
+            i = end;
+            continue;
+        }
         if next == b'!' {
             // comments and doctype
             i = if html[start..].starts_with("<!--") {
@@ -65,9 +76,18 @@ pub(crate) fn scan_html(html: &str) -> InlineCode {
             }
         }
         i = end;
-        if name == "script" || name == "style" {
-            let close = format!("</{name}");
-            let body_end = find_ci(html, end, &close).unwrap_or(b.len());
+        let self_closing = b[..end].ends_with(b"/>");
+        if (name == "svg" || name == "math") && !self_closing {
+            foreign += 1;
+        }
+        if name == "plaintext" && foreign == 0 {
+            break; // everything after it is text
+        }
+        if is_text_only(&name) && (foreign == 0 || name == "script" || name == "style") {
+            // The browser reads this element's content as text up to its end tag, so a `<`
+            // in it (a page title such as `<img onerror=…>`, which the minifier may leave
+            // unescaped inside `<title>`) starts no element and carries no attribute.
+            let body_end = end_tag(html, end, &name).unwrap_or(b.len());
             let body = &html[end..body_end];
             let has_src = attrs.iter().any(|(k, _)| k == "src");
             if name == "script" && !has_src && is_executable(&attrs) {
@@ -79,6 +99,31 @@ pub(crate) fn scan_html(html: &str) -> InlineCode {
         }
     }
     found
+}
+
+/// Elements whose content the HTML tokenizer reads as text, not markup, up to their end tag:
+/// script data, RAWTEXT and RCDATA elements (HTML Living Standard, "parsing HTML documents",
+/// the tree builder's generic raw text and RCDATA element parsing algorithms).
+fn is_text_only(name: &str) -> bool {
+    matches!(
+        name,
+        "script" | "style" | "title" | "textarea" | "xmp" | "iframe" | "noembed" | "noframes"
+    )
+}
+
+/// The offset of the end tag `</name` that closes a text-only element: the name matched
+/// case-insensitively and followed by whitespace, `/` or `>` (so `</titles` does not close
+/// `<title>`).
+fn end_tag(h: &str, mut from: usize, name: &str) -> Option<usize> {
+    let close = format!("</{name}");
+    while let Some(at) = find_ci(h, from, &close) {
+        match h.as_bytes().get(at + close.len()) {
+            None => return Some(at),
+            Some(c) if c.is_ascii_whitespace() || *c == b'/' || *c == b'>' => return Some(at),
+            Some(_) => from = at + close.len(),
+        }
+    }
+    None
 }
 
 /// Whether a script element's `type` makes the browser run it (data blocks such as JSON-LD are
@@ -276,6 +321,45 @@ mod tests {
         assert_eq!(f.scripts, BTreeSet::from([csp_hash(b"a()")]));
         assert_eq!(f.styles, BTreeSet::from([csp_hash(b"p{}")]));
         assert_eq!(f.blocked_attributes.len(), 2);
+    }
+
+    #[test]
+    fn text_inside_title_textarea_and_raw_text_elements_is_no_markup() {
+        // What the minifier writes for a page titled `<img onerror=alert(1)>`: the title's
+        // content is RCDATA, so the browser shows it as text and creates no <img>.
+        let html = concat!(
+            "<title><img onerror=alert(1)> · site</title>",
+            "<meta content=\"<img onerror=alert(2)>\" property=og:title>",
+            "<textarea><p style=color:red onclick=x()></textarea>",
+            "<noembed><b onmouseover=y()></noembed>",
+            "<TITLE>a</TITLEs><i onfocus=z()> </Title >",
+            "<h1>&lt;img onerror=alert(1)></h1>",
+        );
+        let f = scan_html(html);
+        assert!(
+            f.blocked_attributes.is_empty(),
+            "{:?}",
+            f.blocked_attributes
+        );
+        // A script in a title is text: its hash must not be allowed by the policy.
+        let f = scan_html(
+            "<title><script>alert(1)</script></title><textarea><style>p{}</style></textarea>",
+        );
+        assert!(f.scripts.is_empty() && f.styles.is_empty(), "{f:?}");
+        // In SVG, <title> is an element whose content is markup: its attributes count.
+        let f = scan_html(
+            "<svg viewBox=\"0 0 1 1\"><title><a onclick=x()>t</a></title><path d=M0/></svg><title><b onclick=y()></title>",
+        );
+        assert_eq!(
+            f.blocked_attributes,
+            BTreeSet::from(["<a onclick=…>".to_string()])
+        );
+        // A real element after the text-only one is still scanned.
+        let f = scan_html("<title><a onclick=x()></title><button onclick=\"go()\">go</button>");
+        assert_eq!(
+            f.blocked_attributes,
+            BTreeSet::from(["<button onclick=…>".to_string()])
+        );
     }
 
     #[test]

@@ -19,8 +19,30 @@ import { ARTIFACTS, ROOT, launchBrowser, startServe } from "./stack.mjs";
 
 const TARGET = process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target");
 const FOLIO = path.join(TARGET, "debug/folio");
-const PATIENCE = 60_000;
-const serveSite = (root, env) => startServe(root, { args: ["--terminal"], env });
+// Every wait below ends on an event (folio serve's "Built" line, an element appearing, the
+// output row rendered, folio serve exiting); these caps only bound a wait that would otherwise hang. They
+// are generous because a loaded 2-core machine runs this debug build's first build (xterm.js
+// fetched, the site built, the search index written) and starts the sandbox slowly.
+const PATIENCE = 240_000;
+const FIRST_BUILD_PATIENCE = 300_000;
+const serveSite = (root, env) => startServe(root, { args: ["--terminal"], env, patience: FIRST_BUILD_PATIENCE });
+
+/** `promise`, or a rejection with folio serve's log as soon as it exits (nothing a test waits
+ * for can come then). */
+async function whileServing(promise) {
+  let onExit;
+  const exited = new Promise((_, reject) => {
+    onExit = (code) => reject(new Error(`folio serve exited (${code}):\n${serve.log.join("")}`));
+    if (serve.child.exitCode !== null) onExit(serve.child.exitCode);
+    else serve.child.once("exit", onExit);
+  });
+  promise.catch(() => {}); // if folio serve exits first, the abandoned wait fails later, unheard
+  try {
+    return await Promise.race([promise, exited]);
+  } finally {
+    serve.child.off("exit", onExit);
+  }
+}
 const PACKAGES = [
   ["@xterm/xterm", "6.0.0", ["package.json", "lib/xterm.mjs", "css/xterm.css"]],
   ["@xterm/addon-fit", "0.11.0", ["package.json", "lib/addon-fit.mjs"]],
@@ -112,13 +134,15 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-test("a folio new site with a [demo] runs its terminal with no node_modules anywhere", { timeout: 180_000 }, async () => {
+test("a folio new site with a [demo] runs its terminal with no node_modules anywhere", { timeout: 2 * PATIENCE + 60_000 }, async () => {
   const log = serve.log.join("");
   assert.doesNotMatch(log, /live terminal needs/, log);
   assert.equal(registry.hits.length, PACKAGES.length, `one download per package: ${registry.hits}`);
   assert.ok(existsSync(path.join(tmp, "cache/npm/@xterm+xterm@6.0.0/lib/xterm.mjs")), "xterm.js not cached");
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(PATIENCE);
+  context.setDefaultNavigationTimeout(PATIENCE);
   const page = await context.newPage();
   const violations = [];
   page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()); });
@@ -132,17 +156,29 @@ test("a folio new site with a [demo] runs its terminal with no node_modules anyw
     readFileSync(path.join(ROOT, "node_modules/@xterm/xterm/lib/xterm.mjs")), "the served xterm.js is the package's");
 
   await page.locator("[data-terminal-start]").click();
-  await page.waitForSelector("[data-terminal] .xterm-rows", { timeout: PATIENCE });
+  await whileServing(page.waitForSelector("[data-terminal] .xterm-rows", { timeout: PATIENCE }));
+  // Keys typed before the session's socket is open are dropped by the page (terminal.js sends
+  // input only after its hello), and on a loaded machine the sandbox starts slowly: wait until
+  // the section says it runs, and fail at once (with its status text) if it was refused or lost.
+  const state = await whileServing(page.waitForFunction(() => {
+    const s = document.querySelector("[data-terminal]").getAttribute("data-terminal-state");
+    return ["running", "refused", "lost", "exited"].includes(s) && s;
+  }, null, { timeout: PATIENCE }));
+  assert.equal(await state.jsonValue(), "running",
+    `${await page.evaluate(() => document.querySelector("[data-terminal-status]")?.textContent)}\n`
+    + `--- folio serve:\n${serve.log.join("")}`);
   await page.locator("[data-terminal] .xterm-helper-textarea").focus();
-  // The prompt may take a moment (the sandbox starts); typed input waits in the PTY anyway.
+  // The prompt may take a moment more; typed input waits in the PTY.
   await page.keyboard.type("echo new-site-$((6*7))\n");
   try {
-    await page.waitForFunction(() => [...document.querySelectorAll("[data-terminal] .xterm-rows > div")]
-      .some((r) => /^new-site-42\s*$/.test(r.textContent.replace(/\u00a0/g, " ").trim())), null, { timeout: PATIENCE });
+    // Checked on every animation frame (xterm renders output as DOM rows); the cap only bounds it.
+    await whileServing(page.waitForFunction(() => [...document.querySelectorAll("[data-terminal] .xterm-rows > div")]
+      .some((r) => /^new-site-42\s*$/.test(r.textContent.replace(/\u00a0/g, " ").trim())), null,
+    { timeout: PATIENCE }));
   } catch (e) {
     await page.screenshot({ path: path.join(ARTIFACTS, "new-site-terminal.png") });
     const rows = await page.$$eval("[data-terminal] .xterm-rows > div", (rs) => rs.map((r) => r.textContent));
-    throw new Error(`no output line new-site-42:\n${rows.join("\n")}\n--- folio serve:\n${serve.log.join("")}`);
+    throw new Error(`no output line new-site-42 (${e.message}):\n${rows.join("\n")}\n--- folio serve:\n${serve.log.join("")}`);
   }
   assert.deepEqual(violations, []);
   await context.close();

@@ -40,7 +40,7 @@ fn a_zola_site_moves_in_with_its_tags_and_summaries() {
     let site = bare(&[
         (
             "config.toml",
-            "base_url = \"https://zola.example\"\ntitle = \"Zola site\"\ndescription = \"Mine\"\ncompile_sass = true\nbuild_search_index = true\ntaxonomies = [{ name = \"tags\" }, { name = \"series\" }]\n\n[markdown]\nhighlight_code = true\nhighlight_theme = \"monokai\"\n\n[extra]\nmenu = [{ name = \"Projects\", url = \"/projects/\" }]\n",
+            "base_url = \"https://zola.example\"\ntitle = \"Zola site\"\ndescription = \"Mine\"\ncompile_sass = true\nbuild_search_index = false\ntaxonomies = [{ name = \"tags\" }, { name = \"series\" }]\n\n[markdown]\nhighlight_code = true\nhighlight_theme = \"monokai\"\n\n[extra]\nmenu = [{ name = \"Projects\", url = \"/projects/\" }]\n",
         ),
         ("content/_index.md", "+++\ntitle = \"Home\"\n+++\nHi.\n"),
         (
@@ -59,14 +59,17 @@ fn a_zola_site_moves_in_with_its_tags_and_summaries() {
     let report = import_and_build(&site, "zola");
     for line in [
         "config.toml:4: warning: `compile_sass` not carried over",
-        "config.toml:5: warning: `build_search_index` not carried over",
         "config.toml:6: warning: `taxonomies` not carried over: taxonomy `series`",
         "config.toml:10: warning: `markdown.highlight_theme` not carried over",
     ] {
         assert!(report.contains(line), "{line:?} in:\n{report}");
     }
+    assert!(!report.contains("build_search_index"), "{report}");
     let cfg = site.read("folio.toml");
     assert!(cfg.contains("base_url = \"https://zola.example\""), "{cfg}");
+    // Zola's `build_search_index = false` is folio's search turned off: no index written.
+    assert!(cfg.contains("[search]\nenabled = false"), "{cfg}");
+    assert!(!site.path("public/search").exists());
     assert!(
         cfg.contains("extra.menu") && cfg.contains("Projects"),
         "{cfg}"
@@ -129,5 +132,44 @@ fn a_hugo_site_moves_in_with_its_tags_and_summaries() {
             .contains("content/projects/lex.md:7:1: warning: unknown front matter key `keywords`"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn a_zola_search_index_stays_on_and_its_search_options_are_reported() {
+    let site = bare(&[
+        (
+            "config.toml",
+            "title = \"Z\"\nbuild_search_index = true\nbase_url = \"https://z.example\"\n\n[search]\ninclude_title = true\ntruncate_content_length = 100\n",
+        ),
+        ("content/_index.md", "+++\ntitle = \"Home\"\n+++\nHi.\n"),
+        (
+            "content/notes/_index.md",
+            "+++\ntitle = \"Notes\"\n+++\n",
+        ),
+        (
+            "content/notes/quokka.md",
+            "+++\ntitle = \"Quokka\"\n+++\nAbout marsupials.\n",
+        ),
+    ]);
+    let report = import_and_build(&site, "zola");
+    for line in [
+        "config.toml:6: warning: `search.include_title` not carried over",
+        "config.toml:7: warning: `search.truncate_content_length` not carried over",
+    ] {
+        assert!(report.contains(line), "{line:?} in:\n{report}");
+    }
+    assert!(!report.contains("build_search_index"), "{report}");
+    let cfg = site.read("folio.toml");
+    assert!(cfg.contains("[search]\nenabled = true"), "{cfg}");
+    // The index is written, and holds the page's words.
+    let manifest = site.read("public/search/index.json");
+    assert!(manifest.contains("\"docs\":"), "{manifest}");
+    let stores = crate::common::snapshot(&site.path("public/search"));
+    assert!(
+        stores
+            .values()
+            .any(|b| String::from_utf8_lossy(b).contains("marsupials")),
+        "no search file holds the page's text"
     );
 }
