@@ -264,6 +264,8 @@ struct Build<'a> {
     highlighting: bool,
     diags: Diagnostics,
     clock: Clock,
+    /// Rendered bodies kept on disk (see `bodies`).
+    md_cache: bodies::MarkdownCache,
 }
 
 /// Runs a build through its phases (see the module's documentation).
@@ -287,6 +289,7 @@ fn run(
         highlighting: site.cfg.markdown.highlight && site.mode != Mode::Check,
         diags,
         clock,
+        md_cache: bodies::MarkdownCache::new(),
     };
 
     let Loaded {
@@ -382,6 +385,9 @@ impl Build<'_> {
             report.output = Some(output.clone());
         }
         self.reuse.save(root, *mode, &mut self.diags);
+        if *mode == Mode::Write {
+            self.md_cache.save(root, &mut self.diags);
+        }
         // A kept highlighter counts across builds: save it once, after its first build.
         if self.highlighting && self.fresh_highlighter {
             if let Err(e) = self.highlighter.save(&cache_path(root)) {

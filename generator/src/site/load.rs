@@ -18,6 +18,7 @@ use folio_content::config::{Config, CONFIG_FILE};
 use folio_content::content::{self, Content, LoadOptions};
 use folio_content::diagnostics::{Diagnostic, Diagnostics};
 
+use super::bodies::MarkdownCache;
 use super::{Build, BuildOptions, Mode};
 
 /// The site a build reads and where its output goes: fixed for the whole build.
@@ -132,7 +133,7 @@ impl Build<'_> {
     pub(super) fn load(&mut self) -> Loaded {
         let (root, theme, prev, touched) =
             (&self.site.root, &self.site.theme, self.prev, self.touched);
-        let (reuse, highlighter) = (&self.reuse, &self.highlighter);
+        let (reuse, highlighter, md_cache) = (&self.reuse, &self.highlighter, &self.md_cache);
         let fresh_highlighter = self.highlighting && self.fresh_highlighter;
         let load_opts = LoadOptions {
             drafts: self.opts.drafts,
@@ -158,9 +159,18 @@ impl Build<'_> {
                     None => (None, Assets::default()),
                 };
                 reuse.load(root);
+                // A build that starts from nothing reads the rendered bodies of the last
+                // one; the highlight cache is read only if a block is highlighted, and the
+                // grammars are loaded now only when no body may be reused.
+                let reusing_bodies = prev.markdown.is_empty() && MarkdownCache::exists(root);
+                if reusing_bodies {
+                    md_cache.load(root);
+                }
                 if fresh_highlighter {
-                    highlighter.load(&super::cache_path(root));
-                    highlighter.warm_up();
+                    highlighter.load_lazily(&super::cache_path(root));
+                    if !reusing_bodies {
+                        highlighter.warm_up();
+                    }
                 }
                 (data, templates, assets, d, t.elapsed())
             },
