@@ -116,6 +116,8 @@ pub struct BuildReport {
     pub highlight: highlight::Stats,
     /// Rendered-page cache hits and misses.
     pub page_cache: crate::cache::Stats,
+    /// Markdown bodies reused (from the previous build or the markdown cache) and rendered.
+    pub markdown: crate::cache::Stats,
     /// Image copies encoded by this build and read back from the cache (a warm build
     /// encodes none).
     pub images: ImageStats,
@@ -339,6 +341,7 @@ fn run(
         rendered_paths: rendered.paths,
         reused: jobs.len() - rendered.count,
         search_bytes,
+        markdown: bodies.stats,
         external_links: if opts.mode == Mode::Check {
             bodies.external_links(&content)
         } else {

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -226,6 +227,8 @@ pub(super) struct Bodies {
     pub(super) rendered: Vec<Arc<Rendered>>,
     /// The renderings of `sections`.
     pub(super) section_rendered: HashMap<String, Arc<Rendered>>,
+    /// Bodies reused (hits) and rendered (misses).
+    pub(super) stats: crate::cache::Stats,
 }
 
 impl Bodies {
@@ -311,6 +314,7 @@ impl Build<'_> {
         // A file's previous rendering is reused when its body and the options are the same
         // (a text comparison: cheaper than hashing every body) and its links resolve the
         // same.
+        let rendered_now = AtomicUsize::new(0);
         let markdown = |file: &content::SourceFile, base: &str| -> Arc<MdEntry> {
             let body = file.body();
             if let Some(e) = prev.get(&file.content_path) {
@@ -331,6 +335,7 @@ impl Build<'_> {
                     }
                 }
             }
+            rendered_now.fetch_add(1, Ordering::Relaxed);
             let opts = RenderOptions {
                 images: Some((images, base)),
                 ..md_opts
@@ -360,12 +365,18 @@ impl Build<'_> {
             .iter()
             .map(|(k, e)| (k.clone(), e.full.clone()))
             .collect();
+        let misses = rendered_now.into_inner();
+        let stats = crate::cache::Stats {
+            hits: pages.len() + sections.len() - misses,
+            misses,
+        };
         self.clock.mark("markdown");
         Bodies {
             pages,
             sections,
             rendered,
             section_rendered,
+            stats,
         }
     }
 
