@@ -235,6 +235,9 @@ fn bodies_rendered(verbose: &str) -> usize {
         .unwrap_or_else(|| panic!("{line}"))
 }
 
+/// A change to make to a site: what it is, the change, and an output file that shows it.
+type Step = (&'static str, Box<dyn Fn(&Site)>, &'static str);
+
 #[test]
 fn warm_builds_of_a_site_with_images_static_and_data_equal_full_builds() {
     let site = rich_site();
@@ -258,7 +261,7 @@ fn warm_builds_of_a_site_with_images_static_and_data_equal_full_builds() {
 
     // Each change below reaches bodies through something other than their text; after
     // each, the warm build must equal a build from scratch.
-    let steps: Vec<(&str, Box<dyn Fn(&Site)>, &str)> = vec![
+    let steps: Vec<Step> = vec![
         (
             "a site shortcode's template",
             Box::new(|s: &Site| {
