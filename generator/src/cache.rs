@@ -62,11 +62,13 @@ impl BlobCache {
     }
 
     /// Counts `keys` as used by this build without looking them up (results reused from
-    /// a cache of larger things that contain them), so [`BlobCache::save`] keeps them.
+    /// a cache of larger things that contain them), so [`BlobCache::save`] keeps them; each
+    /// counts as a hit (its result came from a cache).
     pub(crate) fn touch(&self, keys: &[Key]) {
         if keys.is_empty() {
             return;
         }
+        self.hits.fetch_add(keys.len(), Ordering::Relaxed);
         self.used
             .lock()
             .expect("cache poisoned")
