@@ -79,6 +79,8 @@ impl MarkdownCache {
     /// An empty cache.
     pub(super) fn new() -> MarkdownCache {
         MarkdownCache {
+            // Bump when rendering gives other HTML for the same body and options (as the
+            // highlight cache's format): entries are also keyed by the package version.
             cache: BlobCache::new(b"FOLIOMD1"),
         }
     }
