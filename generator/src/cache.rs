@@ -11,6 +11,31 @@ use std::sync::{Arc, Mutex, Once, OnceLock};
 /// A cache key: a BLAKE3 hash of the inputs.
 pub(crate) type Key = [u8; 32];
 
+/// Identifies the program that made a cache entry: its version, and the size and
+/// modification time of its executable, so an entry made by another build of folio (a
+/// developer's, before a change to what it makes) is never taken for this one's.
+pub(crate) fn program_id() -> Key {
+    static ID: OnceLock<Key> = OnceLock::new();
+    *ID.get_or_init(|| {
+        let mut h = blake3::Hasher::new();
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        if let Some(m) = std::env::current_exe()
+            .ok()
+            .and_then(|p| std::fs::metadata(p).ok())
+        {
+            h.update(&m.len().to_le_bytes());
+            if let Some(d) = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            {
+                h.update(&d.as_nanos().to_le_bytes());
+            }
+        }
+        *h.finalize().as_bytes()
+    })
+}
+
 /// Hit and miss counts of one build.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {

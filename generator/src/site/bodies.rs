@@ -79,8 +79,7 @@ impl MarkdownCache {
     /// An empty cache.
     pub(super) fn new() -> MarkdownCache {
         MarkdownCache {
-            // Bump when rendering gives other HTML for the same body and options (as the
-            // highlight cache's format): entries are also keyed by the package version.
+            // Entries are keyed by the program too (`cache::program_id`).
             cache: BlobCache::new(b"FOLIOMD1"),
         }
     }
@@ -296,7 +295,7 @@ impl Build<'_> {
         };
         let salt = {
             let mut h = blake3::Hasher::new();
-            h.update(env!("CARGO_PKG_VERSION").as_bytes());
+            h.update(&crate::cache::program_id());
             h.update(&[
                 u8::from(md_opts.smart_punctuation),
                 md_opts.toc_depth,

@@ -248,10 +248,18 @@ fn warm_builds_of_a_site_with_images_static_and_data_equal_full_builds() {
     assert!(cold.contains_key("people/index.html"));
     assert!(String::from_utf8_lossy(&cold["people/index.html"]).contains("Brian"));
     let cold_inodes = inodes(&site.path("public"));
+    let search_cache = || {
+        std::fs::metadata(site.path(".folio/cache/search.bin"))
+            .and_then(|m| m.modified())
+            .expect("the search index is cached")
+    };
+    let indexed = search_cache();
 
-    // Unchanged: no body rendered again, every file the same one.
+    // Unchanged: no body rendered again, the search index not made again (its cache not
+    // rewritten), every file the same one.
     let warm = build_verbose(&site);
     assert_eq!(bodies_rendered(&warm), 0, "{warm}");
+    assert_eq!(search_cache(), indexed, "the search index was made again");
     assert_eq!(
         site.snapshot(),
         cold,
