@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::theme::Theme;
 use folio_content::diagnostics::{display_path, Diagnostic, Diagnostics};
 
@@ -55,6 +57,10 @@ impl Assets {
         }
         let dir = root.join("static");
         if dir.is_dir() {
+            // Listed in order; the stylesheets and scripts (hashed into their names) read in
+            // parallel; then added in that order, so overrides and messages do not depend
+            // on the thread count.
+            let mut listed: Vec<(String, PathBuf)> = Vec::new();
             for e in walkdir::WalkDir::new(&dir).sort_by_file_name() {
                 match e {
                     Ok(e)
@@ -67,12 +73,7 @@ impl Assets {
                             .expect("under static")
                             .to_string_lossy()
                             .replace('\\', "/");
-                        assets.add(
-                            &rel,
-                            Payload::File(e.path().to_path_buf()),
-                            display_path(root, e.path()),
-                            diags,
-                        );
+                        listed.push((rel, e.into_path()));
                     }
                     Ok(_) => {}
                     Err(err) => diags.push(Diagnostic::error(
@@ -80,6 +81,25 @@ impl Assets {
                         None,
                         format!("cannot read: {err}"),
                     )),
+                }
+            }
+            let read: Vec<std::io::Result<Payload>> = listed
+                .par_iter()
+                .map(|(rel, path)| {
+                    if is_hashed(rel) {
+                        std::fs::read(path).map(|b| Payload::Bytes(Cow::Owned(b)))
+                    } else {
+                        Ok(Payload::File(path.clone()))
+                    }
+                })
+                .collect();
+            for ((rel, path), payload) in listed.into_iter().zip(read) {
+                let shown = display_path(root, &path);
+                match payload {
+                    Ok(payload) => assets.add(&rel, payload, shown, diags),
+                    Err(e) => {
+                        diags.push(Diagnostic::error(shown, None, format!("cannot read: {e}")))
+                    }
                 }
             }
         }
@@ -99,11 +119,7 @@ impl Assets {
         if let Some(old) = self.urls.remove(rel) {
             self.files.remove(old.trim_start_matches('/'));
         }
-        let ext = Path::new(rel)
-            .extension()
-            .map(|e| e.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
-        let (output, payload) = if ext == "css" || ext == "js" || ext == "mjs" {
+        let (output, payload) = if is_hashed(rel) {
             let bytes: Cow<'static, [u8]> = match payload {
                 Payload::Bytes(b) => b,
                 Payload::File(p) => match std::fs::read(&p) {
@@ -140,6 +156,15 @@ impl Assets {
         v.sort();
         v
     }
+}
+
+/// Whether a static file is renamed with its content hash (stylesheets and scripts).
+fn is_hashed(rel: &str) -> bool {
+    let ext = Path::new(rel)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    ext == "css" || ext == "js" || ext == "mjs"
 }
 
 /// `css/site.css` + bytes → `css/site.<10 hex digits>.css`.

@@ -4,12 +4,37 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 
 /// A cache key: a BLAKE3 hash of the inputs.
 pub(crate) type Key = [u8; 32];
+
+/// Identifies the program that made a cache entry: its version, and the size and
+/// modification time of its executable, so an entry made by another build of folio (a
+/// developer's, before a change to what it makes) is never taken for this one's.
+pub(crate) fn program_id() -> Key {
+    static ID: OnceLock<Key> = OnceLock::new();
+    *ID.get_or_init(|| {
+        let mut h = blake3::Hasher::new();
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        if let Some(m) = std::env::current_exe()
+            .ok()
+            .and_then(|p| std::fs::metadata(p).ok())
+        {
+            h.update(&m.len().to_le_bytes());
+            if let Some(d) = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            {
+                h.update(&d.as_nanos().to_le_bytes());
+            }
+        }
+        *h.finalize().as_bytes()
+    })
+}
 
 /// Hit and miss counts of one build.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,6 +52,9 @@ pub(crate) struct BlobCache {
     used: Mutex<HashSet<Key>>,
     hits: AtomicUsize,
     misses: AtomicUsize,
+    /// The file to read on first use ([`BlobCache::load_lazily`]), and whether it was.
+    source: OnceLock<PathBuf>,
+    loaded: Once,
 }
 
 impl BlobCache {
@@ -38,11 +66,43 @@ impl BlobCache {
             used: Mutex::new(HashSet::new()),
             hits: AtomicUsize::new(0),
             misses: AtomicUsize::new(0),
+            source: OnceLock::new(),
+            loaded: Once::new(),
         }
+    }
+
+    /// Reads `path` (as [`BlobCache::load`]) only when an entry is first looked up or
+    /// stored: a build whose every result comes from elsewhere (e.g. code blocks inside
+    /// bodies reused whole) never reads the file, and [`BlobCache::save`] then leaves it
+    /// as it is.
+    pub(crate) fn load_lazily(&self, path: &Path) {
+        let _ = self.source.set(path.to_path_buf());
+    }
+
+    /// Reads the file named by [`BlobCache::load_lazily`], once, before the first use.
+    fn ensure_loaded(&self) {
+        if let Some(p) = self.source.get() {
+            self.loaded.call_once(|| self.load(p));
+        }
+    }
+
+    /// Counts `keys` as used by this build without looking them up (results reused from
+    /// a cache of larger things that contain them), so [`BlobCache::save`] keeps them; each
+    /// counts as a hit (its result came from a cache).
+    pub(crate) fn touch(&self, keys: &[Key]) {
+        if keys.is_empty() {
+            return;
+        }
+        self.hits.fetch_add(keys.len(), Ordering::Relaxed);
+        self.used
+            .lock()
+            .expect("cache poisoned")
+            .extend(keys.iter().copied());
     }
 
     /// The entry for `key`, counted as a hit, or `None` (counted as a miss).
     pub(crate) fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
+        self.ensure_loaded();
         let hit = self.map.lock().expect("cache poisoned").get(key).cloned();
         match &hit {
             Some(_) => {
@@ -58,6 +118,7 @@ impl BlobCache {
 
     /// Stores an entry computed by this build.
     pub(crate) fn put(&self, key: Key, value: Arc<[u8]>) {
+        self.ensure_loaded();
         self.map.lock().expect("cache poisoned").insert(key, value);
         self.used.lock().expect("cache poisoned").insert(key);
     }
@@ -98,7 +159,12 @@ impl BlobCache {
 
     /// Writes the entries used by this build (so the file does not grow forever), atomically.
     /// Skipped when nothing changed since the file was loaded.
+    /// Left alone when it was to be read lazily and never was: this build used nothing
+    /// of it but what it touched, which the file holds already.
     pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
+        if self.source.get().is_some_and(|s| s == path) && !self.loaded.is_completed() {
+            return Ok(());
+        }
         let used = self.used.lock().expect("cache poisoned");
         let map = self.map.lock().expect("cache poisoned");
         if self.misses.load(Ordering::Relaxed) == 0 && used.len() == map.len() && path.exists() {
@@ -153,5 +219,40 @@ mod tests {
         let other = BlobCache::new(b"OTHERFMT");
         other.load(&path);
         assert!(other.get(&[1; 32]).is_none(), "another format is ignored");
+    }
+
+    #[test]
+    fn a_lazy_cache_reads_on_first_use_and_keeps_touched_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
+        let a = BlobCache::new(b"TESTFMT1");
+        for k in 1..=3u8 {
+            a.put([k; 32], Arc::from(&[k][..]));
+        }
+        a.save(&path).unwrap();
+        let before = std::fs::read(&path).unwrap();
+
+        // Never used: not read, and saving leaves the file as it was.
+        let b = BlobCache::new(b"TESTFMT1");
+        b.load_lazily(&path);
+        b.touch(&[[1; 32]]);
+        std::fs::write(&path, b"TESTFMT1").unwrap(); // would be read as empty
+        b.save(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"TESTFMT1");
+        std::fs::write(&path, &before).unwrap();
+
+        // Used: read then; a touched entry survives the save beside the one looked up.
+        let c = BlobCache::new(b"TESTFMT1");
+        c.load_lazily(&path);
+        c.touch(&[[1; 32]]);
+        assert_eq!(&*c.get(&[2; 32]).unwrap(), &[2]);
+        c.put([4; 32], Arc::from(&[4][..]));
+        c.save(&path).unwrap();
+        let d = BlobCache::new(b"TESTFMT1");
+        d.load(&path);
+        assert!(d.get(&[1; 32]).is_some(), "touched entry kept");
+        assert!(d.get(&[2; 32]).is_some());
+        assert!(d.get(&[4; 32]).is_some());
+        assert!(d.get(&[3; 32]).is_none(), "unused entry dropped");
     }
 }

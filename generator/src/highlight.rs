@@ -159,6 +159,11 @@ impl Highlighter {
     /// when the language is unknown or not given.
     pub(crate) fn highlight(&self, lang: Option<&str>, code: &str) -> Arc<str> {
         let key = cache_key(lang.unwrap_or(""), code);
+        RECORDED.with(|r| {
+            if let Some(keys) = r.borrow_mut().as_mut() {
+                keys.push(key);
+            }
+        });
         if let Some(hit) = self.cache.get(&key) {
             if let Ok(s) = std::str::from_utf8(&hit) {
                 return Arc::from(s);
@@ -231,14 +236,50 @@ impl Highlighter {
     }
 
     /// Loads the highlight cache file; a missing or damaged one is an empty cache.
+    #[cfg(test)]
     pub(crate) fn load(&self, path: &Path) {
         self.cache.load(path);
+    }
+
+    /// Names the highlight cache file, read when a block is first highlighted (a build
+    /// whose bodies all come from the markdown cache never reads it).
+    pub(crate) fn load_lazily(&self, path: &Path) {
+        self.cache.load_lazily(path);
+    }
+
+    /// Marks blocks as used by this build without highlighting them (the body holding
+    /// them was reused whole), so saving the cache keeps them.
+    pub(crate) fn touch(&self, keys: &[crate::cache::Key]) {
+        self.cache.touch(keys);
     }
 
     /// Saves the blocks used by this build.
     pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
         self.cache.save(path)
     }
+}
+
+thread_local! {
+    /// The cache keys of the blocks highlighted on this thread inside [`recording`].
+    static RECORDED: std::cell::RefCell<Option<Vec<crate::cache::Key>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` and returns the cache keys of the blocks it highlighted on this thread: what a
+/// body reused whole later [`Highlighter::touch`]es.
+pub(crate) fn recording<R>(f: impl FnOnce() -> R) -> (R, Vec<crate::cache::Key>) {
+    let outer = RECORDED.with(|r| r.borrow_mut().replace(Vec::new()));
+    let out = f();
+    let keys = RECORDED
+        .with(|r| std::mem::replace(&mut *r.borrow_mut(), outer))
+        .unwrap_or_default();
+    // A recording around this one saw them too.
+    RECORDED.with(|r| {
+        if let Some(o) = r.borrow_mut().as_mut() {
+            o.extend_from_slice(&keys);
+        }
+    });
+    (out, keys)
 }
 
 fn cache_key(lang: &str, code: &str) -> crate::cache::Key {

@@ -82,6 +82,9 @@ pub struct Rebuild {
     pub elapsed: Duration,
     /// Warnings of the build (it succeeded regardless).
     pub warnings: Diagnostics,
+    /// Time of each phase of the build, then of comparing its files with the previous
+    /// ones (`diff`), for `--verbose`.
+    pub phases: Vec<(&'static str, Duration)>,
 }
 
 /// A built site in memory.
@@ -156,7 +159,10 @@ impl LiveSite {
             self.memo.forget_outputs();
         }
         let (report, memo) = site::build_incremental(&self.opts, &self.memo, touched)?;
+        let diffing = Instant::now();
         let mut out = diff(&self.memo.files, &memo.files);
+        out.phases = report.phases;
+        out.phases.push(("diff", diffing.elapsed()));
         self.memo = memo;
         out.full = everything || first;
         out.rendered = report.rendered;

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use pulldown_cmark::{
     html, CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::highlight::{escape, Highlighter};
 use crate::{callouts, code_blocks, math};
@@ -37,7 +37,7 @@ pub(crate) struct RenderOptions<'a> {
 }
 
 /// One heading in the table of contents.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct TocEntry {
     /// 1 to 6.
     pub level: u8,
@@ -50,7 +50,7 @@ pub(crate) struct TocEntry {
 }
 
 /// An `@/` link found in the markdown, to check once every page's anchors are known.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct InternalLink {
     /// Content path of the target (`projects/x/index.md`).
     pub target: String,
@@ -62,7 +62,7 @@ pub(crate) struct InternalLink {
 
 /// A link or image to a path of the site (root-relative, relative, or `#anchor`), checked
 /// against the build's output once every output is known.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct UrlRef {
     /// The destination as written.
     pub url: String,
@@ -72,8 +72,8 @@ pub(crate) struct UrlRef {
     pub image: bool,
 }
 
-/// A rendered markdown document.
-#[derive(Debug, Clone, Default)]
+/// A rendered markdown document (serialisable: kept between builds, see `site::bodies`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Rendered {
     /// The body as HTML.
     pub html: String,

@@ -106,18 +106,32 @@ fn link_if_same(old: &Path, path: &Path, bytes: &[u8]) -> bool {
     let same = std::fs::symlink_metadata(old)
         .is_ok_and(|m| m.file_type().is_file() && m.len() == bytes.len() as u64)
         && std::fs::read(old).is_ok_and(|b| b == bytes);
-    same && remove_if_there(path).is_ok() && std::fs::hard_link(old, path).is_ok()
+    same && retry_if_there(path, || std::fs::hard_link(old, path)).is_ok()
+}
+
+/// Runs `make` (which creates `path` and fails if it exists); when something is there
+/// already (a file this build wrote before), unlinks it and runs `make` again. Most files
+/// are written once: this costs one call where removing first would cost two.
+fn retry_if_there<T>(path: &Path, make: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    match make() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            remove_if_there(path)?;
+            make()
+        }
+        r => r,
+    }
 }
 
 /// Writes `bytes` as a new file at `path` (one written before, perhaps a hard link to the
 /// previous output, is unlinked first, never written through).
 fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
-    remove_if_there(path)?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+    let mut f = retry_if_there(path, || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    })?;
     f.write_all(bytes)
 }
 

@@ -116,6 +116,8 @@ pub struct BuildReport {
     pub highlight: highlight::Stats,
     /// Rendered-page cache hits and misses.
     pub page_cache: crate::cache::Stats,
+    /// Markdown bodies reused (from the previous build or the markdown cache) and rendered.
+    pub markdown: crate::cache::Stats,
     /// Image copies encoded by this build and read back from the cache (a warm build
     /// encodes none).
     pub images: ImageStats,
@@ -264,6 +266,8 @@ struct Build<'a> {
     highlighting: bool,
     diags: Diagnostics,
     clock: Clock,
+    /// Rendered bodies kept on disk (see `bodies`).
+    md_cache: bodies::MarkdownCache,
 }
 
 /// Runs a build through its phases (see the module's documentation).
@@ -287,6 +291,7 @@ fn run(
         highlighting: site.cfg.markdown.highlight && site.mode != Mode::Check,
         diags,
         clock,
+        md_cache: bodies::MarkdownCache::new(),
     };
 
     let Loaded {
@@ -336,6 +341,7 @@ fn run(
         rendered_paths: rendered.paths,
         reused: jobs.len() - rendered.count,
         search_bytes,
+        markdown: bodies.stats,
         external_links: if opts.mode == Mode::Check {
             bodies.external_links(&content)
         } else {
@@ -382,6 +388,9 @@ impl Build<'_> {
             report.output = Some(output.clone());
         }
         self.reuse.save(root, *mode, &mut self.diags);
+        if *mode == Mode::Write {
+            self.md_cache.save(root, &mut self.diags);
+        }
         // A kept highlighter counts across builds: save it once, after its first build.
         if self.highlighting && self.fresh_highlighter {
             if let Err(e) = self.highlighter.save(&cache_path(root)) {

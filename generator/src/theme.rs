@@ -85,11 +85,14 @@ impl Theme {
                 })
                 .collect()),
             Theme::Dir(dir) => {
+                use rayon::prelude::*;
                 let base = dir.join(prefix.trim_end_matches('/'));
-                let mut out = Vec::new();
                 if !base.is_dir() {
-                    return Ok(out);
+                    return Ok(Vec::new());
                 }
+                // Listed in order, then read in parallel; the first failure in that order
+                // is the one reported.
+                let mut paths = Vec::new();
                 for e in walkdir::WalkDir::new(&base).sort_by_file_name() {
                     let e = e.map_err(|e| {
                         Diagnostic::error(
@@ -102,27 +105,32 @@ impl Theme {
                     {
                         continue;
                     }
-                    let p = e.path();
-                    let rel = p
-                        .strip_prefix(dir)
-                        .expect("under theme")
-                        .to_string_lossy()
-                        .replace('\\', "/");
-                    let bytes = std::fs::read(p).map_err(|err| {
-                        Diagnostic::error(
-                            display_path(root, p),
-                            None,
-                            format!("cannot read: {err}"),
-                        )
-                    })?;
-                    out.push(ThemeFile {
-                        rel,
-                        shown: display_path(root, p),
-                        source: Some(p.to_path_buf()),
-                        bytes: Cow::Owned(bytes),
-                    });
+                    paths.push(e.into_path());
                 }
-                Ok(out)
+                let read: Vec<Result<ThemeFile, Diagnostic>> = paths
+                    .into_par_iter()
+                    .map(|p| {
+                        let rel = p
+                            .strip_prefix(dir)
+                            .expect("under theme")
+                            .to_string_lossy()
+                            .replace('\\', "/");
+                        let bytes = std::fs::read(&p).map_err(|err| {
+                            Diagnostic::error(
+                                display_path(root, &p),
+                                None,
+                                format!("cannot read: {err}"),
+                            )
+                        })?;
+                        Ok(ThemeFile {
+                            rel,
+                            shown: display_path(root, &p),
+                            source: Some(p),
+                            bytes: Cow::Owned(bytes),
+                        })
+                    })
+                    .collect();
+                read.into_iter().collect()
             }
         }
     }

@@ -1,14 +1,24 @@
 //! The markdown phase: every page's and section's body rendered (in parallel, with code
 //! highlighted), then the checks of what the bodies say (internal links and their anchors,
 //! code languages).
+//!
+//! A body is rendered again only when nothing rendered it before with the same inputs: the
+//! previous build's entry in the [`super::Memo`] (`folio serve`), else the markdown cache on
+//! disk (`.folio/cache/markdown.bin`, [`MarkdownCache`]: `folio build` starts a new process
+//! each time), keyed by the options, the file, the page's path and the body, and checked, as
+//! the memo's entries are, against what the rendering used (links, shortcode templates,
+//! images). A warm build's markdown phase is then a hash of each body and a lookup.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
-use crate::cache::Key;
+use crate::cache::{BlobCache, Key};
+use crate::highlight::{self, Highlighter};
 use crate::images::Images;
 use crate::markdown::{RenderOptions, Rendered};
 use crate::shortcodes;
@@ -25,6 +35,8 @@ pub(super) struct MdEntry {
     /// reused for the same file only if both are the same now.
     salt: Key,
     body: Box<str>,
+    /// The site path relative images and shortcode files resolved from.
+    base: Box<str>,
     pub(super) full: Arc<Rendered>,
     /// A digest of what a page's own context takes from its rendering besides its summary:
     /// the HTML body and the table of contents (see `reuse::page_fingerprint`).
@@ -33,6 +45,121 @@ pub(super) struct MdEntry {
     /// Digests of the shortcode templates and images it used, in the order of
     /// `full.shortcodes` then `full.images`: reused only while they are the same.
     used: Vec<Key>,
+    /// The highlight cache's keys of its code blocks (kept in use while the body is reused).
+    highlighted: Vec<Key>,
+}
+
+/// An [`MdEntry`] as the markdown cache stores it (the rest is its key).
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    full: &'a Rendered,
+    resolved: &'a [Option<String>],
+    used: &'a [Key],
+    highlighted: &'a [Key],
+}
+
+/// [`StoredRef`] read back.
+#[derive(Deserialize)]
+struct Stored {
+    full: Rendered,
+    resolved: Vec<Option<String>>,
+    used: Vec<Key>,
+    highlighted: Vec<Key>,
+}
+
+/// The rendered bodies of the previous `folio build` (`.folio/cache/markdown.bin`): what
+/// makes a warm build's markdown phase a lookup per body instead of a rendering. An entry's
+/// key covers the markdown options, the file, the page's path and the body; what else the
+/// rendering used is checked as for the memo's entries ([`MdEntry::still_valid`]).
+pub(super) struct MarkdownCache {
+    cache: BlobCache,
+}
+
+impl MarkdownCache {
+    /// An empty cache.
+    pub(super) fn new() -> MarkdownCache {
+        MarkdownCache {
+            // Entries are keyed by the program too (`cache::program_id`).
+            cache: BlobCache::new(b"FOLIOMD1"),
+        }
+    }
+
+    /// The cache file of a site.
+    fn path(root: &Path) -> PathBuf {
+        root.join(".folio/cache/markdown.bin")
+    }
+
+    /// Whether the site has a cache file (a build that will reuse its bodies need not load
+    /// the grammars ahead of time).
+    pub(super) fn exists(root: &Path) -> bool {
+        Self::path(root).is_file()
+    }
+
+    /// Reads the cache file of the site at `root`.
+    pub(super) fn load(&self, root: &Path) {
+        self.cache.load(&Self::path(root));
+    }
+
+    /// Writes the entries this build used, after a build written to disk; a failure is a
+    /// warning (the next build renders again).
+    pub(super) fn save(&self, root: &Path, diags: &mut folio_content::diagnostics::Diagnostics) {
+        if let Err(e) = self.cache.save(&Self::path(root)) {
+            diags.push(Diagnostic::warning(
+                ".folio/cache",
+                None,
+                format!("cannot save the markdown cache: {e}"),
+            ));
+        }
+    }
+
+    fn key(salt: &Key, file: &str, base: &str, body: &str) -> Key {
+        let mut h = blake3::Hasher::new();
+        h.update(salt);
+        for part in [file, base, body] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        *h.finalize().as_bytes()
+    }
+
+    /// The stored entry for `key`, made whole again; `None` when there is none or it does
+    /// not read back.
+    fn get(&self, key: &Key, salt: Key, body: &str, base: &str) -> Option<MdEntry> {
+        let bytes = self.cache.get(key)?;
+        let s: Stored = serde_json::from_slice(&bytes).ok()?;
+        let digest = body_digest(&s.full);
+        Some(MdEntry {
+            salt,
+            body: body.into(),
+            base: base.into(),
+            full: Arc::new(s.full),
+            digest,
+            resolved: s.resolved,
+            used: s.used,
+            highlighted: s.highlighted,
+        })
+    }
+
+    fn put(&self, key: Key, e: &MdEntry) {
+        let stored = StoredRef {
+            full: &e.full,
+            resolved: &e.resolved,
+            used: &e.used,
+            highlighted: &e.highlighted,
+        };
+        if let Ok(bytes) = serde_json::to_vec(&stored) {
+            self.cache.put(key, Arc::from(bytes));
+        }
+    }
+}
+
+/// See [`MdEntry::digest`].
+fn body_digest(r: &Rendered) -> Key {
+    let mut h = blake3::Hasher::new();
+    h.update(&(r.html.len() as u64).to_le_bytes());
+    h.update(r.html.as_bytes());
+    let _ = serde_json::to_writer(&mut h, &r.toc);
+    *h.finalize().as_bytes()
 }
 
 /// The digests of what a rendering used besides its body: its shortcode templates (with
@@ -54,29 +181,24 @@ impl MdEntry {
     fn new(
         r: Rendered,
         links: &HashMap<String, String>,
-        salt: Key,
-        body: &str,
+        (salt, body, base): (Key, &str, &str),
         used: Vec<Key>,
+        highlighted: Vec<Key>,
     ) -> MdEntry {
         let resolved = r
             .links
             .iter()
             .map(|l| links.get(&l.target).cloned())
             .collect();
-        let digest = {
-            let mut h = blake3::Hasher::new();
-            h.update(&(r.html.len() as u64).to_le_bytes());
-            h.update(r.html.as_bytes());
-            let _ = serde_json::to_writer(&mut h, &r.toc);
-            *h.finalize().as_bytes()
-        };
         MdEntry {
-            digest,
+            digest: body_digest(&r),
             salt,
             body: body.into(),
+            base: base.into(),
             full: Arc::new(r),
             resolved,
             used,
+            highlighted,
         }
     }
 
@@ -106,6 +228,8 @@ pub(super) struct Bodies {
     pub(super) rendered: Vec<Arc<Rendered>>,
     /// The renderings of `sections`.
     pub(super) section_rendered: HashMap<String, Arc<Rendered>>,
+    /// Bodies reused (hits) and rendered (misses).
+    pub(super) stats: crate::cache::Stats,
 }
 
 impl Bodies {
@@ -152,7 +276,8 @@ impl Bodies {
 
 impl Build<'_> {
     /// Renders every body in parallel. A body the previous build rendered with the same
-    /// options is reused while its internal links resolve the same.
+    /// options is reused while its internal links resolve the same: from the memo, or (a
+    /// build with an empty memo) from the markdown cache on disk.
     pub(super) fn markdown(
         &mut self,
         content: &Content,
@@ -170,7 +295,7 @@ impl Build<'_> {
         };
         let salt = {
             let mut h = blake3::Hasher::new();
-            h.update(env!("CARGO_PKG_VERSION").as_bytes());
+            h.update(&crate::cache::program_id());
             h.update(&[
                 u8::from(md_opts.smart_punctuation),
                 md_opts.toc_depth,
@@ -180,23 +305,51 @@ impl Build<'_> {
             *h.finalize().as_bytes()
         };
         let prev = &self.prev.markdown;
+        // The disk cache serves a build that starts from nothing; after that (`folio
+        // serve`), the memo has every body, and reading the file for an edited one would
+        // cost more than rendering it.
+        let disk = prev.is_empty().then_some(&self.md_cache);
+        // Stored only by a build whose cache is saved.
+        let storing = self.site.mode == super::Mode::Write;
+        let highlighter: &Highlighter = &self.highlighter;
         // A file's previous rendering is reused when its body and the options are the same
         // (a text comparison: cheaper than hashing every body) and its links resolve the
         // same.
+        let rendered_now = AtomicUsize::new(0);
         let markdown = |file: &content::SourceFile, base: &str| -> Arc<MdEntry> {
             let body = file.body();
             if let Some(e) = prev.get(&file.content_path) {
-                if e.salt == salt && *e.body == *body && e.still_valid(&links, templates, images) {
+                if e.salt == salt
+                    && *e.base == *base
+                    && *e.body == *body
+                    && e.still_valid(&links, templates, images)
+                {
                     return e.clone();
                 }
             }
+            let key = disk.map(|_| MarkdownCache::key(&salt, &file.content_path, base, body));
+            if let (Some(d), Some(key)) = (disk, &key) {
+                if let Some(e) = d.get(key, salt, body, base) {
+                    if e.still_valid(&links, templates, images) {
+                        highlighter.touch(&e.highlighted);
+                        return Arc::new(e);
+                    }
+                }
+            }
+            rendered_now.fetch_add(1, Ordering::Relaxed);
             let opts = RenderOptions {
                 images: Some((images, base)),
                 ..md_opts
             };
-            let r = shortcodes::render(body, &file.content_path, &opts, templates);
+            let (r, highlighted) = highlight::recording(|| {
+                shortcodes::render(body, &file.content_path, &opts, templates)
+            });
             let used = used_digests(&r, templates, images);
-            Arc::new(MdEntry::new(r, &links, salt, body, used))
+            let e = MdEntry::new(r, &links, (salt, body, base), used, highlighted);
+            if let (Some(d), Some(key), true) = (disk, key, storing) {
+                d.put(key, &e);
+            }
+            Arc::new(e)
         };
         let pages: Vec<Arc<MdEntry>> = content
             .pages
@@ -213,12 +366,18 @@ impl Build<'_> {
             .iter()
             .map(|(k, e)| (k.clone(), e.full.clone()))
             .collect();
+        let misses = rendered_now.into_inner();
+        let stats = crate::cache::Stats {
+            hits: pages.len() + sections.len() - misses,
+            misses,
+        };
         self.clock.mark("markdown");
         Bodies {
             pages,
             sections,
             rendered,
             section_rendered,
+            stats,
         }
     }
 

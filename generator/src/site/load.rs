@@ -18,6 +18,7 @@ use folio_content::config::{Config, CONFIG_FILE};
 use folio_content::content::{self, Content, LoadOptions};
 use folio_content::diagnostics::{Diagnostic, Diagnostics};
 
+use super::bodies::MarkdownCache;
 use super::{Build, BuildOptions, Mode};
 
 /// The site a build reads and where its output goes: fixed for the whole build.
@@ -132,7 +133,7 @@ impl Build<'_> {
     pub(super) fn load(&mut self) -> Loaded {
         let (root, theme, prev, touched) =
             (&self.site.root, &self.site.theme, self.prev, self.touched);
-        let (reuse, highlighter) = (&self.reuse, &self.highlighter);
+        let (reuse, highlighter, md_cache) = (&self.reuse, &self.highlighter, &self.md_cache);
         let fresh_highlighter = self.highlighting && self.fresh_highlighter;
         let load_opts = LoadOptions {
             drafts: self.opts.drafts,
@@ -148,21 +149,62 @@ impl Build<'_> {
             },
             || {
                 let t = Instant::now();
-                let mut d = Diagnostics::new();
-                let data = DataFiles::load(root, &mut d);
-                let (templates, assets) = match theme {
-                    Some(t) => (
-                        Templates::load(root, t, &mut d, prev.templates.as_ref()),
-                        Assets::collect(root, t, &mut d),
-                    ),
-                    None => (None, Assets::default()),
-                };
-                reuse.load(root);
-                if fresh_highlighter {
-                    highlighter.load(&super::cache_path(root));
-                    highlighter.warm_up();
-                }
-                (data, templates, assets, d, t.elapsed())
+                // Each reader with its own messages, merged in a fixed order: the same
+                // report whatever the thread count.
+                let ((data, (templates, assets)), ()) = rayon::join(
+                    || {
+                        rayon::join(
+                            || {
+                                let mut d = Diagnostics::new();
+                                (DataFiles::load(root, &mut d), d)
+                            },
+                            || match theme {
+                                Some(t) => rayon::join(
+                                    || {
+                                        let mut d = Diagnostics::new();
+                                        let tpl = Templates::load(
+                                            root,
+                                            t,
+                                            &mut d,
+                                            prev.templates.as_ref(),
+                                        );
+                                        (tpl, d)
+                                    },
+                                    || {
+                                        let mut d = Diagnostics::new();
+                                        (Assets::collect(root, t, &mut d), d)
+                                    },
+                                ),
+                                None => (
+                                    (None, Diagnostics::new()),
+                                    (Assets::default(), Diagnostics::new()),
+                                ),
+                            },
+                        )
+                    },
+                    || {
+                        reuse.load(root);
+                        // A build that starts from nothing reads the rendered bodies of the
+                        // last one; the highlight cache is read only if a block is
+                        // highlighted, and the grammars are loaded now only when no body may
+                        // be reused.
+                        let reusing_bodies =
+                            prev.markdown.is_empty() && MarkdownCache::exists(root);
+                        if reusing_bodies {
+                            md_cache.load(root);
+                        }
+                        if fresh_highlighter {
+                            highlighter.load_lazily(&super::cache_path(root));
+                            if !reusing_bodies {
+                                highlighter.warm_up();
+                            }
+                        }
+                    },
+                );
+                let mut d = data.1;
+                d.extend(templates.1);
+                d.extend(assets.1);
+                (data.0, templates.0, assets.0, d, t.elapsed())
             },
         );
         // The two halves of loading ran side by side: each for itself, then the phase.

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use folio_edge::config::MANIFEST_FILE;
 
 use crate::assets::{Assets, Payload};
+use crate::cache::{BlobCache, Key};
 use crate::output::{Sink, Staging};
 use crate::render::{self, Tag};
 use crate::search;
@@ -146,7 +147,11 @@ impl Build<'_> {
         }
         let mut immutable = inputs.assets.immutable_paths();
         let started = std::time::Instant::now();
-        let (index, search_memo) = match search_index(inputs, sink, &self.prev.search) {
+        // `folio build` (a new process, no memo): the index of the previous build when every
+        // page it indexes is the same.
+        let disk = (matches!(sink, Sink::Dir(..)) && self.prev.search.is_empty())
+            .then_some(self.site.root.as_path());
+        let (index, search_memo) = match search_index(inputs, sink, &self.prev.search, disk) {
             Some((index, memo)) => (Some(index), memo),
             None => (None, search::DocCache::new()),
         };
@@ -260,6 +265,7 @@ fn search_index(
     inputs: &RenderInputs<'_>,
     sink: &Sink,
     prev: &search::DocCache,
+    disk: Option<&Path>,
 ) -> Option<(search::Index, search::DocCache)> {
     let (cfg, content, bodies) = (inputs.cfg, inputs.content, inputs.bodies);
     if !cfg.search.enabled || matches!(sink, Sink::Discard) {
@@ -310,7 +316,70 @@ fn search_index(
         });
     }
     docs.sort_by(|a, b| a.path.cmp(b.path));
-    Some(search::build(&docs, cfg.search.include_code, prev))
+    let Some(root) = disk else {
+        return Some(search::build(&docs, cfg.search.include_code, prev));
+    };
+    let cache = BlobCache::new(b"FOLIOSI1");
+    let path = root.join(".folio/cache/search.bin");
+    cache.load(&path);
+    let key = search_key(&docs, cfg.search.include_code);
+    if let Some(index) = cache.get(&key).and_then(|b| decode_index(&b)) {
+        return Some((index, search::DocCache::new()));
+    }
+    let (index, memo) = search::build(&docs, cfg.search.include_code, prev);
+    cache.put(key, Arc::from(encode_index(&index)));
+    // Only this entry is kept; a failure leaves the next build to index again.
+    let _ = cache.save(&path);
+    Some((index, memo))
+}
+
+/// What the search index is made from: every indexed page (in index order) and the
+/// options, and the program that indexes them (see [`crate::cache::program_id`]).
+fn search_key(docs: &[search::Doc<'_>], include_code: bool) -> Key {
+    let mut h = blake3::Hasher::new();
+    h.update(&crate::cache::program_id());
+    h.update(&[u8::from(include_code)]);
+    h.update(&(docs.len() as u64).to_le_bytes());
+    for d in docs {
+        for part in [d.path, d.title, d.section, d.html] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    *h.finalize().as_bytes()
+}
+
+/// The index's folder and files as the search cache stores them: lengths then bytes.
+fn encode_index(index: &search::Index) -> Vec<u8> {
+    let mut out = Vec::with_capacity(index.bytes as usize + 64 * index.files.len());
+    let mut field = |b: &[u8]| {
+        out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        out.extend_from_slice(b);
+    };
+    field(index.dir.as_bytes());
+    for (path, bytes) in &index.files {
+        field(path.as_bytes());
+        field(bytes);
+    }
+    out
+}
+
+/// [`encode_index`] read back; `None` when the bytes are not one.
+fn decode_index(mut b: &[u8]) -> Option<search::Index> {
+    fn field<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let len = usize::try_from(u64::from_le_bytes(b.get(..8)?.try_into().ok()?)).ok()?;
+        let v = b.get(8..8usize.checked_add(len)?)?;
+        *b = &b[8 + len..];
+        Some(v)
+    }
+    let dir = String::from_utf8(field(&mut b)?.to_vec()).ok()?;
+    let mut files = Vec::new();
+    while !b.is_empty() {
+        let path = String::from_utf8(field(&mut b)?.to_vec()).ok()?;
+        files.push((path, field(&mut b)?.to_vec()));
+    }
+    let bytes = files.iter().map(|(_, f)| f.len() as u64).sum();
+    Some(search::Index { files, bytes, dir })
 }
 
 /// Every listed path of the sitemap, with the date it last changed when known.

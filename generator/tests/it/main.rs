@@ -15,6 +15,7 @@ mod images;
 mod import;
 mod links;
 mod live;
+mod parallel_load;
 mod recordings;
 mod search;
 mod serve;

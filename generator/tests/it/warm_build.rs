@@ -175,3 +175,193 @@ fn a_failed_build_after_a_warm_build_leaves_the_output_as_it_was() {
     site.build_ok();
     assert_eq!(site.snapshot(), fresh(site.root()));
 }
+
+/// A site unlike the one above: a bundle with an image and code, a page with a site
+/// shortcode and a figure of a static image, a page rendered from a data file by a site
+/// template, static files (a stylesheet is renamed by its hash).
+fn rich_site() -> Site {
+    let s = Site::new();
+    s.write(
+        "content/lab/_index.md",
+        "+++\ntitle = \"Lab\"\nsort_by = \"title\"\n+++\nExperiments.\n",
+    );
+    s.write(
+        "content/lab/run/index.md",
+        "+++\ntitle = \"A run\"\n+++\nThe plot:\n\n![Plot of the run](plot.png)\n\n```python\nprint(\"run\")\n```\n\n{% note(kind=\"tip\") %}Measure twice.{% end %}\n",
+    );
+    s.write_bytes("content/lab/run/plot.png", &crate::images::png(64, 32));
+    s.write(
+        "content/lab/bench.md",
+        "+++\ntitle = \"Bench\"\n+++\nStatus: {{ badge(text=\"new\") }}\n\n{{ figure(src=\"/img/photo.png\", caption=\"The rig\") }}\n\n```rust\nfn bench() -> u32 { 42 }\n```\n",
+    );
+    s.write(
+        "templates/shortcodes/badge.html",
+        "<span class=\"badge\">{{ text }}</span>",
+    );
+    s.write(
+        "content/people.md",
+        "+++\ntitle = \"People\"\ntemplate = \"people.html\"\n+++\n",
+    );
+    s.write(
+        "templates/people.html",
+        "{% set d = load_data(path=\"people.toml\") %}<!doctype html><html lang=\"en\"><title>{{ page.title }}</title><ul>{% for p in d.people %}<li>{{ p.name }}</li>{% endfor %}</ul></html>\n",
+    );
+    s.write(
+        "data/people.toml",
+        "[[people]]\nname = \"Ada\"\n[[people]]\nname = \"Brian\"\n",
+    );
+    s.write_bytes("static/img/photo.png", &crate::images::png(48, 48));
+    s.write("static/files/readme.txt", "read me\n");
+    s.write("static/css/extra.css", "p { margin: 0 }\n");
+    s
+}
+
+/// `folio build -v`, which must succeed; its stderr.
+fn build_verbose(site: &Site) -> String {
+    let out = site.folio(&["build", "-v"]);
+    assert!(out.status.success(), "build failed:\n{}", stderr(&out));
+    stderr(&out)
+}
+
+/// The "rendered N markdown bodies, M reused" line of `folio build -v`.
+fn bodies_rendered(verbose: &str) -> usize {
+    let line = verbose
+        .lines()
+        .find(|l| l.contains("markdown bodies"))
+        .unwrap_or_else(|| panic!("no markdown line in:\n{verbose}"));
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+/// A change to make to a site: what it is, the change, and an output file that shows it.
+type Step = (&'static str, Box<dyn Fn(&Site)>, &'static str);
+
+#[test]
+fn warm_builds_of_a_site_with_images_static_and_data_equal_full_builds() {
+    let site = rich_site();
+    let first = build_verbose(&site);
+    assert!(bodies_rendered(&first) >= 5, "{first}");
+    let cold = site.snapshot();
+    assert_eq!(cold, fresh(site.root()), "cold build");
+    assert!(cold.contains_key("people/index.html"));
+    assert!(String::from_utf8_lossy(&cold["people/index.html"]).contains("Brian"));
+    let cold_inodes = inodes(&site.path("public"));
+    let search_cache = || {
+        std::fs::metadata(site.path(".folio/cache/search.bin"))
+            .and_then(|m| m.modified())
+            .expect("the search index is cached")
+    };
+    let indexed = search_cache();
+
+    // Unchanged: no body rendered again, the search index not made again (its cache not
+    // rewritten), every file the same one.
+    let warm = build_verbose(&site);
+    assert_eq!(bodies_rendered(&warm), 0, "{warm}");
+    assert_eq!(search_cache(), indexed, "the search index was made again");
+    assert_eq!(
+        site.snapshot(),
+        cold,
+        "warm build differs from the cold one"
+    );
+    assert_eq!(inodes(&site.path("public")), cold_inodes);
+
+    // Each change below reaches bodies through something other than their text; after
+    // each, the warm build must equal a build from scratch.
+    let steps: Vec<Step> = vec![
+        (
+            "a site shortcode's template",
+            Box::new(|s: &Site| {
+                s.write(
+                    "templates/shortcodes/badge.html",
+                    "<mark class=\"badge\">{{ text | upper }}</mark>",
+                )
+            }),
+            "lab/bench/index.html",
+        ),
+        (
+            "a bundle image of another size",
+            Box::new(|s: &Site| {
+                s.write_bytes("content/lab/run/plot.png", &crate::images::png(40, 30))
+            }),
+            "lab/run/index.html",
+        ),
+        (
+            "a static image a figure shows",
+            Box::new(|s: &Site| s.write_bytes("static/img/photo.png", &crate::images::png(30, 20))),
+            "lab/bench/index.html",
+        ),
+        (
+            "a data file",
+            Box::new(|s: &Site| s.write("data/people.toml", "[[people]]\nname = \"Grace\"\n")),
+            "people/index.html",
+        ),
+        (
+            "the bundle's path (relative images resolve from it)",
+            Box::new(|s: &Site| {
+                s.write(
+                    "content/lab/run/index.md",
+                    "+++\ntitle = \"A run\"\nslug = \"first-run\"\n+++\nThe plot:\n\n![Plot of the run](plot.png)\n\n```python\nprint(\"run\")\n```\n\n{% note(kind=\"tip\") %}Measure twice.{% end %}\n",
+                )
+            }),
+            "lab/first-run/index.html",
+        ),
+        (
+            "a stylesheet",
+            Box::new(|s: &Site| s.write("static/css/extra.css", "p { margin: 1px }\n")),
+            "_headers",
+        ),
+    ];
+    let mut before = cold;
+    for (what, change, shows) in steps {
+        change(&site);
+        build_verbose(&site);
+        let now = site.snapshot();
+        assert_eq!(now, fresh(site.root()), "after changing {what}");
+        assert!(
+            now.get(shows) != before.get(shows),
+            "{shows} should show the change of {what}"
+        );
+        before = now;
+    }
+    assert_nothing_left(&site);
+}
+
+#[test]
+fn a_failed_warm_build_keeps_the_output_and_the_caches_good() {
+    let site = rich_site();
+    site.build_ok();
+    build_verbose(&site);
+    let before = site.snapshot();
+    let before_inodes = inodes(&site.path("public"));
+
+    // A body edit (rendered and cached) with a broken data file: the build fails.
+    site.write(
+        "content/lab/bench.md",
+        "+++\ntitle = \"Bench\"\n+++\nRewritten: {{ badge(text=\"old\") }}\n",
+    );
+    site.write("data/people.toml", "[[people]]\nname = \n");
+    let out = site.folio(&["build"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("people.toml:2:"),
+        "error at file:line:col: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        site.snapshot(),
+        before,
+        "the failed build changed the output"
+    );
+    assert_eq!(inodes(&site.path("public")), before_inodes);
+    assert_nothing_left(&site);
+
+    // Fixed: the next build equals a build from scratch (nothing stale from the failed one).
+    site.write("data/people.toml", "[[people]]\nname = \"Ada\"\n");
+    build_verbose(&site);
+    assert_eq!(site.snapshot(), fresh(site.root()));
+    assert!(site
+        .read("public/lab/bench/index.html")
+        .contains("Rewritten"));
+}

@@ -72,6 +72,10 @@ fn verbose_report(out: &Output, r: &BuildReport) {
         r.highlight.hits
     );
     eprintln!(
+        "  rendered {} markdown bodies, {} reused",
+        r.markdown.misses, r.markdown.hits
+    );
+    eprintln!(
         "  rendered {} templates, {} from cache",
         r.page_cache.misses, r.page_cache.hits
     );

@@ -263,6 +263,14 @@ fn report(
             if !out.is_quiet() {
                 println!("{}", rebuild_line(&what, &r));
             }
+            if out.verbose {
+                let phases: Vec<String> = r
+                    .phases
+                    .iter()
+                    .map(|(n, d)| format!("{n} {:.1} ms", d.as_secs_f64() * 1000.0))
+                    .collect();
+                println!("  phases: {}", phases.join(", "));
+            }
             shared.hub.built(&r);
         }
         Err(d) => {
