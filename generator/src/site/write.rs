@@ -146,7 +146,7 @@ impl Build<'_> {
         }
         let mut immutable = inputs.assets.immutable_paths();
         let started = std::time::Instant::now();
-        let (index, search_memo) = match search_index(inputs, sink, &self.prev.search) {
+        let (index, search_memo) = match search_index(inputs, sink, &self.prev.search, &site.root) {
             Some((index, memo)) => (Some(index), memo),
             None => (None, search::DocCache::new()),
         };
@@ -255,11 +255,13 @@ impl Build<'_> {
 
 /// The full-text search index of every published page and every section with a body
 /// (`[search] enabled`; nothing when only checking). Ids follow the site paths' order. A
-/// page's part is reused from `prev` (the previous build's) while its inputs are the same.
+/// page's part is reused from `prev` (the previous build's) while its inputs are the same,
+/// else, when writing to disk, from `.folio/cache/search.bin` under `root`.
 fn search_index(
     inputs: &RenderInputs<'_>,
     sink: &Sink,
     prev: &search::DocCache,
+    root: &Path,
 ) -> Option<(search::Index, search::DocCache)> {
     let (cfg, content, bodies) = (inputs.cfg, inputs.content, inputs.bodies);
     if !cfg.search.enabled || matches!(sink, Sink::Discard) {
@@ -310,7 +312,13 @@ fn search_index(
         });
     }
     docs.sort_by(|a, b| a.path.cmp(b.path));
-    Some(search::build(&docs, cfg.search.include_code, prev))
+    let disk = matches!(sink, Sink::Dir(..)).then(|| search::cache_path(root));
+    Some(search::build(
+        &docs,
+        cfg.search.include_code,
+        prev,
+        disk.as_deref(),
+    ))
 }
 
 /// Every listed path of the sitemap, with the date it last changed when known.
