@@ -32,13 +32,14 @@
 mod part;
 mod text;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use crate::cache::{BlobCache, Key};
+use crate::markdown::Rendered;
 use part::{gzip, DocPart};
 
 /// A shard is split further when its JSON is bigger than this (bytes, before compression).
@@ -54,14 +55,15 @@ pub(crate) struct Doc<'a> {
     pub(crate) title: &'a str,
     /// The title of the section it belongs to (`""` for none).
     pub(crate) section: &'a str,
-    /// Its rendered body.
-    pub(crate) html: &'a str,
+    /// Its rendered body (the same `Arc` as the previous build's when the markdown stage
+    /// reused it: then the page is not even hashed again).
+    pub(crate) body: &'a Arc<Rendered>,
 }
 
 /// The index's files, by output path, and their total size.
 pub(crate) struct Index {
     /// Output path (`search/…`) → bytes.
-    pub(crate) files: Vec<(String, Vec<u8>)>,
+    pub(crate) files: Vec<(String, Arc<[u8]>)>,
     /// Sum of the files' sizes.
     pub(crate) bytes: u64,
     /// The folder of the files that never change under their name (`search/s`), for
@@ -72,10 +74,10 @@ pub(crate) struct Index {
 /// What one build of the index leaves for the next (`folio serve`'s memo).
 #[derive(Default)]
 pub(crate) struct DocCache {
-    /// Each page's part and the digest of what it was made from, by site path.
-    parts: HashMap<String, (Key, Arc<DocPart>)>,
-    /// Compressed shards by the digest of their JSON.
-    shards: HashMap<Key, Arc<[u8]>>,
+    /// Each page's part, by site path.
+    parts: HashMap<String, Kept>,
+    /// The postings and shards by two-character prefix, for the pages in `ids` order.
+    groups: Option<Groups>,
 }
 
 impl DocCache {
@@ -85,14 +87,47 @@ impl DocCache {
     }
 }
 
+/// A page's part and what it was made from.
+#[derive(Clone)]
+struct Kept {
+    key: Key,
+    title: Box<str>,
+    section: Box<str>,
+    include_code: bool,
+    body: Arc<Rendered>,
+    part: Arc<DocPart>,
+}
+
+/// Postings and shards grouped by the terms' first two characters: an edit re-makes the
+/// groups of the terms it adds or removes, nothing else.
+#[derive(Clone)]
+struct Groups {
+    /// The digest of the page list (ids), with `include_code`.
+    ids: Key,
+    /// Each page's part, by id.
+    parts: Vec<Arc<DocPart>>,
+    by_prefix: BTreeMap<Box<str>, Arc<Group>>,
+}
+
+/// The terms of one two-character prefix and the shards they make.
+struct Group {
+    /// Term → [(id, weight)], ids ascending.
+    terms: BTreeMap<Box<str>, Vec<(u32, u8)>>,
+    /// (prefix, digest of the JSON, compressed).
+    shards: Vec<Shard>,
+}
+
+/// One shard file: its prefix, the digest of its JSON, its compressed bytes.
+type Shard = (String, Key, Arc<[u8]>);
+
 /// The on-disk cache of a `folio build`: `.folio/cache/search.bin` under the site's root.
 pub(crate) fn cache_path(root: &Path) -> std::path::PathBuf {
     root.join(".folio/cache/search.bin")
 }
 
 /// Builds the index of `docs` (their ids are their positions, so pass them in a stable
-/// order). Parts and compressed shards come from `prev` (the previous build's, in memory) or,
-/// with `disk`, from that cache file (loaded, then saved with what this build used).
+/// order). Parts and shards come from `prev` (the previous build's, in memory) or, with
+/// `disk` and no `prev`, from that cache file (loaded, then saved with what this build used).
 pub(crate) fn build(
     docs: &[Doc<'_>],
     include_code: bool,
@@ -107,71 +142,94 @@ pub(crate) fn build(
     }
     // Each page on its own, in parallel: reused while its path, title, section and body are
     // the same.
-    let parts: Vec<(Key, Arc<DocPart>)> = docs
+    let kept: Vec<Kept> = docs
         .par_iter()
         .map(|d| {
-            let key = part_key(d, include_code);
-            if let Some((k, p)) = prev.parts.get(d.path) {
-                if *k == key {
-                    return (key, p.clone());
+            if let Some(k) = prev.parts.get(d.path) {
+                if Arc::ptr_eq(&k.body, d.body)
+                    && *k.title == *d.title
+                    && *k.section == *d.section
+                    && k.include_code == include_code
+                {
+                    return k.clone();
                 }
             }
-            if let Some(p) = blobs.get(&key).and_then(|b| DocPart::from_bytes(&b)) {
-                return (key, Arc::new(p));
+            let key = part_key(d, include_code);
+            let part = match prev.parts.get(d.path) {
+                Some(k) if k.key == key => k.part.clone(),
+                _ => match blobs.get(&key).and_then(DocPart::from_bytes) {
+                    Some(p) => Arc::new(p),
+                    None => {
+                        let p = DocPart::new(d, include_code);
+                        blobs.put(key, p.bytes().clone());
+                        Arc::new(p)
+                    }
+                },
+            };
+            Kept {
+                key,
+                title: d.title.into(),
+                section: d.section.into(),
+                include_code,
+                body: d.body.clone(),
+                part,
             }
-            let p = DocPart::new(d, include_code);
-            blobs.put(key, Arc::from(p.to_bytes()));
-            (key, Arc::new(p))
         })
         .collect();
-
-    let encoded = postings(&parts);
-    let mut shards: Vec<(String, Vec<u8>)> = Vec::new();
-    split(&encoded, 2, &mut shards);
-    // Each shard compressed, or its compressed form reused (keyed by its JSON).
-    let packed: Vec<(&str, Key, Arc<[u8]>)> = shards
-        .par_iter()
-        .map(|(prefix, json)| {
-            let key = digest(b"shard", &[json]);
-            let gz = prev
-                .shards
-                .get(&key)
-                .cloned()
-                .or_else(|| blobs.get(&key))
-                .unwrap_or_else(|| {
-                    let gz: Arc<[u8]> = Arc::from(gzip(json));
-                    blobs.put(key, gz.clone());
-                    gz
-                });
-            (prefix.as_str(), key, gz)
-        })
-        .collect();
+    let parts: Vec<Arc<DocPart>> = kept.iter().map(|k| k.part.clone()).collect();
     let paths: Vec<&[u8]> = docs.iter().map(|d| d.path.as_bytes()).collect();
-    let ids = short(&digest(&[u8::from(include_code)], &paths));
+    let ids = digest(&[b'i', u8::from(include_code)], &paths);
 
+    // The shards: from the disk cache when every page is the same as in the build that
+    // saved it; else the groups, re-made only where pages changed.
+    let index_key = {
+        let keys: Vec<&[u8]> = kept.iter().map(|k| &k.key[..]).collect();
+        digest(&ids, &keys)
+    };
+    let (shards, groups): (Vec<Shard>, Option<Groups>) =
+        match blobs.get(&index_key).and_then(|list| cached_shards(&list, &blobs)) {
+            Some(shards) => (shards, None),
+            None => {
+                let groups = regroup(prev.groups.as_ref(), ids, parts, &blobs);
+                let shards: Vec<Shard> = groups
+                    .by_prefix
+                    .values()
+                    .flat_map(|g| g.shards.iter().cloned())
+                    .collect();
+                let mut list = Vec::with_capacity(shards.len() * 40);
+                for (prefix, key, _) in &shards {
+                    list.push(prefix.len() as u8);
+                    list.extend_from_slice(prefix.as_bytes());
+                    list.extend_from_slice(key);
+                }
+                blobs.put(index_key, list.into());
+                (shards, Some(groups))
+            }
+        };
+
+    let ids_hex = short(&ids);
     let mut manifest = format!(
-        "{{\"version\":2,\"docs\":{},\"code\":{include_code},\"ids\":\"{ids}\",\"shards\":{{",
+        "{{\"version\":2,\"docs\":{},\"code\":{include_code},\"ids\":\"{ids_hex}\",\"shards\":{{",
         docs.len()
     );
-    for (i, (prefix, key, _)) in packed.iter().enumerate() {
+    for (i, (prefix, key, _)) in shards.iter().enumerate() {
         if i > 0 {
             manifest.push(',');
         }
         manifest.push_str(&serde_json::to_string(prefix).unwrap_or_default());
-        manifest.push(':');
-        manifest.push_str(&format!("\"{}\"", short(key)));
+        manifest.push_str(&format!(":\"{}\"", short(key)));
     }
     manifest.push_str("}}");
-    let mut files = Vec::with_capacity(1 + packed.len() + parts.len());
-    files.push(("search/index.json".to_string(), manifest.into_bytes()));
-    for (prefix, key, gz) in &packed {
+    let mut files: Vec<(String, Arc<[u8]>)> = Vec::with_capacity(1 + shards.len() + docs.len());
+    files.push(("search/index.json".to_string(), manifest.into_bytes().into()));
+    for (prefix, key, gz) in &shards {
         files.push((
             format!("search/s/{}-{}.gz", hex(prefix), short(key)),
-            gz.to_vec(),
+            gz.clone(),
         ));
     }
-    for (id, (_, p)) in parts.iter().enumerate() {
-        files.push((format!("search/p-{ids}/{id}.gz"), p.store.clone()));
+    for (id, k) in kept.iter().enumerate() {
+        files.push((format!("search/p-{ids_hex}/{id}.gz"), k.part.store().into()));
     }
     let bytes = files.iter().map(|(_, b)| b.len() as u64).sum();
     if let Some(p) = disk {
@@ -181,10 +239,10 @@ pub(crate) fn build(
     let memo = DocCache {
         parts: docs
             .iter()
-            .zip(parts)
-            .map(|(d, p)| (d.path.to_string(), p))
+            .zip(kept)
+            .map(|(d, k)| (d.path.to_string(), k))
             .collect(),
-        shards: packed.into_iter().map(|(_, k, gz)| (k, gz)).collect(),
+        groups,
     };
     (
         Index {
@@ -196,21 +254,143 @@ pub(crate) fn build(
     )
 }
 
-/// Every term's postings as a JSON object member, `"term":[Δid,weight,…]`, sorted by term.
-fn postings(parts: &[(Key, Arc<DocPart>)]) -> Vec<(&str, String)> {
-    // term → [(doc id, weight)], ids ascending (pages are taken in order).
-    let mut by_term: HashMap<&str, Vec<(u32, u8)>> = HashMap::new();
-    for (id, (_, part)) in parts.iter().enumerate() {
-        for (t, w) in &part.terms {
-            by_term.entry(t).or_default().push((id as u32, *w));
+/// The shards listed by a cache entry (`[prefix length, prefix, digest]…`), each found in
+/// the cache; `None` if any is missing.
+fn cached_shards(list: &[u8], blobs: &BlobCache) -> Option<Vec<Shard>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < list.len() {
+        let len = list[i] as usize;
+        let prefix = std::str::from_utf8(list.get(i + 1..i + 1 + len)?).ok()?;
+        let key: Key = list.get(i + 1 + len..i + 33 + len)?.try_into().ok()?;
+        out.push((prefix.to_string(), key, blobs.get(&key)?));
+        i += len + 33;
+    }
+    Some(out)
+}
+
+/// The groups of `parts` (ids `ids`): those of `prev` where no page's terms under their
+/// prefix changed, the others made again. Everything is made again when the page list is
+/// not the same.
+fn regroup(
+    prev: Option<&Groups>,
+    ids: Key,
+    parts: Vec<Arc<DocPart>>,
+    blobs: &BlobCache,
+) -> Groups {
+    let prev = prev.filter(|g| g.ids == ids && g.parts.len() == parts.len());
+    let Some(prev) = prev else {
+        // From scratch: every term's postings, then each prefix's group, in parallel.
+        let mut by_prefix: BTreeMap<&str, BTreeMap<&str, Vec<(u32, u8)>>> = BTreeMap::new();
+        for (id, part) in parts.iter().enumerate() {
+            for (t, w) in part.terms() {
+                by_prefix
+                    .entry(&t[..prefix_len(t, 2)])
+                    .or_default()
+                    .entry(t)
+                    .or_default()
+                    .push((id as u32, w));
+            }
+        }
+        let groups: Vec<(Box<str>, Arc<Group>)> = by_prefix
+            .into_par_iter()
+            .map(|(p, terms)| {
+                let terms = terms.into_iter().map(|(t, v)| (Box::from(t), v)).collect();
+                (Box::from(p), Arc::new(group(terms, blobs, &[])))
+            })
+            .collect();
+        return Groups {
+            ids,
+            by_prefix: groups.into_iter().collect(),
+            parts,
+        };
+    };
+    // The pages whose part changed, and the prefixes of the terms they had or have.
+    let changed: Vec<usize> = (0..parts.len())
+        .filter(|&i| !Arc::ptr_eq(&parts[i], &prev.parts[i]) && parts[i] != prev.parts[i])
+        .collect();
+    let mut touched: BTreeMap<Box<str>, ()> = BTreeMap::new();
+    for &i in &changed {
+        for (t, _) in prev.parts[i].terms().chain(parts[i].terms()) {
+            touched.insert(Box::from(&t[..prefix_len(t, 2)]), ());
         }
     }
-    let mut encoded: Vec<(&str, String)> = by_term
+    let remade: Vec<(Box<str>, Option<Arc<Group>>)> = touched
         .into_par_iter()
-        .map(|(term, docs)| (term, encode_postings(term, &docs)))
+        .map(|(p, ())| {
+            let mut terms: BTreeMap<Box<str>, Vec<(u32, u8)>> = prev
+                .by_prefix
+                .get(&p)
+                .map(|g| g.terms.clone())
+                .unwrap_or_default();
+            let under = |t: &str| t[..prefix_len(t, 2)] == *p;
+            for &i in &changed {
+                let id = i as u32;
+                for (t, _) in prev.parts[i].terms().filter(|(t, _)| under(t)) {
+                    if let Some(v) = terms.get_mut(t) {
+                        v.retain(|e| e.0 != id);
+                    }
+                }
+                for (t, w) in parts[i].terms() {
+                    if under(t) {
+                        let v = terms.entry(Box::from(t)).or_default();
+                        let at = v.partition_point(|e| e.0 < id);
+                        v.insert(at, (id, w));
+                    }
+                }
+            }
+            terms.retain(|_, v| !v.is_empty());
+            let old = prev.by_prefix.get(&p).map_or(&[][..], |g| &g.shards[..]);
+            let g = (!terms.is_empty()).then(|| Arc::new(group(terms, blobs, old)));
+            (p, g)
+        })
         .collect();
-    encoded.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
-    encoded
+    let mut by_prefix = prev.by_prefix.clone();
+    for (p, g) in remade {
+        match g {
+            Some(g) => {
+                by_prefix.insert(p, g);
+            }
+            None => {
+                by_prefix.remove(&p);
+            }
+        }
+    }
+    Groups {
+        ids,
+        parts,
+        by_prefix,
+    }
+}
+
+/// One prefix's group: its terms' postings encoded, split into shards, each compressed (or
+/// its compressed form reused, keyed by its JSON: from the group's `old` shards or the cache).
+fn group(terms: BTreeMap<Box<str>, Vec<(u32, u8)>>, blobs: &BlobCache, old: &[Shard]) -> Group {
+    let encoded: Vec<(&str, String)> = terms
+        .iter()
+        .map(|(t, v)| (&**t, encode_postings(t, v)))
+        .collect();
+    let mut json: Vec<(String, Vec<u8>)> = Vec::new();
+    split(&encoded, 2, &mut json);
+    let shards = json
+        .into_iter()
+        .map(|(prefix, json)| {
+            let key = digest(b"shard", &[&json]);
+            let reused = old.iter().find(|s| s.1 == key).map(|s| s.2.clone());
+            let gz = reused.or_else(|| blobs.get(&key)).unwrap_or_else(|| {
+                let gz: Arc<[u8]> = Arc::from(gzip(&json));
+                blobs.put(key, gz.clone());
+                gz
+            });
+            (prefix, key, gz)
+        })
+        .collect();
+    Group { terms, shards }
+}
+
+/// The byte length of the first `chars` characters of `t` (all of it if shorter).
+fn prefix_len(t: &str, chars: usize) -> usize {
+    t.char_indices().nth(chars).map_or(t.len(), |(i, _)| i)
 }
 
 /// A digest of everything a page's part is made from.
@@ -221,7 +401,7 @@ fn part_key(d: &Doc<'_>, include_code: bool) -> Key {
             d.path.as_bytes(),
             d.title.as_bytes(),
             d.section.as_bytes(),
-            d.html.as_bytes(),
+            d.body.html.as_bytes(),
         ],
     )
 }
@@ -325,22 +505,33 @@ mod tests {
         out
     }
 
-    #[test]
-    fn shards_split_until_under_the_target_and_postings_are_delta_coded() {
-        let bodies: Vec<String> = (0..400)
-            .map(|i| format!("<p>common word{i} alpha{i} alpine{i}</p>"))
-            .collect();
-        let paths: Vec<String> = (0..400).map(|i| format!("/x/{i:03}/")).collect();
-        let docs: Vec<Doc<'_>> = bodies
+    fn body(html: String) -> Arc<Rendered> {
+        Arc::new(Rendered {
+            html,
+            ..Default::default()
+        })
+    }
+
+    fn docs<'a>(paths: &'a [String], bodies: &'a [Arc<Rendered>]) -> Vec<Doc<'a>> {
+        paths
             .iter()
-            .zip(&paths)
-            .map(|(b, p)| Doc {
+            .zip(bodies)
+            .map(|(p, b)| Doc {
                 path: p,
                 title: "T",
                 section: "",
-                html: b,
+                body: b,
             })
+            .collect()
+    }
+
+    #[test]
+    fn shards_split_until_under_the_target_and_postings_are_delta_coded() {
+        let bodies: Vec<Arc<Rendered>> = (0..400)
+            .map(|i| body(format!("<p>common word{i} alpha{i} alpine{i}</p>")))
             .collect();
+        let paths: Vec<String> = (0..400).map(|i| format!("/x/{i:03}/")).collect();
+        let docs = docs(&paths, &bodies);
         let (idx, cache) = build(&docs, false, &DocCache::new(), None);
         // A second build reuses every page's part and writes the same files.
         let (again, _) = build(&docs, false, &cache, None);
@@ -364,5 +555,42 @@ mod tests {
         assert_eq!(common.len(), 800);
         assert_eq!(common[0], 0);
         assert!(common[2..].iter().step_by(2).all(|d| d == 1));
+    }
+
+    #[test]
+    fn edits_regroup_only_what_they_touch_and_give_a_from_scratch_index() {
+        let text = |i: usize, round: usize| {
+            let mut s = format!("<h2>Part {}</h2><p>", i % 7);
+            for j in 0..40 {
+                s.push_str(&format!("w{} ", (i * 31 + j * 17 + round * (i % 3)) % 500));
+            }
+            s + "</p>"
+        };
+        let paths: Vec<String> = (0..300).map(|i| format!("/n/{i:03}/")).collect();
+        let mut bodies: Vec<Arc<Rendered>> = (0..300).map(|i| body(text(i, 0))).collect();
+        let (_, mut memo) = build(&docs(&paths, &bodies), false, &DocCache::new(), None);
+        for round in 1..4 {
+            // Edit a few pages (new words, words gone, one emptied), keep the others' Arcs.
+            for i in [round, 40 + round * 7, 299 - round] {
+                bodies[i] = body(if i % 2 == 0 { text(i, round) } else { String::new() });
+            }
+            let d = docs(&paths, &bodies);
+            let (inc, next) = build(&d, false, &memo, None);
+            let (scratch, _) = build(&d, false, &DocCache::new(), None);
+            assert!(inc.files == scratch.files, "round {round}");
+            // Made incrementally: most groups are the previous build's own.
+            let (old, new) = (memo.groups.as_ref().unwrap(), next.groups.as_ref().unwrap());
+            let shared = new
+                .by_prefix
+                .iter()
+                .filter(|(p, g)| old.by_prefix.get(*p).is_some_and(|o| Arc::ptr_eq(o, g)))
+                .count();
+            assert!(
+                shared > 0 && shared < new.by_prefix.len(),
+                "round {round}: {shared} of {} groups kept",
+                new.by_prefix.len()
+            );
+            memo = next;
+        }
     }
 }

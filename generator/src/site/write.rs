@@ -281,7 +281,7 @@ fn search_index(
             path: &p.path,
             title: &p.meta.fm.title,
             section: titles.get(p.section.as_str()).map_or("", |t| t.as_str()),
-            html: &r.html,
+            body: r,
         })
         .collect();
     let section_titles: Vec<(&str, String)> = content
@@ -308,7 +308,7 @@ fn search_index(
             path: &s.path,
             title,
             section: "",
-            html: &r.html,
+            body: r,
         });
     }
     docs.sort_by(|a, b| a.path.cmp(b.path));
