@@ -151,10 +151,19 @@ impl Build<'_> {
             None => (None, search::DocCache::new()),
         };
         self.clock.part("search", started.elapsed());
+        let mut search_errors = Vec::new();
         if let Some(index) = &index {
-            for (path, bytes) in &index.files {
-                write(path, bytes);
-            }
+            // A thousand small files, each linked from the previous output when unchanged:
+            // side by side.
+            search_errors = index
+                .files
+                .par_iter()
+                .filter_map(|(path, bytes)| {
+                    sink.put(path, bytes).err().map(|e| {
+                        Diagnostic::error(&site.output, None, format!("cannot write {path}: {e}"))
+                    })
+                })
+                .collect();
             immutable.push(format!("/{}/*", index.dir));
         }
         let headers = security::headers(&cfg.security, inline);
@@ -167,6 +176,7 @@ impl Build<'_> {
             render::edge_json(cfg, content, &headers).as_bytes(),
         );
         self.diags.extend(write_errors);
+        self.diags.extend(search_errors);
         (index.map_or(0, |i| i.bytes), search_memo)
     }
 
