@@ -120,6 +120,9 @@ struct Group {
 /// One shard file: its prefix, the digest of its JSON, its compressed bytes.
 type Shard = (String, Key, Arc<[u8]>);
 
+/// A term's postings: (page id, weight), ids ascending.
+type Postings = Vec<(u32, u8)>;
+
 /// The on-disk cache of a `folio build`: `.folio/cache/search.bin` under the site's root.
 pub(crate) fn cache_path(root: &Path) -> std::path::PathBuf {
     root.join(".folio/cache/search.bin")
@@ -186,26 +189,28 @@ pub(crate) fn build(
         let keys: Vec<&[u8]> = kept.iter().map(|k| &k.key[..]).collect();
         digest(&ids, &keys)
     };
-    let (shards, groups): (Vec<Shard>, Option<Groups>) =
-        match blobs.get(&index_key).and_then(|list| cached_shards(&list, &blobs)) {
-            Some(shards) => (shards, None),
-            None => {
-                let groups = regroup(prev.groups.as_ref(), ids, parts, &blobs);
-                let shards: Vec<Shard> = groups
-                    .by_prefix
-                    .values()
-                    .flat_map(|g| g.shards.iter().cloned())
-                    .collect();
-                let mut list = Vec::with_capacity(shards.len() * 40);
-                for (prefix, key, _) in &shards {
-                    list.push(prefix.len() as u8);
-                    list.extend_from_slice(prefix.as_bytes());
-                    list.extend_from_slice(key);
-                }
-                blobs.put(index_key, list.into());
-                (shards, Some(groups))
+    let (shards, groups): (Vec<Shard>, Option<Groups>) = match blobs
+        .get(&index_key)
+        .and_then(|list| cached_shards(&list, &blobs))
+    {
+        Some(shards) => (shards, None),
+        None => {
+            let groups = regroup(prev.groups.as_ref(), ids, parts, &blobs);
+            let shards: Vec<Shard> = groups
+                .by_prefix
+                .values()
+                .flat_map(|g| g.shards.iter().cloned())
+                .collect();
+            let mut list = Vec::with_capacity(shards.len() * 40);
+            for (prefix, key, _) in &shards {
+                list.push(prefix.len() as u8);
+                list.extend_from_slice(prefix.as_bytes());
+                list.extend_from_slice(key);
             }
-        };
+            blobs.put(index_key, list.into());
+            (shards, Some(groups))
+        }
+    };
 
     let ids_hex = short(&ids);
     let mut manifest = format!(
@@ -221,7 +226,10 @@ pub(crate) fn build(
     }
     manifest.push_str("}}");
     let mut files: Vec<(String, Arc<[u8]>)> = Vec::with_capacity(1 + shards.len() + docs.len());
-    files.push(("search/index.json".to_string(), manifest.into_bytes().into()));
+    files.push((
+        "search/index.json".to_string(),
+        manifest.into_bytes().into(),
+    ));
     for (prefix, key, gz) in &shards {
         files.push((
             format!("search/s/{}-{}.gz", hex(prefix), short(key)),
@@ -272,16 +280,11 @@ fn cached_shards(list: &[u8], blobs: &BlobCache) -> Option<Vec<Shard>> {
 /// The groups of `parts` (ids `ids`): those of `prev` where no page's terms under their
 /// prefix changed, the others made again. Everything is made again when the page list is
 /// not the same.
-fn regroup(
-    prev: Option<&Groups>,
-    ids: Key,
-    parts: Vec<Arc<DocPart>>,
-    blobs: &BlobCache,
-) -> Groups {
+fn regroup(prev: Option<&Groups>, ids: Key, parts: Vec<Arc<DocPart>>, blobs: &BlobCache) -> Groups {
     let prev = prev.filter(|g| g.ids == ids && g.parts.len() == parts.len());
     let Some(prev) = prev else {
         // From scratch: every term's postings, then each prefix's group, in parallel.
-        let mut by_prefix: BTreeMap<&str, BTreeMap<&str, Vec<(u32, u8)>>> = BTreeMap::new();
+        let mut by_prefix: BTreeMap<&str, BTreeMap<&str, Postings>> = BTreeMap::new();
         for (id, part) in parts.iter().enumerate() {
             for (t, w) in part.terms() {
                 by_prefix
@@ -501,7 +504,9 @@ mod tests {
 
     fn gunzip(b: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(b).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(b)
+            .read_to_end(&mut out)
+            .unwrap();
         out
     }
 
@@ -572,7 +577,11 @@ mod tests {
         for round in 1..4 {
             // Edit a few pages (new words, words gone, one emptied), keep the others' Arcs.
             for i in [round, 40 + round * 7, 299 - round] {
-                bodies[i] = body(if i % 2 == 0 { text(i, round) } else { String::new() });
+                bodies[i] = body(if i % 2 == 0 {
+                    text(i, round)
+                } else {
+                    String::new()
+                });
             }
             let d = docs(&paths, &bodies);
             let (inc, next) = build(&d, false, &memo, None);

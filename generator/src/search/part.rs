@@ -120,10 +120,12 @@ impl DocPart {
 }
 
 /// `bytes` gzip-compressed (no file name, no time: the same input gives the same bytes).
+/// The fastest level: on the bench corpus it writes ~7% more than the default level for
+/// far less time, and a cold build compresses every store and shard.
 pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::GzBuilder::new().write(
-        Vec::with_capacity(bytes.len() / 3 + 32),
-        flate2::Compression::default(),
+        Vec::with_capacity(bytes.len() / 2 + 32),
+        flate2::Compression::fast(),
     );
     // Writing to a Vec cannot fail.
     let _ = e.write_all(bytes);

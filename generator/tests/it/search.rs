@@ -59,7 +59,10 @@ impl Index {
             .filter(|k| word.starts_with(k.as_str()))
             .map(|k| {
                 let hex: String = k.bytes().map(|b| format!("{b:02x}")).collect();
-                format!("s/{hex}-{}.gz", self.manifest["shards"][&k].as_str().unwrap())
+                format!(
+                    "s/{hex}-{}.gz",
+                    self.manifest["shards"][&k].as_str().unwrap()
+                )
             })
             .collect()
     }
@@ -357,10 +360,7 @@ fn prose_site(pages: usize, words_per_page: usize) -> (Site, usize) {
     let site = Site::new();
     let mut words = Words(0x2545_f491_4f6c_dd1d);
     let mut text = 0;
-    site.write(
-        "content/log/_index.md",
-        "+++\ntitle = \"Logbook\"\n+++\n",
-    );
+    site.write("content/log/_index.md", "+++\ntitle = \"Logbook\"\n+++\n");
     for i in 0..pages {
         let title = format!("Watch {i} {}", words.word());
         let heading = words.word();
@@ -547,5 +547,8 @@ fn the_index_is_smaller_than_the_text_it_indexes() {
     // alone would be as big as the text). Random syllables compress worse than prose: on the
     // bench corpus the index is a smaller part of the text still.
     assert!(total * 4 < text * 3, "index {total} B for {text} B of text");
-    assert!(stdout.contains(&format!("search index {:.1} KB", total as f64 / 1024.0)), "{stdout}");
+    assert!(
+        stdout.contains(&format!("search index {:.1} KB", total as f64 / 1024.0)),
+        "{stdout}"
+    );
 }
