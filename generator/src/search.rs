@@ -45,7 +45,7 @@ use part::{gzip, DocPart};
 /// A shard is split further when its JSON is bigger than this (bytes, before compression).
 pub(crate) const SHARD_TARGET: usize = 12 * 1024;
 /// The first bytes of `.folio/cache/search.bin` (changed whenever its entries change shape).
-const CACHE_FORMAT: &[u8; 8] = b"FOLIOSX2";
+const CACHE_FORMAT: &[u8; 8] = b"FOLIOSX3";
 
 /// One page (or section) to index.
 pub(crate) struct Doc<'a> {
@@ -139,9 +139,12 @@ pub(crate) fn build(
 ) -> (Index, DocCache) {
     // The disk cache only stands in for a missing memo (a first build in this process).
     let disk = disk.filter(|_| prev.parts.is_empty());
-    let blobs = BlobCache::new(CACHE_FORMAT);
+    let blobs = Disk {
+        blobs: BlobCache::new(CACHE_FORMAT),
+        on: disk.is_some(),
+    };
     if let Some(p) = disk {
-        blobs.load(p);
+        blobs.blobs.load(p);
     }
     // Each page on its own, in parallel: reused while its path, title, section and body are
     // the same.
@@ -164,7 +167,7 @@ pub(crate) fn build(
                     Some(p) => Arc::new(p),
                     None => {
                         let p = DocPart::new(d, include_code);
-                        blobs.put(key, p.bytes().clone());
+                        blobs.put(key, p.bytes());
                         Arc::new(p)
                     }
                 },
@@ -207,7 +210,7 @@ pub(crate) fn build(
                 list.extend_from_slice(prefix.as_bytes());
                 list.extend_from_slice(key);
             }
-            blobs.put(index_key, list.into());
+            blobs.put(index_key, &list);
             (shards, Some(groups))
         }
     };
@@ -242,7 +245,7 @@ pub(crate) fn build(
     let bytes = files.iter().map(|(_, b)| b.len() as u64).sum();
     if let Some(p) = disk {
         // A cache that cannot be saved only makes the next build slower.
-        let _ = blobs.save(p);
+        let _ = blobs.blobs.save(p);
     }
     let memo = DocCache {
         parts: docs
@@ -262,9 +265,40 @@ pub(crate) fn build(
     )
 }
 
+/// The on-disk cache of this build (`folio build`), or none (`folio serve`, tests in memory:
+/// then nothing is looked up or kept).
+struct Disk {
+    blobs: BlobCache,
+    on: bool,
+}
+
+impl Disk {
+    /// Stores `value` under `key` with a digest of it in front, so that a damaged entry is
+    /// found out (and the value made again) rather than served.
+    fn put(&self, key: Key, value: &[u8]) {
+        if !self.on {
+            return;
+        }
+        let mut v = Vec::with_capacity(value.len() + 16);
+        v.extend_from_slice(&blake3::hash(value).as_bytes()[..16]);
+        v.extend_from_slice(value);
+        self.blobs.put(key, v.into());
+    }
+
+    /// The value [`Disk::put`] stored under `key`, if it is there and undamaged.
+    fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
+        if !self.on {
+            return None;
+        }
+        let v = self.blobs.get(key)?;
+        let (sum, value) = v.split_at_checked(16)?;
+        (blake3::hash(value).as_bytes()[..16] == *sum).then(|| Arc::from(value))
+    }
+}
+
 /// The shards listed by a cache entry (`[prefix length, prefix, digest]…`), each found in
 /// the cache; `None` if any is missing.
-fn cached_shards(list: &[u8], blobs: &BlobCache) -> Option<Vec<Shard>> {
+fn cached_shards(list: &[u8], blobs: &Disk) -> Option<Vec<Shard>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < list.len() {
@@ -280,7 +314,7 @@ fn cached_shards(list: &[u8], blobs: &BlobCache) -> Option<Vec<Shard>> {
 /// The groups of `parts` (ids `ids`): those of `prev` where no page's terms under their
 /// prefix changed, the others made again. Everything is made again when the page list is
 /// not the same.
-fn regroup(prev: Option<&Groups>, ids: Key, parts: Vec<Arc<DocPart>>, blobs: &BlobCache) -> Groups {
+fn regroup(prev: Option<&Groups>, ids: Key, parts: Vec<Arc<DocPart>>, blobs: &Disk) -> Groups {
     let prev = prev.filter(|g| g.ids == ids && g.parts.len() == parts.len());
     let Some(prev) = prev else {
         // From scratch: every term's postings, then each prefix's group, in parallel.
@@ -368,7 +402,7 @@ fn regroup(prev: Option<&Groups>, ids: Key, parts: Vec<Arc<DocPart>>, blobs: &Bl
 
 /// One prefix's group: its terms' postings encoded, split into shards, each compressed (or
 /// its compressed form reused, keyed by its JSON: from the group's `old` shards or the cache).
-fn group(terms: BTreeMap<Box<str>, Vec<(u32, u8)>>, blobs: &BlobCache, old: &[Shard]) -> Group {
+fn group(terms: BTreeMap<Box<str>, Vec<(u32, u8)>>, blobs: &Disk, old: &[Shard]) -> Group {
     let encoded: Vec<(&str, String)> = terms
         .iter()
         .map(|(t, v)| (&**t, encode_postings(t, v)))
@@ -382,7 +416,7 @@ fn group(terms: BTreeMap<Box<str>, Vec<(u32, u8)>>, blobs: &BlobCache, old: &[Sh
             let reused = old.iter().find(|s| s.1 == key).map(|s| s.2.clone());
             let gz = reused.or_else(|| blobs.get(&key)).unwrap_or_else(|| {
                 let gz: Arc<[u8]> = Arc::from(gzip(&json));
-                blobs.put(key, gz.clone());
+                blobs.put(key, &gz);
                 gz
             });
             (prefix, key, gz)

@@ -552,3 +552,32 @@ fn the_index_is_smaller_than_the_text_it_indexes() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_damaged_search_cache_is_ignored_and_the_index_is_the_same() {
+    let (site, _) = prose_site(40, 30);
+    site.build_ok();
+    let cold = crate::common::snapshot(&site.path("public/search"));
+    let cache = site.path(".folio/cache/search.bin");
+    let good = std::fs::read(&cache).unwrap();
+    // The file's framing (`.folio/cache`: an 8-byte header, then key, u32 length, value) kept,
+    // one byte flipped inside every value: each entry still loads, none may be believed.
+    let mut bad = good.clone();
+    let mut i = 8;
+    let mut values = 0;
+    while i + 36 <= bad.len() {
+        let len = u32::from_le_bytes(bad[i + 32..i + 36].try_into().unwrap()) as usize;
+        let at = i + 36 + len / 2;
+        bad[at] ^= 0x20;
+        values += 1;
+        i += 36 + len;
+    }
+    assert!(values > 40, "{values} entries");
+    std::fs::write(&cache, &bad).unwrap();
+    site.build_ok();
+    assert_eq!(crate::common::snapshot(&site.path("public/search")), cold);
+    // Cut short: the same again.
+    std::fs::write(&cache, &good[..good.len() / 3]).unwrap();
+    site.build_ok();
+    assert_eq!(crate::common::snapshot(&site.path("public/search")), cold);
+}
