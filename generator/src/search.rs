@@ -1,47 +1,51 @@
 //! The full-text search index: every published page's title, headings and body text (code
-//! blocks only with `[search] include_code`), written under `search/` as small files that the
-//! theme's search box fetches on demand.
+//! blocks only with `[search] include_code`), written under `search/` as small gzip-compressed
+//! files that the theme's search box fetches on demand.
 //!
 //! # Layout (see `docs/search.md`)
 //!
-//! - `search/index.json`, the one file with a fixed name (revalidated by browsers):
-//!   `{"version":1,"dir":"<10 hex>","docs":N,"code":false,"shards":["ab","ac",…]}`.
-//! - `search/<dir>/t-<hex of the prefix>.json`: the terms starting with a prefix and their
-//!   postings, `{"term":[id,weight,id,weight,…]}`, ids delta-coded (each id is the previous
-//!   id plus the number written). A prefix is a term's first two characters; a shard bigger
-//!   than [`SHARD_TARGET`] is split by one more character until it fits or holds one term
-//!   (the terms exactly as long as the prefix stay in the prefix's own shard).
-//! - `search/<dir>/p/<id>.json`: one page's store for results, `{"u":path,"t":title,
-//!   "s":section title,"x":text}` (the text at most [`TEXT_LIMIT`] characters), fetched only
-//!   for the results shown.
+//! - `search/index.json`, the one file read first (revalidated by browsers):
+//!   `{"version":2,"docs":N,"code":false,"ids":"<8 hex>","shards":{"ab":"<8 hex>",…}}`.
+//! - `search/s/<hex of the prefix>-<8 hex>.gz`: the terms starting with a prefix and their
+//!   postings, `{"term":[id,weight,id,weight,…]}` gzip-compressed, ids delta-coded (each id
+//!   is the previous id plus the number written). A prefix is a term's first two characters; a
+//!   shard whose JSON is bigger than [`SHARD_TARGET`] is split by one more character until it
+//!   fits or holds one term (the terms exactly as long as the prefix stay in the prefix's own
+//!   shard). The 8 hex digits are a digest of the shard, listed in the manifest: a shard's
+//!   name changes exactly when its content does, so `_headers` marks `search/s/*` immutable,
+//!   and a rebuild that leaves a shard unchanged writes it under the same name with the same
+//!   bytes (the output stage hard-links it from the previous output).
+//! - `search/p-<ids>/<id>.gz`: one page's store for results, `{"u":path,"t":title,
+//!   "s":section title,"x":text}` gzip-compressed (the text at most [`part::TEXT_LIMIT`]
+//!   characters), fetched only for the results shown. `<ids>` (the manifest's `ids`) is a
+//!   digest of the list of pages, so an id always names the same page within a folder; a
+//!   store's content can change under the same name (an edited page), so stores are
+//!   revalidated, not immutable.
 //!
-//! `<dir>` is a digest of everything under it, so every file there can be cached forever
-//! (`_headers` says so) and a changed site gets a new folder, never a stale mix.
-//!
-//! Terms are runs of letters and digits, lower-cased, at least two characters long (at most
-//! [`MAX_TERM`]). There is no stemming: the client matches each word typed as a prefix of
-//! indexed terms, so `render` finds `rendering` and `renderer`.
+//! Each page's part (terms, weights, compressed store) is made once per content — in
+//! parallel, reused by content hash from the previous build (`folio serve`) or from
+//! `.folio/cache/search.bin` (`folio build`) — and so is each shard's compressed form: a build
+//! of an unchanged site indexes and compresses nothing, and an edit re-indexes the pages
+//! edited and compresses only the shards whose content changed. The output does not depend on
+//! the thread count or on what was cached.
 
-use std::collections::HashMap;
+mod part;
+mod text;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use serde::Serialize;
+
+use crate::cache::{BlobCache, Key};
+use crate::markdown::Rendered;
+use part::{gzip, DocPart};
 
 /// A shard is split further when its JSON is bigger than this (bytes, before compression).
 pub(crate) const SHARD_TARGET: usize = 12 * 1024;
-/// A page's stored text is cut at this many characters (excerpts come from it).
-pub(crate) const TEXT_LIMIT: usize = 20_000;
-/// Longer runs of letters and digits are not terms (hashes, base64).
-pub(crate) const MAX_TERM: usize = 32;
-
-/// Weight of a term in a page's title, per occurrence.
-const TITLE_WEIGHT: u32 = 10;
-/// Weight of a term in a heading, per occurrence.
-const HEADING_WEIGHT: u32 = 4;
-/// A term's weight in one page is capped (a word repeated a hundred times is not a hundred
-/// times more relevant).
-const MAX_WEIGHT: u32 = 99;
+/// The first bytes of `.folio/cache/search.bin` (changed whenever its entries change shape).
+const CACHE_FORMAT: &[u8; 8] = b"FOLIOSX3";
 
 /// One page (or section) to index.
 pub(crate) struct Doc<'a> {
@@ -51,169 +55,421 @@ pub(crate) struct Doc<'a> {
     pub(crate) title: &'a str,
     /// The title of the section it belongs to (`""` for none).
     pub(crate) section: &'a str,
-    /// Its rendered body.
-    pub(crate) html: &'a str,
+    /// Its rendered body (the same `Arc` as the previous build's when the markdown stage
+    /// reused it: then the page is not even hashed again).
+    pub(crate) body: &'a Arc<Rendered>,
 }
 
 /// The index's files, by output path, and their total size.
 pub(crate) struct Index {
     /// Output path (`search/…`) → bytes.
-    pub(crate) files: Vec<(String, Vec<u8>)>,
+    pub(crate) files: Vec<(String, Arc<[u8]>)>,
     /// Sum of the files' sizes.
     pub(crate) bytes: u64,
-    /// The folder of the files that never change (`search/<digest>`), for `_headers`.
+    /// The folder of the files that never change under their name (`search/s`), for
+    /// `_headers`.
     pub(crate) dir: String,
 }
 
-#[derive(Serialize)]
-struct Manifest<'a> {
-    version: u32,
-    dir: &'a str,
-    docs: usize,
-    code: bool,
-    shards: Vec<&'a str>,
+/// What one build of the index leaves for the next (`folio serve`'s memo).
+#[derive(Default)]
+pub(crate) struct DocCache {
+    /// Each page's part, by site path.
+    parts: HashMap<String, Kept>,
+    /// The postings and shards by two-character prefix, for the pages in `ids` order.
+    groups: Option<Groups>,
 }
 
-#[derive(Serialize)]
-struct Store<'a> {
-    u: &'a str,
-    t: &'a str,
-    s: &'a str,
-    x: &'a str,
+impl DocCache {
+    /// An empty cache: the next build indexes every page.
+    pub(crate) fn new() -> DocCache {
+        DocCache::default()
+    }
+}
+
+/// A page's part and what it was made from.
+#[derive(Clone)]
+struct Kept {
+    key: Key,
+    title: Box<str>,
+    section: Box<str>,
+    include_code: bool,
+    body: Arc<Rendered>,
+    part: Arc<DocPart>,
+}
+
+/// Postings and shards grouped by the terms' first two characters: an edit re-makes the
+/// groups of the terms it adds or removes, nothing else.
+#[derive(Clone)]
+struct Groups {
+    /// The digest of the page list (ids), with `include_code`.
+    ids: Key,
+    /// Each page's part, by id.
+    parts: Vec<Arc<DocPart>>,
+    by_prefix: BTreeMap<Box<str>, Arc<Group>>,
+}
+
+/// The terms of one two-character prefix and the shards they make.
+struct Group {
+    /// Term → [(id, weight)], ids ascending.
+    terms: BTreeMap<Box<str>, Vec<(u32, u8)>>,
+    /// (prefix, digest of the JSON, compressed).
+    shards: Vec<Shard>,
+}
+
+/// One shard file: its prefix, the digest of its JSON, its compressed bytes.
+type Shard = (String, Key, Arc<[u8]>);
+
+/// A term's postings: (page id, weight), ids ascending.
+type Postings = Vec<(u32, u8)>;
+
+/// The on-disk cache of a `folio build`: `.folio/cache/search.bin` under the site's root.
+pub(crate) fn cache_path(root: &Path) -> std::path::PathBuf {
+    root.join(".folio/cache/search.bin")
 }
 
 /// Builds the index of `docs` (their ids are their positions, so pass them in a stable
-/// order).
-pub(crate) fn build(docs: &[Doc<'_>], include_code: bool, prev: &DocCache) -> (Index, DocCache) {
-    // Each page on its own (in parallel): its terms and their weights, its store; reused from
-    // the previous build (`folio serve`) while its path, title, section and body are the same.
-    let parts: Vec<Arc<DocPart>> = docs
+/// order). Parts and shards come from `prev` (the previous build's, in memory) or, with
+/// `disk` and no `prev`, from that cache file (loaded, then saved with what this build used).
+pub(crate) fn build(
+    docs: &[Doc<'_>],
+    include_code: bool,
+    prev: &DocCache,
+    disk: Option<&Path>,
+) -> (Index, DocCache) {
+    // The disk cache only stands in for a missing memo (a first build in this process).
+    let disk = disk.filter(|_| prev.parts.is_empty());
+    let blobs = Disk {
+        blobs: BlobCache::new(CACHE_FORMAT),
+        on: disk.is_some(),
+    };
+    if let Some(p) = disk {
+        blobs.blobs.load(p);
+    }
+    // Each page on its own, in parallel: reused while its path, title, section and body are
+    // the same.
+    let kept: Vec<Kept> = docs
         .par_iter()
         .map(|d| {
+            if let Some(k) = prev.parts.get(d.path) {
+                if Arc::ptr_eq(&k.body, d.body)
+                    && *k.title == *d.title
+                    && *k.section == *d.section
+                    && k.include_code == include_code
+                {
+                    return k.clone();
+                }
+            }
             let key = part_key(d, include_code);
-            match prev.get(d.path) {
-                Some(p) if p.key == key => p.clone(),
-                _ => Arc::new(index_doc(d, include_code, key)),
+            let part = match prev.parts.get(d.path) {
+                Some(k) if k.key == key => k.part.clone(),
+                _ => match blobs.get(&key).and_then(DocPart::from_bytes) {
+                    Some(p) => Arc::new(p),
+                    None => {
+                        let p = DocPart::new(d, include_code);
+                        blobs.put(key, p.bytes());
+                        Arc::new(p)
+                    }
+                },
+            };
+            Kept {
+                key,
+                title: d.title.into(),
+                section: d.section.into(),
+                include_code,
+                body: d.body.clone(),
+                part,
             }
         })
         .collect();
-    // term → [(doc id, weight)], ids ascending (pages are taken in order).
-    let mut postings: HashMap<&str, Vec<(usize, u32)>> = HashMap::new();
-    for (id, part) in parts.iter().enumerate() {
-        for (t, w) in &part.weights {
-            postings.entry(t.as_str()).or_default().push((id, *w));
-        }
-    }
-    let stores: Vec<&[u8]> = parts.iter().map(|p| p.store.as_slice()).collect();
-    let mut encoded: Vec<(String, String)> = postings
-        .into_par_iter()
-        .map(|(term, docs)| (term.to_string(), encode_postings(term, &docs)))
-        .collect();
-    encoded.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut shards: Vec<(String, Vec<u8>)> = Vec::new();
-    split(&encoded, 2, &mut shards);
+    let parts: Vec<Arc<DocPart>> = kept.iter().map(|k| k.part.clone()).collect();
+    let paths: Vec<&[u8]> = docs.iter().map(|d| d.path.as_bytes()).collect();
+    let ids = digest(&[b'i', u8::from(include_code)], &paths);
 
-    let mut digest = blake3::Hasher::new();
-    digest.update(&[u8::from(include_code)]);
-    for (key, bytes) in &shards {
-        digest.update(key.as_bytes());
-        digest.update(&(bytes.len() as u64).to_le_bytes());
-        digest.update(bytes);
-    }
-    for s in &stores {
-        digest.update(&(s.len() as u64).to_le_bytes());
-        digest.update(s);
-    }
-    let dir = digest.finalize().to_hex().as_str()[..10].to_string();
-
-    let manifest = Manifest {
-        version: 1,
-        dir: &dir,
-        docs: docs.len(),
-        code: include_code,
-        shards: shards.iter().map(|(k, _)| k.as_str()).collect(),
+    // The shards: from the disk cache when every page is the same as in the build that
+    // saved it; else the groups, re-made only where pages changed.
+    let index_key = {
+        let keys: Vec<&[u8]> = kept.iter().map(|k| &k.key[..]).collect();
+        digest(&ids, &keys)
     };
-    let mut files = vec![(
-        "search/index.json".to_string(),
-        serde_json::to_vec(&manifest).unwrap_or_default(),
-    )];
-    for (key, bytes) in &shards {
-        files.push((format!("search/{dir}/t-{}.json", hex(key)), bytes.clone()));
+    let (shards, groups): (Vec<Shard>, Option<Groups>) = match blobs
+        .get(&index_key)
+        .and_then(|list| cached_shards(&list, &blobs))
+    {
+        Some(shards) => (shards, None),
+        None => {
+            let groups = regroup(prev.groups.as_ref(), ids, parts, &blobs);
+            let shards: Vec<Shard> = groups
+                .by_prefix
+                .values()
+                .flat_map(|g| g.shards.iter().cloned())
+                .collect();
+            let mut list = Vec::with_capacity(shards.len() * 40);
+            for (prefix, key, _) in &shards {
+                list.push(prefix.len() as u8);
+                list.extend_from_slice(prefix.as_bytes());
+                list.extend_from_slice(key);
+            }
+            blobs.put(index_key, &list);
+            (shards, Some(groups))
+        }
+    };
+
+    let ids_hex = short(&ids);
+    let mut manifest = format!(
+        "{{\"version\":2,\"docs\":{},\"code\":{include_code},\"ids\":\"{ids_hex}\",\"shards\":{{",
+        docs.len()
+    );
+    for (i, (prefix, key, _)) in shards.iter().enumerate() {
+        if i > 0 {
+            manifest.push(',');
+        }
+        manifest.push_str(&serde_json::to_string(prefix).unwrap_or_default());
+        manifest.push_str(&format!(":\"{}\"", short(key)));
     }
-    for (id, s) in stores.iter().enumerate() {
-        files.push((format!("search/{dir}/p/{id}.json"), s.to_vec()));
+    manifest.push_str("}}");
+    let mut files: Vec<(String, Arc<[u8]>)> = Vec::with_capacity(1 + shards.len() + docs.len());
+    files.push((
+        "search/index.json".to_string(),
+        manifest.into_bytes().into(),
+    ));
+    for (prefix, key, gz) in &shards {
+        files.push((
+            format!("search/s/{}-{}.gz", hex(prefix), short(key)),
+            gz.clone(),
+        ));
+    }
+    for (id, k) in kept.iter().enumerate() {
+        files.push((format!("search/p-{ids_hex}/{id}.gz"), k.part.store().into()));
     }
     let bytes = files.iter().map(|(_, b)| b.len() as u64).sum();
-    let cache = docs
-        .iter()
-        .zip(parts)
-        .map(|(d, p)| (d.path.to_string(), p))
-        .collect();
+    if let Some(p) = disk {
+        // A cache that cannot be saved only makes the next build slower.
+        let _ = blobs.blobs.save(p);
+    }
+    let memo = DocCache {
+        parts: docs
+            .iter()
+            .zip(kept)
+            .map(|(d, k)| (d.path.to_string(), k))
+            .collect(),
+        groups,
+    };
     (
         Index {
             files,
             bytes,
-            dir: format!("search/{dir}"),
+            dir: "search/s".to_string(),
         },
-        cache,
+        memo,
     )
 }
 
-/// One page's part of the index, kept for the next build (`folio serve`).
-pub(crate) struct DocPart {
-    /// A digest of everything it was made from.
-    key: [u8; 32],
-    /// Its terms and their weights.
-    weights: Vec<(String, u32)>,
-    /// Its store (`p/<id>.json`).
-    store: Vec<u8>,
+/// The on-disk cache of this build (`folio build`), or none (`folio serve`, tests in memory:
+/// then nothing is looked up or kept).
+struct Disk {
+    blobs: BlobCache,
+    on: bool,
 }
 
-/// The pages' parts by site path, from the previous build.
-pub(crate) type DocCache = HashMap<String, Arc<DocPart>>;
+impl Disk {
+    /// Stores `value` under `key` with a digest of it in front, so that a damaged entry is
+    /// found out (and the value made again) rather than served.
+    fn put(&self, key: Key, value: &[u8]) {
+        if !self.on {
+            return;
+        }
+        let mut v = Vec::with_capacity(value.len() + 16);
+        v.extend_from_slice(&blake3::hash(value).as_bytes()[..16]);
+        v.extend_from_slice(value);
+        self.blobs.put(key, v.into());
+    }
 
-fn part_key(d: &Doc<'_>, include_code: bool) -> [u8; 32] {
+    /// The value [`Disk::put`] stored under `key`, if it is there and undamaged.
+    fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
+        if !self.on {
+            return None;
+        }
+        let v = self.blobs.get(key)?;
+        let (sum, value) = v.split_at_checked(16)?;
+        (blake3::hash(value).as_bytes()[..16] == *sum).then(|| Arc::from(value))
+    }
+}
+
+/// The shards listed by a cache entry (`[prefix length, prefix, digest]…`), each found in
+/// the cache; `None` if any is missing.
+fn cached_shards(list: &[u8], blobs: &Disk) -> Option<Vec<Shard>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < list.len() {
+        let len = list[i] as usize;
+        let prefix = std::str::from_utf8(list.get(i + 1..i + 1 + len)?).ok()?;
+        let key: Key = list.get(i + 1 + len..i + 33 + len)?.try_into().ok()?;
+        out.push((prefix.to_string(), key, blobs.get(&key)?));
+        i += len + 33;
+    }
+    Some(out)
+}
+
+/// The groups of `parts` (ids `ids`): those of `prev` where no page's terms under their
+/// prefix changed, the others made again. Everything is made again when the page list is
+/// not the same.
+fn regroup(prev: Option<&Groups>, ids: Key, parts: Vec<Arc<DocPart>>, blobs: &Disk) -> Groups {
+    let prev = prev.filter(|g| g.ids == ids && g.parts.len() == parts.len());
+    let Some(prev) = prev else {
+        // From scratch: every term's postings, then each prefix's group, in parallel.
+        let mut by_prefix: BTreeMap<&str, BTreeMap<&str, Postings>> = BTreeMap::new();
+        for (id, part) in parts.iter().enumerate() {
+            for (t, w) in part.terms() {
+                by_prefix
+                    .entry(&t[..prefix_len(t, 2)])
+                    .or_default()
+                    .entry(t)
+                    .or_default()
+                    .push((id as u32, w));
+            }
+        }
+        let groups: Vec<(Box<str>, Arc<Group>)> = by_prefix
+            .into_par_iter()
+            .map(|(p, terms)| {
+                let terms = terms.into_iter().map(|(t, v)| (Box::from(t), v)).collect();
+                (Box::from(p), Arc::new(group(terms, blobs, &[])))
+            })
+            .collect();
+        return Groups {
+            ids,
+            by_prefix: groups.into_iter().collect(),
+            parts,
+        };
+    };
+    // The pages whose part changed, and the prefixes of the terms they had or have.
+    let changed: Vec<usize> = (0..parts.len())
+        .filter(|&i| !Arc::ptr_eq(&parts[i], &prev.parts[i]) && parts[i] != prev.parts[i])
+        .collect();
+    let mut touched: BTreeMap<Box<str>, ()> = BTreeMap::new();
+    for &i in &changed {
+        for (t, _) in prev.parts[i].terms().chain(parts[i].terms()) {
+            touched.insert(Box::from(&t[..prefix_len(t, 2)]), ());
+        }
+    }
+    let remade: Vec<(Box<str>, Option<Arc<Group>>)> = touched
+        .into_par_iter()
+        .map(|(p, ())| {
+            let mut terms: BTreeMap<Box<str>, Vec<(u32, u8)>> = prev
+                .by_prefix
+                .get(&p)
+                .map(|g| g.terms.clone())
+                .unwrap_or_default();
+            let under = |t: &str| t[..prefix_len(t, 2)] == *p;
+            for &i in &changed {
+                let id = i as u32;
+                for (t, _) in prev.parts[i].terms().filter(|(t, _)| under(t)) {
+                    if let Some(v) = terms.get_mut(t) {
+                        v.retain(|e| e.0 != id);
+                    }
+                }
+                for (t, w) in parts[i].terms() {
+                    if under(t) {
+                        let v = terms.entry(Box::from(t)).or_default();
+                        let at = v.partition_point(|e| e.0 < id);
+                        v.insert(at, (id, w));
+                    }
+                }
+            }
+            terms.retain(|_, v| !v.is_empty());
+            let old = prev.by_prefix.get(&p).map_or(&[][..], |g| &g.shards[..]);
+            let g = (!terms.is_empty()).then(|| Arc::new(group(terms, blobs, old)));
+            (p, g)
+        })
+        .collect();
+    let mut by_prefix = prev.by_prefix.clone();
+    for (p, g) in remade {
+        match g {
+            Some(g) => {
+                by_prefix.insert(p, g);
+            }
+            None => {
+                by_prefix.remove(&p);
+            }
+        }
+    }
+    Groups {
+        ids,
+        parts,
+        by_prefix,
+    }
+}
+
+/// One prefix's group: its terms' postings encoded, split into shards, each compressed (or
+/// its compressed form reused, keyed by its JSON: from the group's `old` shards or the cache).
+fn group(terms: BTreeMap<Box<str>, Vec<(u32, u8)>>, blobs: &Disk, old: &[Shard]) -> Group {
+    let encoded: Vec<(&str, String)> = terms
+        .iter()
+        .map(|(t, v)| (&**t, encode_postings(t, v)))
+        .collect();
+    let mut json: Vec<(String, Vec<u8>)> = Vec::new();
+    split(&encoded, 2, &mut json);
+    let shards = json
+        .into_iter()
+        .map(|(prefix, json)| {
+            let key = digest(b"shard", &[&json]);
+            let reused = old.iter().find(|s| s.1 == key).map(|s| s.2.clone());
+            let gz = reused.or_else(|| blobs.get(&key)).unwrap_or_else(|| {
+                let gz: Arc<[u8]> = Arc::from(gzip(&json));
+                blobs.put(key, &gz);
+                gz
+            });
+            (prefix, key, gz)
+        })
+        .collect();
+    Group { terms, shards }
+}
+
+/// The byte length of the first `chars` characters of `t` (all of it if shorter).
+fn prefix_len(t: &str, chars: usize) -> usize {
+    t.char_indices().nth(chars).map_or(t.len(), |(i, _)| i)
+}
+
+/// A digest of everything a page's part is made from, and of the program that makes it
+/// (`cache::program_id`: another build of folio never takes this one's cached parts).
+fn part_key(d: &Doc<'_>, include_code: bool) -> Key {
+    digest(
+        &[b'p', u8::from(include_code)],
+        &[
+            &crate::cache::program_id(),
+            d.path.as_bytes(),
+            d.title.as_bytes(),
+            d.section.as_bytes(),
+            d.body.html.as_bytes(),
+        ],
+    )
+}
+
+/// A digest of `parts` (each length-prefixed) after `tag`.
+fn digest(tag: &[u8], parts: &[&[u8]]) -> Key {
     let mut h = blake3::Hasher::new();
-    h.update(&[u8::from(include_code)]);
-    for s in [d.path, d.title, d.section, d.html] {
-        h.update(&(s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
+    h.update(&(tag.len() as u64).to_le_bytes());
+    h.update(tag);
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
     }
     *h.finalize().as_bytes()
 }
 
-fn index_doc(d: &Doc<'_>, include_code: bool, key: [u8; 32]) -> DocPart {
-    let text = extract(d.html, include_code);
-    let mut weights: HashMap<String, u32> = HashMap::new();
-    let mut add = |t: String, w: u32| match weights.get_mut(&t) {
-        Some(e) => *e = (*e + w).min(MAX_WEIGHT),
-        None => {
-            weights.insert(t, w.min(MAX_WEIGHT));
-        }
-    };
-    terms(d.title).for_each(|t| add(t, TITLE_WEIGHT));
-    terms(&text.headings).for_each(|t| add(t, HEADING_WEIGHT));
-    terms(&text.body).for_each(|t| add(t, 1));
-    let store = Store {
-        u: d.path,
-        t: d.title,
-        s: d.section,
-        x: cut(&text.body, TEXT_LIMIT),
-    };
-    DocPart {
-        key,
-        weights: weights.into_iter().collect(),
-        store: serde_json::to_vec(&store).unwrap_or_default(),
-    }
+/// The first 8 hex digits of a digest (names within one folder: a clash needs two versions of
+/// the same shard to share 32 bits).
+fn short(key: &Key) -> String {
+    key[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `"term":[delta,weight,…]` (a JSON object member); `docs` in ascending id order.
-fn encode_postings(term: &str, docs: &[(usize, u32)]) -> String {
+fn encode_postings(term: &str, docs: &[(u32, u8)]) -> String {
     use std::fmt::Write as _;
     let mut s = serde_json::to_string(term).unwrap_or_default();
     s.reserve(docs.len() * 5 + 3);
     s.push_str(":[");
-    let mut last = 0usize;
+    let mut last = 0u32;
     for (i, &(id, w)) in docs.iter().enumerate() {
         if i > 0 {
             s.push(',');
@@ -229,11 +485,11 @@ fn encode_postings(term: &str, docs: &[(usize, u32)]) -> String {
 /// by their first `len` characters, splitting any shard over [`SHARD_TARGET`] further. Terms
 /// with one prefix are contiguous in sorted order, and the term equal to the prefix (if any)
 /// comes first.
-fn split(terms: &[(String, String)], len: usize, out: &mut Vec<(String, Vec<u8>)>) {
+fn split(terms: &[(&str, String)], len: usize, out: &mut Vec<(String, Vec<u8>)>) {
     let prefix = |t: &str| -> usize { t.char_indices().nth(len).map_or(t.len(), |(i, _)| i) };
     let mut start = 0;
     while start < terms.len() {
-        let first = &terms[start].0;
+        let first = terms[start].0;
         let key = &first[..prefix(first)];
         let end = start
             + terms[start..]
@@ -258,7 +514,7 @@ fn split(terms: &[(String, String)], len: usize, out: &mut Vec<(String, Vec<u8>)
     }
 }
 
-fn shard_json(members: &[(String, String)]) -> Vec<u8> {
+fn shard_json(members: &[(&str, String)]) -> Vec<u8> {
     let mut s = String::with_capacity(members.iter().map(|(_, e)| e.len() + 1).sum::<usize>() + 2);
     s.push('{');
     for (i, (_, enc)) in members.iter().enumerate() {
@@ -276,300 +532,110 @@ fn hex(key: &str) -> String {
     key.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The first `limit` characters of `s`.
-fn cut(s: &str, limit: usize) -> &str {
-    match s.char_indices().nth(limit) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
-/// The search terms of a text: runs of letters and digits, lower-cased, 2 to [`MAX_TERM`]
-/// characters.
-pub(crate) fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| {
-            let n = w.chars().count();
-            (2..=MAX_TERM).contains(&n)
-        })
-        .map(str::to_lowercase)
-}
-
-/// The text of a rendered body.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct Text {
-    /// The headings' text, separated by newlines.
-    pub(crate) headings: String,
-    /// All visible text, headings included, blocks separated by newlines.
-    pub(crate) body: String,
-}
-
-/// Elements that never hold text a reader sees.
-const HIDDEN: &[&str] = &["script", "style", "template", "svg", "math", "button"];
-/// Elements with no closing tag.
-const VOID: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
-    "wbr",
-];
-/// Elements after which the text breaks (a new line in the stored text).
-const BLOCKS: &[&str] = &[
-    "p",
-    "div",
-    "li",
-    "ul",
-    "ol",
-    "pre",
-    "blockquote",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "tr",
-    "td",
-    "th",
-    "table",
-    "section",
-    "figure",
-    "figcaption",
-    "dt",
-    "dd",
-    "br",
-    "hr",
-    "details",
-    "summary",
-    "aside",
-];
-
-/// The visible text of an HTML body: tags dropped, entities decoded, `<pre>` left out unless
-/// `include_code`, elements marked `aria-hidden="true"` (heading anchors) and scripts left out.
-pub(crate) fn extract(html: &str, include_code: bool) -> Text {
-    let mut out = Text::default();
-    // Open elements: (name, hides its content, is a heading).
-    let mut stack: Vec<(String, bool, bool)> = Vec::new();
-    let mut rest = html;
-    let hidden = |stack: &[(String, bool, bool)]| stack.iter().any(|e| e.1);
-    let heading = |stack: &[(String, bool, bool)]| stack.iter().any(|e| e.2);
-    while !rest.is_empty() {
-        let Some(lt) = rest.find('<') else {
-            push_text(&mut out, rest, hidden(&stack), heading(&stack));
-            break;
-        };
-        push_text(&mut out, &rest[..lt], hidden(&stack), heading(&stack));
-        rest = &rest[lt..];
-        if let Some(after) = rest.strip_prefix("<!--") {
-            rest = after.find("-->").map_or("", |i| &after[i + 3..]);
-            continue;
-        }
-        let end = tag_end(rest);
-        let tag = &rest[1..end.saturating_sub(1).max(1)];
-        rest = &rest[end..];
-        let closing = tag.starts_with('/');
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if name.is_empty() {
-            continue;
-        }
-        if BLOCKS.contains(&name.as_str()) {
-            newline(&mut out.body);
-            if heading(&stack) || is_heading(&name) {
-                newline(&mut out.headings);
-            }
-        }
-        if closing {
-            if let Some(i) = stack.iter().rposition(|e| e.0 == name) {
-                stack.truncate(i);
-            }
-            continue;
-        }
-        if VOID.contains(&name.as_str()) || tag.ends_with('/') {
-            continue;
-        }
-        let raw_hidden = HIDDEN.contains(&name.as_str()) || (name == "pre" && !include_code);
-        let hides = raw_hidden || tag.contains("aria-hidden=\"true\"");
-        if raw_hidden {
-            // Nothing inside counts (highlighted code is thousands of spans): go straight
-            // to the closing tag (these elements do not nest in rendered markdown).
-            let close = format!("</{name}");
-            rest = rest.find(&close).map_or("", |i| &rest[i..]);
-        }
-        stack.push((name, hides, false));
-        let last = stack.len() - 1;
-        stack[last].2 = is_heading(&stack[last].0);
-    }
-    out.body = out.body.trim().to_string();
-    out.headings = out.headings.trim().to_string();
-    out
-}
-
-fn is_heading(name: &str) -> bool {
-    matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
-}
-
-/// The end of the tag `s` starts with (just past its `>`), skipping quoted attribute values.
-fn tag_end(s: &str) -> usize {
-    let mut quote: Option<char> = None;
-    for (i, c) in s.char_indices().skip(1) {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '>') => return i + 1,
-            _ => {}
-        }
-    }
-    s.len()
-}
-
-fn newline(s: &mut String) {
-    if !s.is_empty() && !s.ends_with('\n') {
-        while s.ends_with(' ') {
-            s.pop();
-        }
-        s.push('\n');
-    }
-}
-
-fn push_text(out: &mut Text, raw: &str, hidden: bool, heading: bool) {
-    if hidden || raw.is_empty() {
-        return;
-    }
-    let text = decode_entities(raw);
-    let starts_space = text.starts_with(char::is_whitespace);
-    let ends_space = text.ends_with(char::is_whitespace);
-    for target in [Some(&mut out.body), heading.then_some(&mut out.headings)]
-        .into_iter()
-        .flatten()
-    {
-        let mut space = starts_space;
-        for word in text.split_whitespace() {
-            if space && !target.is_empty() && !target.ends_with([' ', '\n']) {
-                target.push(' ');
-            }
-            target.push_str(word);
-            space = true;
-        }
-        if ends_space && !target.is_empty() && !target.ends_with([' ', '\n']) {
-            target.push(' ');
-        }
-    }
-}
-
-/// Decodes the character references an HTML renderer writes (named ones for the usual
-/// characters, and every numeric one).
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(semi) = rest[..rest.len().min(12)].find(';') else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let name = &rest[1..semi];
-        let c = match name {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            "nbsp" => Some(' '),
-            _ => name
-                .strip_prefix("#x")
-                .or_else(|| name.strip_prefix("#X"))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match c {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Read as _;
+
     use super::*;
 
-    #[test]
-    fn text_leaves_out_code_anchors_and_scripts_and_decodes_entities() {
-        let html = "<h2 id=\"a\">Fast &amp; small<a class=\"anchor\" href=\"#a\" aria-hidden=\"true\" tabindex=\"-1\">#</a></h2>\n<p>Uses <code>mmap</code> &#8212; a lot.</p><pre class=\"code\"><code>let zebra = 1;</code></pre><script>var hidden;</script><p>end</p>";
-        let t = extract(html, false);
-        assert_eq!(t.headings, "Fast & small");
-        assert_eq!(t.body, "Fast & small\nUses mmap \u{2014} a lot.\nend");
-        let with_code = extract(html, true);
-        assert!(with_code.body.contains("let zebra = 1;"));
-        assert!(!with_code.body.contains("hidden"));
+    fn gunzip(b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(b)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
     }
 
-    #[test]
-    fn terms_are_lowercased_alphanumeric_runs() {
-        let t: Vec<String> = terms("Ray-tracer in C, 2× faster: Übergröße x86_64").collect();
-        assert_eq!(
-            t,
-            ["ray", "tracer", "in", "faster", "übergröße", "x86", "64"]
-        );
+    fn body(html: String) -> Arc<Rendered> {
+        Arc::new(Rendered {
+            html,
+            ..Default::default()
+        })
+    }
+
+    fn docs<'a>(paths: &'a [String], bodies: &'a [Arc<Rendered>]) -> Vec<Doc<'a>> {
+        paths
+            .iter()
+            .zip(bodies)
+            .map(|(p, b)| Doc {
+                path: p,
+                title: "T",
+                section: "",
+                body: b,
+            })
+            .collect()
     }
 
     #[test]
     fn shards_split_until_under_the_target_and_postings_are_delta_coded() {
-        let bodies: Vec<String> = (0..400)
-            .map(|i| format!("<p>common word{i} alpha{i} alpine{i}</p>"))
+        let bodies: Vec<Arc<Rendered>> = (0..400)
+            .map(|i| body(format!("<p>common word{i} alpha{i} alpine{i}</p>")))
             .collect();
-        let docs: Vec<Doc<'_>> = bodies
-            .iter()
-            .map(|b| Doc {
-                path: "/x/",
-                title: "T",
-                section: "",
-                html: b,
-            })
-            .collect();
-        let (idx, cache) = build(&docs, false, &DocCache::new());
+        let paths: Vec<String> = (0..400).map(|i| format!("/x/{i:03}/")).collect();
+        let docs = docs(&paths, &bodies);
+        let (idx, cache) = build(&docs, false, &DocCache::new(), None);
         // A second build reuses every page's part and writes the same files.
-        let (again, _) = build(&docs, false, &cache);
+        let (again, _) = build(&docs, false, &cache, None);
         assert_eq!(again.files, idx.files);
         let manifest: serde_json::Value = serde_json::from_slice(&idx.files[0].1).unwrap();
-        let shards: Vec<&str> = manifest["shards"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap())
-            .collect();
-        assert!(shards.iter().any(|s| s.chars().count() > 2), "{shards:?}");
+        let shards = manifest["shards"].as_object().unwrap();
+        assert!(shards.keys().any(|s| s.chars().count() > 2), "{shards:?}");
         for (p, b) in &idx.files {
-            if p.contains("/t-") {
-                assert!(b.len() <= SHARD_TARGET, "{p}: {}", b.len());
+            if p.starts_with("search/s/") {
+                assert!(gunzip(b).len() <= SHARD_TARGET, "{p}: {}", b.len());
             }
         }
-        let co = idx
-            .files
-            .iter()
-            .find(|(p, _)| p.ends_with(&format!("/t-{}.json", hex("co"))))
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&co.1).unwrap();
+        let co = format!(
+            "search/s/{}-{}.gz",
+            hex("co"),
+            shards["co"].as_str().unwrap()
+        );
+        let co = idx.files.iter().find(|(p, _)| *p == co).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&gunzip(&co.1)).unwrap();
         let common = v["common"].as_array().unwrap();
         assert_eq!(common.len(), 800);
         assert_eq!(common[0], 0);
         assert!(common[2..].iter().step_by(2).all(|d| d == 1));
+    }
+
+    #[test]
+    fn edits_regroup_only_what_they_touch_and_give_a_from_scratch_index() {
+        let text = |i: usize, round: usize| {
+            let mut s = format!("<h2>Part {}</h2><p>", i % 7);
+            for j in 0..40 {
+                s.push_str(&format!("w{} ", (i * 31 + j * 17 + round * (i % 3)) % 500));
+            }
+            s + "</p>"
+        };
+        let paths: Vec<String> = (0..300).map(|i| format!("/n/{i:03}/")).collect();
+        let mut bodies: Vec<Arc<Rendered>> = (0..300).map(|i| body(text(i, 0))).collect();
+        let (_, mut memo) = build(&docs(&paths, &bodies), false, &DocCache::new(), None);
+        for round in 1..4 {
+            // Edit a few pages (new words, words gone, one emptied), keep the others' Arcs.
+            for i in [round, 40 + round * 7, 299 - round] {
+                bodies[i] = body(if i % 2 == 0 {
+                    text(i, round)
+                } else {
+                    String::new()
+                });
+            }
+            let d = docs(&paths, &bodies);
+            let (inc, next) = build(&d, false, &memo, None);
+            let (scratch, _) = build(&d, false, &DocCache::new(), None);
+            assert!(inc.files == scratch.files, "round {round}");
+            // Made incrementally: most groups are the previous build's own.
+            let (old, new) = (memo.groups.as_ref().unwrap(), next.groups.as_ref().unwrap());
+            let shared = new
+                .by_prefix
+                .iter()
+                .filter(|(p, g)| old.by_prefix.get(*p).is_some_and(|o| Arc::ptr_eq(o, g)))
+                .count();
+            assert!(
+                shared > 0 && shared < new.by_prefix.len(),
+                "round {round}: {shared} of {} groups kept",
+                new.by_prefix.len()
+            );
+            memo = next;
+        }
     }
 }

@@ -158,7 +158,8 @@ describe("full-text search", () => {
 
     const searchFiles = fetched.filter((p) => p.includes("/search/"));
     assert.ok(searchFiles.includes("/search/index.json"));
-    assert.ok(searchFiles.some((p) => /\/search\/[0-9a-f]{10}\/t-[0-9a-f]+\.json$/.test(p)), "a shard was fetched");
+    assert.ok(searchFiles.some((p) => /\/search\/s\/[0-9a-f]+-[0-9a-f]{8}\.gz$/.test(p)), `a shard was fetched: ${searchFiles}`);
+    assert.ok(searchFiles.some((p) => /\/search\/p-[0-9a-f]{8}\/\d+\.gz$/.test(p)), `a store was fetched: ${searchFiles}`);
     assert.deepEqual(await cspViolations(page), []);
     assert.deepEqual(errors, []);
     await context.close();

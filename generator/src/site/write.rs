@@ -11,7 +11,6 @@ use rayon::prelude::*;
 use folio_edge::config::MANIFEST_FILE;
 
 use crate::assets::{Assets, Payload};
-use crate::cache::{BlobCache, Key};
 use crate::output::{Sink, Staging};
 use crate::render::{self, Tag};
 use crate::search;
@@ -147,19 +146,24 @@ impl Build<'_> {
         }
         let mut immutable = inputs.assets.immutable_paths();
         let started = std::time::Instant::now();
-        // `folio build` (a new process, no memo): the index of the previous build when every
-        // page it indexes is the same.
-        let disk = (matches!(sink, Sink::Dir(..)) && self.prev.search.is_empty())
-            .then_some(self.site.root.as_path());
-        let (index, search_memo) = match search_index(inputs, sink, &self.prev.search, disk) {
+        let (index, search_memo) = match search_index(inputs, sink, &self.prev.search, &site.root) {
             Some((index, memo)) => (Some(index), memo),
             None => (None, search::DocCache::new()),
         };
         self.clock.part("search", started.elapsed());
+        let mut search_errors = Vec::new();
         if let Some(index) = &index {
-            for (path, bytes) in &index.files {
-                write(path, bytes);
-            }
+            // A thousand small files, each linked from the previous output when unchanged:
+            // side by side.
+            search_errors = index
+                .files
+                .par_iter()
+                .filter_map(|(path, bytes)| {
+                    sink.put(path, bytes).err().map(|e| {
+                        Diagnostic::error(&site.output, None, format!("cannot write {path}: {e}"))
+                    })
+                })
+                .collect();
             immutable.push(format!("/{}/*", index.dir));
         }
         let headers = security::headers(&cfg.security, inline);
@@ -172,6 +176,7 @@ impl Build<'_> {
             render::edge_json(cfg, content, &headers).as_bytes(),
         );
         self.diags.extend(write_errors);
+        self.diags.extend(search_errors);
         (index.map_or(0, |i| i.bytes), search_memo)
     }
 
@@ -260,12 +265,13 @@ impl Build<'_> {
 
 /// The full-text search index of every published page and every section with a body
 /// (`[search] enabled`; nothing when only checking). Ids follow the site paths' order. A
-/// page's part is reused from `prev` (the previous build's) while its inputs are the same.
+/// page's part is reused from `prev` (the previous build's) while its inputs are the same,
+/// else, when writing to disk, from `.folio/cache/search.bin` under `root`.
 fn search_index(
     inputs: &RenderInputs<'_>,
     sink: &Sink,
     prev: &search::DocCache,
-    disk: Option<&Path>,
+    root: &Path,
 ) -> Option<(search::Index, search::DocCache)> {
     let (cfg, content, bodies) = (inputs.cfg, inputs.content, inputs.bodies);
     if !cfg.search.enabled || matches!(sink, Sink::Discard) {
@@ -285,7 +291,7 @@ fn search_index(
             path: &p.path,
             title: &p.meta.fm.title,
             section: titles.get(p.section.as_str()).map_or("", |t| t.as_str()),
-            html: &r.html,
+            body: r,
         })
         .collect();
     let section_titles: Vec<(&str, String)> = content
@@ -312,74 +318,17 @@ fn search_index(
             path: &s.path,
             title,
             section: "",
-            html: &r.html,
+            body: r,
         });
     }
     docs.sort_by(|a, b| a.path.cmp(b.path));
-    let Some(root) = disk else {
-        return Some(search::build(&docs, cfg.search.include_code, prev));
-    };
-    let cache = BlobCache::new(b"FOLIOSI1");
-    let path = root.join(".folio/cache/search.bin");
-    cache.load(&path);
-    let key = search_key(&docs, cfg.search.include_code);
-    if let Some(index) = cache.get(&key).and_then(|b| decode_index(&b)) {
-        return Some((index, search::DocCache::new()));
-    }
-    let (index, memo) = search::build(&docs, cfg.search.include_code, prev);
-    cache.put(key, Arc::from(encode_index(&index)));
-    // Only this entry is kept; a failure leaves the next build to index again.
-    let _ = cache.save(&path);
-    Some((index, memo))
-}
-
-/// What the search index is made from: every indexed page (in index order) and the
-/// options, and the program that indexes them (see [`crate::cache::program_id`]).
-fn search_key(docs: &[search::Doc<'_>], include_code: bool) -> Key {
-    let mut h = blake3::Hasher::new();
-    h.update(&crate::cache::program_id());
-    h.update(&[u8::from(include_code)]);
-    h.update(&(docs.len() as u64).to_le_bytes());
-    for d in docs {
-        for part in [d.path, d.title, d.section, d.html] {
-            h.update(&(part.len() as u64).to_le_bytes());
-            h.update(part.as_bytes());
-        }
-    }
-    *h.finalize().as_bytes()
-}
-
-/// The index's folder and files as the search cache stores them: lengths then bytes.
-fn encode_index(index: &search::Index) -> Vec<u8> {
-    let mut out = Vec::with_capacity(index.bytes as usize + 64 * index.files.len());
-    let mut field = |b: &[u8]| {
-        out.extend_from_slice(&(b.len() as u64).to_le_bytes());
-        out.extend_from_slice(b);
-    };
-    field(index.dir.as_bytes());
-    for (path, bytes) in &index.files {
-        field(path.as_bytes());
-        field(bytes);
-    }
-    out
-}
-
-/// [`encode_index`] read back; `None` when the bytes are not one.
-fn decode_index(mut b: &[u8]) -> Option<search::Index> {
-    fn field<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
-        let len = usize::try_from(u64::from_le_bytes(b.get(..8)?.try_into().ok()?)).ok()?;
-        let v = b.get(8..8usize.checked_add(len)?)?;
-        *b = &b[8 + len..];
-        Some(v)
-    }
-    let dir = String::from_utf8(field(&mut b)?.to_vec()).ok()?;
-    let mut files = Vec::new();
-    while !b.is_empty() {
-        let path = String::from_utf8(field(&mut b)?.to_vec()).ok()?;
-        files.push((path, field(&mut b)?.to_vec()));
-    }
-    let bytes = files.iter().map(|(_, f)| f.len() as u64).sum();
-    Some(search::Index { files, bytes, dir })
+    let disk = matches!(sink, Sink::Dir(..)).then(|| search::cache_path(root));
+    Some(search::build(
+        &docs,
+        cfg.search.include_code,
+        prev,
+        disk.as_deref(),
+    ))
 }
 
 /// Every listed path of the sitemap, with the date it last changed when known.

@@ -3,6 +3,7 @@
 //! terms the word starts, the stores of the pages found.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 
 use serde_json::Value;
 
@@ -14,6 +15,15 @@ struct Index {
     manifest: Value,
 }
 
+/// Inflates a gzip-compressed file of the index.
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a gzip file");
+    out
+}
+
 impl Index {
     fn open(site: &Site) -> Index {
         let public = site.path("public");
@@ -21,22 +31,25 @@ impl Index {
         Index { public, manifest }
     }
 
-    fn dir(&self) -> &str {
-        self.manifest["dir"].as_str().unwrap()
+    /// The folder of the stores (`p-<ids>`).
+    fn stores_dir(&self) -> String {
+        format!("p-{}", self.manifest["ids"].as_str().unwrap())
     }
 
     fn shards(&self) -> Vec<String> {
         self.manifest["shards"]
-            .as_array()
+            .as_object()
             .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
+            .keys()
+            .cloned()
             .collect()
     }
 
+    /// A file of `search/`, inflated.
     fn file(&self, rel: &str) -> Vec<u8> {
-        std::fs::read(self.public.join("search").join(self.dir()).join(rel))
-            .unwrap_or_else(|e| panic!("{rel}: {e}"))
+        let raw = std::fs::read(self.public.join("search").join(rel))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        gunzip(&raw)
     }
 
     /// The shard files a client fetches for `word`: every shard whose prefix starts it.
@@ -46,7 +59,10 @@ impl Index {
             .filter(|k| word.starts_with(k.as_str()))
             .map(|k| {
                 let hex: String = k.bytes().map(|b| format!("{b:02x}")).collect();
-                format!("t-{hex}.json")
+                format!(
+                    "s/{hex}-{}.gz",
+                    self.manifest["shards"][&k].as_str().unwrap()
+                )
             })
             .collect()
     }
@@ -69,7 +85,7 @@ impl Index {
     }
 
     fn store(&self, id: u64) -> Value {
-        serde_json::from_slice(&self.file(&format!("p/{id}.json"))).unwrap()
+        serde_json::from_slice(&self.file(&format!("{}/{id}.gz", self.stores_dir()))).unwrap()
     }
 
     /// The paths of the pages `word` finds.
@@ -148,7 +164,7 @@ fn code_blocks_are_left_out_unless_include_code() {
         "inline code is prose"
     );
     assert_eq!(idx.manifest["code"], false);
-    let old_dir = idx.dir().to_string();
+    let old_stores = idx.stores_dir();
 
     site.write(
         "folio.toml",
@@ -158,21 +174,22 @@ fn code_blocks_are_left_out_unless_include_code() {
     let idx = Index::open(&site);
     assert_eq!(idx.paths("zanzibarvar"), ["/blog/tides/"]);
     assert_ne!(
-        idx.dir(),
-        old_dir,
-        "a different index gets a different folder"
+        idx.stores_dir(),
+        old_stores,
+        "stores made with other settings get another folder"
     );
     assert!(
-        !site.path(&format!("public/search/{old_dir}")).exists(),
+        !site.path(&format!("public/search/{old_stores}")).exists(),
         "the old folder is not in the new build"
     );
     let headers = site.read("public/_headers");
     assert!(
-        headers.contains(&format!(
-            "/search/{}/*\n  Cache-Control: public, max-age=31536000, immutable",
-            idx.dir()
-        )),
+        headers.contains("/search/s/*\n  Cache-Control: public, max-age=31536000, immutable"),
         "{headers}"
+    );
+    assert!(
+        !headers.contains("/search/p-"),
+        "stores are revalidated: {headers}"
     );
 }
 
@@ -297,16 +314,15 @@ fn thousands_of_pages_keep_every_shard_small_and_a_first_query_cheap() {
     let idx = Index::open(&site);
     assert!(idx.manifest["docs"].as_u64().unwrap() >= PAGES as u64);
 
-    let dir = site.path(&format!("public/search/{}", idx.dir()));
-    let shards = crate::common::snapshot(&dir);
+    let shards = crate::common::snapshot(&site.path("public/search"));
     let biggest = shards
         .iter()
-        .filter(|(p, _)| p.starts_with("t-"))
-        .map(|(p, b)| (b.len(), p.clone()))
+        .filter(|(p, _)| p.starts_with("s/"))
+        .map(|(p, b)| (gunzip(b).len(), p.clone()))
         .max()
         .unwrap();
-    // Shards split at 12 KiB; one term's postings cannot split, and the most common term here
-    // is on every page: 3,000 × "1,w," stays under the bound.
+    // Shards split at 12 KiB of JSON; one term's postings cannot split, and the most common
+    // term here is on every page: 3,000 × "1,w," stays under the bound.
     assert!(biggest.0 <= 16 * 1024, "biggest shard {biggest:?}");
 
     // A first query for a rare word: the manifest, its shard(s), the stores of the results.
@@ -314,21 +330,19 @@ fn thousands_of_pages_keep_every_shard_small_and_a_first_query_cheap() {
     let found = idx.paths(word);
     assert_eq!(found, [format!("/s{}/p1234/", 1234 % 6)]);
     let manifest_bytes = site.read("public/search/index.json").len();
-    let shard_bytes: usize = idx
-        .shard_files_for(word)
-        .iter()
-        .map(|f| idx.file(f).len())
-        .sum();
+    // Sizes as sent (the files are compressed already; the manifest as it is, uncompressed).
+    let sent = |rel: &str| shards[rel].len();
+    let shard_bytes: usize = idx.shard_files_for(word).iter().map(|f| sent(f)).sum();
     let store_bytes: usize = idx
         .lookup(word)
         .keys()
-        .map(|&id| idx.file(&format!("p/{id}.json")).len())
+        .map(|&id| sent(&format!("{}/{id}.gz", idx.stores_dir())))
         .sum();
     let first_query = manifest_bytes + shard_bytes + store_bytes;
-    let total: usize = shards.values().map(Vec::len).sum::<usize>() + manifest_bytes;
+    let total: usize = shards.values().map(Vec::len).sum::<usize>();
     eprintln!(
         "{PAGES} pages: index {total} B in {} files; first query {first_query} B (manifest {manifest_bytes}, shards {shard_bytes}, stores {store_bytes})",
-        shards.len() + 1
+        shards.len()
     );
     assert!(
         first_query <= 40 * 1024,
@@ -338,4 +352,232 @@ fn thousands_of_pages_keep_every_shard_small_and_a_first_query_cheap() {
         first_query * 50 < total,
         "a query reads a small part of the index"
     );
+}
+
+/// A site of `pages` notes of generated prose (a shared vocabulary, one unique word each),
+/// returned with the bytes of the visible text written (titles, headings, bodies).
+fn prose_site(pages: usize, words_per_page: usize) -> (Site, usize) {
+    let site = Site::new();
+    let mut words = Words(0x2545_f491_4f6c_dd1d);
+    let mut text = 0;
+    site.write("content/log/_index.md", "+++\ntitle = \"Logbook\"\n+++\n");
+    for i in 0..pages {
+        let title = format!("Watch {i} {}", words.word());
+        let heading = words.word();
+        let body: Vec<String> = (0..words_per_page).map(|_| words.word()).collect();
+        let body = format!("{} marker{i}", body.join(" "));
+        text += title.len() + heading.len() + body.len();
+        site.write(
+            &format!("content/log/w{i:04}.md"),
+            &format!("+++\ntitle = \"{title}\"\n+++\n## {heading}\n\n{body}\n"),
+        );
+    }
+    (site, text)
+}
+
+/// Every file of `public/search/`, path → (bytes, inode).
+fn search_files(site: &Site) -> BTreeMap<String, (Vec<u8>, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = site.path("public/search");
+    crate::common::snapshot(&dir)
+        .into_iter()
+        .map(|(rel, bytes)| {
+            let ino = std::fs::metadata(dir.join(&rel)).unwrap().ino();
+            (rel, (bytes, ino))
+        })
+        .collect()
+}
+
+fn bytes_only(files: &BTreeMap<String, (Vec<u8>, u64)>) -> BTreeMap<String, Vec<u8>> {
+    files
+        .iter()
+        .map(|(k, (b, _))| (k.clone(), b.clone()))
+        .collect()
+}
+
+/// `folio build` with the given rayon thread count, from scratch (no cache, no output).
+fn cold_build_with_threads(site: &Site, threads: &str) -> BTreeMap<String, Vec<u8>> {
+    let _ = std::fs::remove_dir_all(site.path(".folio"));
+    let _ = std::fs::remove_dir_all(site.path("public"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(["build", "--root"])
+        .arg(site.root())
+        .env("RAYON_NUM_THREADS", threads)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    crate::common::snapshot(&site.path("public/search"))
+}
+
+#[test]
+fn the_index_is_the_same_bytes_with_one_thread_or_four() {
+    let (site, _) = prose_site(120, 80);
+    let one = cold_build_with_threads(&site, "1");
+    let four = cold_build_with_threads(&site, "4");
+    assert!(one.len() > 120, "{} files", one.len());
+    assert!(one == four, "the index depends on the thread count");
+}
+
+#[test]
+fn a_warm_build_rewrites_nothing_and_an_edit_only_the_files_it_touches() {
+    let (site, _) = prose_site(150, 60);
+    site.build_ok();
+    let cold = search_files(&site);
+    let cache = site.path(".folio/cache/search.bin");
+    let cache_stamp = || {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = std::fs::metadata(&cache).unwrap();
+        (m.ino(), m.mtime(), m.mtime_nsec())
+    };
+    let stamp = cache_stamp();
+
+    // Unchanged site: the same files, each one the previous output's (hard-linked, not
+    // written), and nothing new in the cache (no page indexed, no shard compressed).
+    site.build_ok();
+    let warm = search_files(&site);
+    assert_eq!(bytes_only(&warm), bytes_only(&cold));
+    for (rel, (_, ino)) in &warm {
+        assert_eq!(*ino, cold[rel].1, "{rel} was written again");
+    }
+    assert_eq!(cache_stamp(), stamp, "the search cache was rewritten");
+
+    // One page's body edited: a new word in it, one of its words gone.
+    let page = "content/log/w0042.md";
+    let before = site.read(page);
+    site.write(page, &before.replace("marker42", "zythumquartz"));
+    site.build_ok();
+    let edited = search_files(&site);
+    let idx = Index::open(&site);
+    assert_eq!(idx.paths("zythumquartz"), ["/log/w0042/"]);
+    assert!(idx.paths("marker42").is_empty());
+    let changed: Vec<&String> = edited
+        .iter()
+        .filter(|(rel, (_, ino))| cold.get(*rel).is_none_or(|(_, old)| old != ino))
+        .map(|(rel, _)| rel)
+        .collect();
+    let shards_changed = changed.iter().filter(|r| r.starts_with("s/")).count();
+    let stores_changed: Vec<&&String> = changed.iter().filter(|r| r.starts_with("p-")).collect();
+    let shards_total = edited.keys().filter(|r| r.starts_with("s/")).count();
+    // The page's store, and only the shards holding its words' postings: `ma…` (marker42 gone),
+    // `zy…` (new) and those of the page's other words whose weight changed — none here.
+    assert_eq!(stores_changed.len(), 1, "{stores_changed:?}");
+    let store: Value = serde_json::from_slice(&idx.file(stores_changed[0])).unwrap();
+    assert_eq!(store["u"], "/log/w0042/");
+    assert!(
+        (2..=3).contains(&shards_changed),
+        "{shards_changed} of {shards_total} shards rewritten: {changed:?}"
+    );
+    // The same index as a build from scratch.
+    let warm_edit = bytes_only(&edited);
+    let _ = std::fs::remove_dir_all(site.path(".folio"));
+    site.build_ok();
+    assert_eq!(bytes_only(&search_files(&site)), warm_edit);
+
+    // Reverted: the first index again, byte for byte.
+    site.write(page, &before);
+    site.build_ok();
+    assert_eq!(bytes_only(&search_files(&site)), bytes_only(&cold));
+}
+
+#[test]
+fn under_serve_an_edit_and_its_revert_give_the_index_of_a_cold_build() {
+    use folio::live::LiveSite;
+    use folio::site::{BuildOptions, Mode};
+
+    let (site, _) = prose_site(60, 40);
+    site.build_ok();
+    let cold = crate::common::snapshot(&site.path("public/search"));
+    let mut opts = BuildOptions::new(site.root());
+    opts.mode = Mode::Memory;
+    let mut live = LiveSite::new(opts);
+    live.build_all().unwrap_or_else(|d| panic!("{d}"));
+    let served = |live: &LiveSite| -> BTreeMap<String, Vec<u8>> {
+        live.files()
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("search/")?.to_string(), v.to_vec())))
+            .collect()
+    };
+    assert_eq!(served(&live), cold, "serve and build write the same index");
+
+    let page = "content/log/w0007.md";
+    let before = site.read(page);
+    site.write(
+        page,
+        &before.replace("marker7", "marker7 quillonbrass\n\n## Quillon notes"),
+    );
+    live.rebuild(&[site.path(page)])
+        .unwrap_or_else(|d| panic!("{d}"));
+    let edited = served(&live);
+    assert_ne!(edited, cold);
+    site.build_ok();
+    assert_eq!(
+        edited,
+        crate::common::snapshot(&site.path("public/search")),
+        "after an edit: the index of a cold build"
+    );
+
+    site.write(page, &before);
+    live.rebuild(&[site.path(page)])
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(served(&live), cold, "after the revert: the first index");
+}
+
+#[test]
+fn the_index_is_smaller_than_the_text_it_indexes() {
+    let (site, text) = prose_site(200, 150);
+    let stdout = site.build_ok();
+    let files = crate::common::snapshot(&site.path("public/search"));
+    let total: usize = files.values().map(Vec::len).sum();
+    let stores: usize = files
+        .iter()
+        .filter(|(k, _)| k.starts_with("p-"))
+        .map(|(_, b)| b.len())
+        .sum();
+    let shards: usize = files
+        .iter()
+        .filter(|(k, _)| k.starts_with("s/"))
+        .map(|(_, b)| b.len())
+        .sum();
+    eprintln!(
+        "200 pages, {text} B of text: index {total} B (stores {stores}, shards {shards}, {} files)",
+        files.len()
+    );
+    // The stores hold the text (for excerpts), the shards one posting per page and word:
+    // compressed, the whole index stays well under the text's own size (stores of raw text
+    // alone would be as big as the text). Random syllables compress worse than prose: on the
+    // bench corpus the index is a smaller part of the text still.
+    assert!(total * 4 < text * 3, "index {total} B for {text} B of text");
+    assert!(
+        stdout.contains(&format!("search index {:.1} KB", total as f64 / 1024.0)),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_damaged_search_cache_is_ignored_and_the_index_is_the_same() {
+    let (site, _) = prose_site(40, 30);
+    site.build_ok();
+    let cold = crate::common::snapshot(&site.path("public/search"));
+    let cache = site.path(".folio/cache/search.bin");
+    let good = std::fs::read(&cache).unwrap();
+    // The file's framing (`.folio/cache`: an 8-byte header, then key, u32 length, value) kept,
+    // one byte flipped inside every value: each entry still loads, none may be believed.
+    let mut bad = good.clone();
+    let mut i = 8;
+    let mut values = 0;
+    while i + 36 <= bad.len() {
+        let len = u32::from_le_bytes(bad[i + 32..i + 36].try_into().unwrap()) as usize;
+        let at = i + 36 + len / 2;
+        bad[at] ^= 0x20;
+        values += 1;
+        i += 36 + len;
+    }
+    assert!(values > 40, "{values} entries");
+    std::fs::write(&cache, &bad).unwrap();
+    site.build_ok();
+    assert_eq!(crate::common::snapshot(&site.path("public/search")), cold);
+    // Cut short: the same again.
+    std::fs::write(&cache, &good[..good.len() / 3]).unwrap();
+    site.build_ok();
+    assert_eq!(crate::common::snapshot(&site.path("public/search")), cold);
 }

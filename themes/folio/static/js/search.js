@@ -94,6 +94,19 @@
       return r.json();
     });
   }
+  // A gzip-compressed JSON file of the index (shards, stores). A server that sends it with
+  // `Content-Encoding: gzip` has the browser inflate it already: then it is plain JSON.
+  function getGzJson(url) {
+    return fetch(url).then(function (r) {
+      if (!r.ok) throw new Error(url + ": " + r.status);
+      return r.arrayBuffer();
+    }).then(function (buf) {
+      var head = new Uint8Array(buf, 0, Math.min(2, buf.byteLength));
+      if (head[0] !== 0x1f || head[1] !== 0x8b) return JSON.parse(new TextDecoder().decode(buf));
+      var inflated = new Blob([buf]).stream().pipeThrough(new DecompressionStream("gzip"));
+      return new Response(inflated).json();
+    });
+  }
   function loadManifest(fresh) {
     if (!manifest || fresh) {
       manifest = getJson(indexUrl, fresh);
@@ -102,20 +115,28 @@
     }
     return manifest;
   }
-  // A file of the index's current folder; if the site was rebuilt since the manifest was
-  // read, that folder is gone: read the manifest again, once.
-  function indexFile(kind, key, rel, retried) {
+  // A file of the index as the current manifest names it (`name(m)`); if the site was rebuilt
+  // since the manifest was read, that file may be gone: read the manifest again, once.
+  function indexFile(kind, key, name, retried) {
     var c = cache[kind];
     if (!c[key]) {
       c[key] = loadManifest(false).then(function (m) {
-        return getJson(root + m.dir + "/" + rel);
+        var rel = name(m);
+        if (!rel) throw new Error("not in the index: " + key);
+        return getGzJson(root + rel);
       });
       c[key].catch(function () { delete c[key]; });
     }
     return c[key].catch(function (err) {
       if (retried) throw err;
-      return loadManifest(true).then(function () { return indexFile(kind, key, rel, true); });
+      return loadManifest(true).then(function () { return indexFile(kind, key, name, true); });
     });
+  }
+  function shardFile(k) {
+    return function (m) { return m.shards[k] ? "s/" + hex(k) + "-" + m.shards[k] + ".gz" : null; };
+  }
+  function storeFile(id) {
+    return function (m) { return "p-" + m.ids + "/" + id + ".gz"; };
   }
   function hex(s) {
     return Array.prototype.map.call(new TextEncoder().encode(s), function (b) {
@@ -126,8 +147,9 @@
   // or, for a word shorter than the prefixes its letters were split into, the few that
   // continue it.
   function shardsFor(m, word) {
-    var keys = m.shards.filter(function (k) { return word.lastIndexOf(k, 0) === 0; });
-    var longer = m.shards.filter(function (k) { return k.length > word.length && k.lastIndexOf(word, 0) === 0; });
+    var all = Object.keys(m.shards);
+    var keys = all.filter(function (k) { return word.lastIndexOf(k, 0) === 0; });
+    var longer = all.filter(function (k) { return k.length > word.length && k.lastIndexOf(word, 0) === 0; });
     if (longer.length <= 8) keys = keys.concat(longer);
     return keys;
   }
@@ -147,7 +169,7 @@
     return loadManifest(false).then(function (m) {
       return Promise.all(words.map(function (w) {
         return Promise.all(shardsFor(m, w).map(function (k) {
-          return indexFile("t", k, "t-" + hex(k) + ".json");
+          return indexFile("t", k, shardFile(k));
         })).then(function (parts) {
           var scores = new Map();
           parts.forEach(function (terms) {
@@ -238,7 +260,7 @@
       if (mine !== seq || !result) return null;
       var top = result.ids.slice(0, LIMIT);
       return Promise.all(top.map(function (id) {
-        return indexFile("p", id, "p/" + id + ".json");
+        return indexFile("p", id, storeFile(id));
       })).then(function (docs) { if (mine === seq) show(result, docs); });
     }).catch(function () {
       if (mine === seq) status.textContent = "Search is unavailable right now.";
