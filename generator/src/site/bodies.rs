@@ -22,9 +22,11 @@ use super::Build;
 /// entry is valid while they resolve the same).
 pub(super) struct MdEntry {
     /// The markdown options it was rendered with (a digest) and the body: the entry is
-    /// reused for the same file only if both are the same now.
+    /// reused for the same file only if both are the same now. The body is only kept for a
+    /// build that leaves its memo to the next (`folio serve`): a build in a process of its
+    /// own would hold a second copy of every body (100 MB at 10,000 pages) for nothing.
     salt: Key,
-    body: Box<str>,
+    body: Option<Box<str>>,
     pub(super) full: Arc<Rendered>,
     /// A digest of what a page's own context takes from its rendering besides its summary:
     /// the HTML body and the table of contents (see `reuse::page_fingerprint`).
@@ -55,7 +57,7 @@ impl MdEntry {
         r: Rendered,
         links: &HashMap<String, String>,
         salt: Key,
-        body: &str,
+        body: Option<&str>,
         used: Vec<Key>,
     ) -> MdEntry {
         let resolved = r
@@ -73,7 +75,7 @@ impl MdEntry {
         MdEntry {
             digest,
             salt,
-            body: body.into(),
+            body: body.map(Into::into),
             full: Arc::new(r),
             resolved,
             used,
@@ -180,13 +182,17 @@ impl Build<'_> {
             *h.finalize().as_bytes()
         };
         let prev = &self.prev.markdown;
+        let keep_bodies = self.reuse.keeps_records();
         // A file's previous rendering is reused when its body and the options are the same
         // (a text comparison: cheaper than hashing every body) and its links resolve the
         // same.
         let markdown = |file: &content::SourceFile, base: &str| -> Arc<MdEntry> {
             let body = file.body();
             if let Some(e) = prev.get(&file.content_path) {
-                if e.salt == salt && *e.body == *body && e.still_valid(&links, templates, images) {
+                if e.salt == salt
+                    && e.body.as_deref() == Some(body)
+                    && e.still_valid(&links, templates, images)
+                {
                     return e.clone();
                 }
             }
@@ -196,7 +202,13 @@ impl Build<'_> {
             };
             let r = shortcodes::render(body, &file.content_path, &opts, templates);
             let used = used_digests(&r, templates, images);
-            Arc::new(MdEntry::new(r, &links, salt, body, used))
+            Arc::new(MdEntry::new(
+                r,
+                &links,
+                salt,
+                keep_bodies.then_some(body),
+                used,
+            ))
         };
         let pages: Vec<Arc<MdEntry>> = content
             .pages
