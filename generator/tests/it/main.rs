@@ -13,6 +13,7 @@ mod images;
 mod import;
 mod links;
 mod live;
+mod page_cache;
 mod recordings;
 mod search;
 mod serve;
