@@ -325,7 +325,7 @@ fn run(
     b.check_links(&content, &bodies, &unloadable);
     let checked = b.check(&content, &bodies, &assets, templates)?;
     let mut templates = checked.templates;
-    let (inputs, functions) = b.contexts(
+    let (mut inputs, functions) = b.contexts(
         &content,
         &bodies,
         &checked.tags,
@@ -337,6 +337,15 @@ fn run(
     let output = b.output()?;
     let jobs = jobs::jobs(&content, &checked.tags);
     let rendered = b.render(&jobs, &inputs, &templates, &functions, &output.sink);
+    // Only a build whose memo is used again keeps its page summaries; the templates, the
+    // site functions and the contexts' values are let go before the search index is built.
+    let summaries = if b.reuse.keeps_records() {
+        inputs.summary_memo()
+    } else {
+        HashMap::new()
+    };
+    drop((templates, functions));
+    inputs.release_contexts();
     let (search_bytes, search) = b.write_generated(&inputs, &rendered.inline, &output.sink);
     let copies = b.copy(&content, &assets, &output.sink);
     b.clock.mark("write");
@@ -370,7 +379,7 @@ fn run(
         markdown: bodies.memo(&content),
         parse,
         templates: Some(checked.pristine),
-        summaries: inputs.summary_memo(),
+        summaries,
         syntax_css: generated.syntax_css,
         jobs: rendered.records.into_iter().collect(),
         copies,
