@@ -40,6 +40,7 @@ mod functions;
 mod jobs;
 pub(crate) mod links;
 mod load;
+mod page_store;
 mod reuse;
 mod write;
 
@@ -129,6 +130,9 @@ pub struct BuildReport {
     pub rendered_paths: Vec<String>,
     /// Time of each phase, for `--verbose`.
     pub phases: Vec<(&'static str, Duration)>,
+    /// The process's peak resident memory (bytes) when each phase ended, for `--verbose`:
+    /// which phase makes the peak (Linux only; empty elsewhere).
+    pub peak_memory: Vec<(&'static str, u64)>,
     /// Where the site was written (Write mode).
     pub output: Option<PathBuf>,
     /// The files (Memory mode).
@@ -156,7 +160,12 @@ pub fn pages_cache_path(root: &Path) -> PathBuf {
 /// Builds the site. On failure, every error found is returned (warnings included) and the
 /// previous output is left exactly as it was.
 pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
-    let (mut report, memo) = run(opts, &Memo::default(), &[], Box::new(PageCache::new()))?;
+    let (mut report, memo) = run(
+        opts,
+        &Memo::default(),
+        &[],
+        Box::new(PageCache::new(opts.mode)),
+    )?;
     report.files_in_memory = memo
         .files
         .into_iter()
@@ -225,6 +234,15 @@ struct Clock {
     started: Instant,
     phase_start: Instant,
     phases: Vec<(&'static str, Duration)>,
+    peak_memory: Vec<(&'static str, u64)>,
+}
+
+/// The process's peak resident set size so far (`VmHWM`), in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 impl Clock {
@@ -234,12 +252,16 @@ impl Clock {
             started: now,
             phase_start: now,
             phases: Vec::new(),
+            peak_memory: Vec::new(),
         }
     }
 
     /// Ends the phase `name`: it took the time since the previous one ended.
     fn mark(&mut self, name: &'static str) {
         self.phases.push((name, self.phase_start.elapsed()));
+        if let Some(peak) = peak_rss() {
+            self.peak_memory.push((name, peak));
+        }
         self.phase_start = Instant::now();
     }
 
@@ -308,7 +330,7 @@ fn run(
     b.check_links(&content, &bodies, &unloadable);
     let checked = b.check(&content, &bodies, &assets, templates)?;
     let mut templates = checked.templates;
-    let (inputs, functions) = b.contexts(
+    let (mut inputs, functions) = b.contexts(
         &content,
         &bodies,
         &checked.tags,
@@ -320,6 +342,15 @@ fn run(
     let output = b.output()?;
     let jobs = jobs::jobs(&content, &checked.tags);
     let rendered = b.render(&jobs, &inputs, &templates, &functions, &output.sink);
+    // Only a build whose memo is used again keeps its page summaries; the templates, the
+    // site functions and the contexts' values are let go before the search index is built.
+    let summaries = if b.reuse.keeps_records() {
+        inputs.summary_memo()
+    } else {
+        HashMap::new()
+    };
+    drop((templates, functions));
+    inputs.release_contexts();
     let (search_bytes, search) = b.write_generated(&inputs, &rendered.inline, &output.sink);
     let copies = b.copy(&content, &assets, &output.sink);
     b.clock.mark("write");
@@ -354,7 +385,7 @@ fn run(
         markdown: bodies.memo(&content),
         parse,
         templates: Some(checked.pristine),
-        summaries: inputs.summary_memo(),
+        summaries,
         syntax_css: generated.syntax_css,
         jobs: rendered.records.into_iter().collect(),
         copies,
@@ -403,6 +434,7 @@ impl Build<'_> {
         }
         self.clock.mark("finish");
         report.phases = self.clock.phases;
+        report.peak_memory = self.clock.peak_memory;
         report.warnings = self.diags;
         report.elapsed = self.clock.started.elapsed();
         Ok((report, memo))

@@ -32,9 +32,11 @@ use super::Build;
 /// entry is valid while they resolve the same).
 pub(super) struct MdEntry {
     /// The markdown options it was rendered with (a digest) and the body: the entry is
-    /// reused for the same file only if both are the same now.
+    /// reused for the same file only if both are the same now. The body is only kept for a
+    /// build that leaves its memo to the next (`folio serve`): a build in a process of its
+    /// own would hold a second copy of every body (100 MB at 10,000 pages) for nothing.
     salt: Key,
-    body: Box<str>,
+    body: Option<Box<str>>,
     /// The site path relative images and shortcode files resolved from.
     base: Box<str>,
     pub(super) full: Arc<Rendered>,
@@ -124,13 +126,20 @@ impl MarkdownCache {
 
     /// The stored entry for `key`, made whole again; `None` when there is none or it does
     /// not read back.
-    fn get(&self, key: &Key, salt: Key, body: &str, base: &str) -> Option<MdEntry> {
+    fn get(
+        &self,
+        key: &Key,
+        salt: Key,
+        body: &str,
+        base: &str,
+        keep_body: bool,
+    ) -> Option<MdEntry> {
         let bytes = self.cache.get(key)?;
         let s: Stored = serde_json::from_slice(&bytes).ok()?;
         let digest = body_digest(&s.full);
         Some(MdEntry {
             salt,
-            body: body.into(),
+            body: keep_body.then(|| body.into()),
             base: base.into(),
             full: Arc::new(s.full),
             digest,
@@ -181,7 +190,7 @@ impl MdEntry {
     fn new(
         r: Rendered,
         links: &HashMap<String, String>,
-        (salt, body, base): (Key, &str, &str),
+        (salt, body, base): (Key, Option<&str>, &str),
         used: Vec<Key>,
         highlighted: Vec<Key>,
     ) -> MdEntry {
@@ -193,7 +202,7 @@ impl MdEntry {
         MdEntry {
             digest: body_digest(&r),
             salt,
-            body: body.into(),
+            body: body.map(Into::into),
             base: base.into(),
             full: Arc::new(r),
             resolved,
@@ -312,6 +321,7 @@ impl Build<'_> {
         // Stored only by a build whose cache is saved.
         let storing = self.site.mode == super::Mode::Write;
         let highlighter: &Highlighter = &self.highlighter;
+        let keep_bodies = self.reuse.keeps_records();
         // A file's previous rendering is reused when its body and the options are the same
         // (a text comparison: cheaper than hashing every body) and its links resolve the
         // same.
@@ -321,7 +331,7 @@ impl Build<'_> {
             if let Some(e) = prev.get(&file.content_path) {
                 if e.salt == salt
                     && *e.base == *base
-                    && *e.body == *body
+                    && e.body.as_deref() == Some(body)
                     && e.still_valid(&links, templates, images)
                 {
                     return e.clone();
@@ -329,7 +339,7 @@ impl Build<'_> {
             }
             let key = disk.map(|_| MarkdownCache::key(&salt, &file.content_path, base, body));
             if let (Some(d), Some(key)) = (disk, &key) {
-                if let Some(e) = d.get(key, salt, body, base) {
+                if let Some(e) = d.get(key, salt, body, base, keep_bodies) {
                     if e.still_valid(&links, templates, images) {
                         highlighter.touch(&e.highlighted);
                         return Arc::new(e);
@@ -345,7 +355,13 @@ impl Build<'_> {
                 shortcodes::render(body, &file.content_path, &opts, templates)
             });
             let used = used_digests(&r, templates, images);
-            let e = MdEntry::new(r, &links, (salt, body, base), used, highlighted);
+            let e = MdEntry::new(
+                r,
+                &links,
+                (salt, keep_bodies.then_some(body), base),
+                used,
+                highlighted,
+            );
             if let (Some(d), Some(key), true) = (disk, key, storing) {
                 d.put(key, &e);
             }

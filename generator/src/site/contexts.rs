@@ -208,6 +208,19 @@ impl RenderInputs<'_> {
             .collect()
     }
 
+    /// Lets go of what only templates read (the page summaries, the section and tag values):
+    /// the phases after rendering never read them, and at 10,000 pages they weigh about
+    /// 100 MB that the search index would otherwise be built beside. (The site functions
+    /// hold the summaries too: the templates go first.)
+    pub(super) fn release_contexts(&mut self) {
+        self.summaries = Vec::new();
+        self.section_summaries = HashMap::new();
+        self.tags_ctx = Vec::new();
+        self.values.summaries = Arc::new(Vec::new());
+        self.values.sections = HashMap::new();
+        self.values.pagers = HashMap::new();
+    }
+
     /// The rendered markdown of page `i`.
     pub(super) fn body(&self, i: usize) -> &MdEntry {
         &self.bodies.pages[i]

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 use tera::Context;
 
-use crate::cache::{BlobCache, Key, Stats};
+use crate::cache::{Key, Stats};
 use crate::security::{self, InlineCode};
 use crate::templates::Templates;
 use folio_content::diagnostics::{Diagnostic, Diagnostics};
@@ -33,6 +33,7 @@ use super::contexts::{ContextValues, RenderInputs};
 use super::deps;
 use super::fields::{self, FieldReads};
 use super::jobs::{job_output, job_template, list_context, neighbours, Job};
+use super::page_store::PageStore;
 use super::{Memo, Mode};
 
 /// A rendered template: its output, and what it was rendered from.
@@ -105,15 +106,17 @@ pub(super) trait TemplateReuse: Sync {
 
 /// Reuse through the page cache on disk: for a build in a process of its own.
 pub(super) struct PageCache {
-    cache: BlobCache,
+    cache: PageStore,
     /// Per job: its key in the cache, and what its template may read of page summaries.
     keys: Vec<(Key, Arc<FieldReads>)>,
 }
 
 impl PageCache {
-    pub(super) fn new() -> PageCache {
+    /// A page cache for a build in `mode`: only a build written to disk keeps what it
+    /// renders (the others never save the cache).
+    pub(super) fn new(mode: Mode) -> PageCache {
         PageCache {
-            cache: BlobCache::new(b"FOLIOPG2"),
+            cache: PageStore::new(mode == Mode::Write),
             keys: Vec::new(),
         }
     }
@@ -176,13 +179,13 @@ impl TemplateReuse for PageCache {
     ) -> Result<JobRecord, Diagnostic> {
         let (key, reads) = &self.keys[i];
         let bytes = match self.cache.get(key) {
-            Some(hit) => hit.to_vec(),
+            Some(hit) => hit,
             None => {
                 let (bytes, whole) = fields::scoped(Some(reads.clone()), || render(template, ctx));
                 let bytes = bytes?;
                 // Its key does not cover every field it showed: never reused.
                 if !whole {
-                    self.cache.put(*key, Arc::from(bytes.as_slice()));
+                    self.cache.put(*key, &bytes);
                 }
                 bytes
             }
@@ -199,12 +202,12 @@ impl TemplateReuse for PageCache {
         self.cache.stats()
     }
 
-    /// Only after a build written to disk.
-    fn save(&self, root: &Path, mode: Mode, diags: &mut Diagnostics) {
+    /// Only after a build written to disk (to the file it was loaded from).
+    fn save(&self, _root: &Path, mode: Mode, diags: &mut Diagnostics) {
         if mode != Mode::Write {
             return;
         }
-        if let Err(e) = self.cache.save(&super::pages_cache_path(root)) {
+        if let Err(e) = self.cache.save() {
             diags.push(Diagnostic::warning(
                 ".folio/cache",
                 None,

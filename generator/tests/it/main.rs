@@ -15,6 +15,7 @@ mod images;
 mod import;
 mod links;
 mod live;
+mod page_cache;
 mod parallel_load;
 mod recordings;
 mod search;

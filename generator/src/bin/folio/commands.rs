@@ -64,6 +64,14 @@ fn verbose_report(out: &Output, r: &BuildReport) {
         .map(|(n, d)| format!("{n} {} ms", d.as_millis()))
         .collect();
     eprintln!("  phases: {}", phases.join(", "));
+    if !r.peak_memory.is_empty() {
+        let peaks: Vec<String> = r
+            .peak_memory
+            .iter()
+            .map(|(n, b)| format!("{n} {} MB", b / 1_000_000))
+            .collect();
+        eprintln!("  peak memory after: {}", peaks.join(", "));
+    }
     eprintln!(
         "  {} sections, {} output files; highlighted {} code blocks, {} from cache",
         r.sections,
