@@ -162,14 +162,20 @@ fn a_zola_search_index_stays_on_and_its_search_options_are_reported() {
     assert!(!report.contains("build_search_index"), "{report}");
     let cfg = site.read("folio.toml");
     assert!(cfg.contains("[search]\nenabled = true"), "{cfg}");
-    // The index is written, and holds the page's words.
+    // The index is written, and holds the page's words (its files are gzip-compressed).
     let manifest = site.read("public/search/index.json");
     assert!(manifest.contains("\"docs\":"), "{manifest}");
     let stores = crate::common::snapshot(&site.path("public/search"));
+    let text = |b: &Vec<u8>| {
+        use std::io::Read;
+        let mut s = String::new();
+        match flate2::read::GzDecoder::new(&b[..]).read_to_string(&mut s) {
+            Ok(_) => s,
+            Err(_) => String::from_utf8_lossy(b).into_owned(),
+        }
+    };
     assert!(
-        stores
-            .values()
-            .any(|b| String::from_utf8_lossy(b).contains("marsupials")),
+        stores.values().any(|b| text(b).contains("marsupials")),
         "no search file holds the page's text"
     );
 }
