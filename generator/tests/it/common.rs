@@ -43,6 +43,21 @@ impl Site {
         s
     }
 
+    /// The least a site needs besides its own sections: the configuration, a home page and
+    /// the (empty) projects section the default theme's home lists.
+    pub(crate) fn minimal() -> Site {
+        let s = Site {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        s.write("folio.toml", CONFIG);
+        s.write("content/_index.md", "+++\ntitle = \"Home\"\n+++\nHi.\n");
+        s.write(
+            "content/projects/_index.md",
+            "+++\ntitle = \"Projects\"\n+++\n",
+        );
+        s
+    }
+
     pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }

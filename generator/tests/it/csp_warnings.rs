@@ -3,20 +3,12 @@
 //! merely looks like markup (a page titled `<img onerror=…>`, escaped in the body and left as
 //! text inside `<title>`) is no element and gets no warning.
 
-use crate::common::{stderr, Site, CONFIG};
+use crate::common::{stderr, Site};
 
 const WARNING: &str = "is blocked by the Content-Security-Policy";
 
 fn site() -> Site {
-    let s = Site {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    s.write("folio.toml", CONFIG);
-    s.write("content/_index.md", "+++\ntitle = \"Home\"\n+++\nHi.\n");
-    s.write(
-        "content/projects/_index.md",
-        "+++\ntitle = \"Projects\"\n+++\n",
-    );
+    let s = Site::minimal();
     s.write(
         "content/projects/xss.md",
         "+++\ntitle = \"<img onerror=alert(1)>\"\ndescription = \"<svg onload=alert(2)> and <p style=x>\"\ntags = [\"<b onclick=y()>\"]\ndate = 2024-01-01\n+++\nThe title above is text: \\<img onerror=alert(3)>, and `<a onmouseover=z()>` in code.\n",

@@ -5,7 +5,7 @@
 
 use std::io::Cursor;
 
-use crate::common::{stderr, Site, CONFIG};
+use crate::common::{stderr, Site};
 
 /// A PNG of `w`×`h` with some detail (a gradient), as a screenshot would be.
 pub(crate) fn png(w: u32, h: u32) -> Vec<u8> {
@@ -37,16 +37,8 @@ fn jpeg(w: u32, h: u32) -> Vec<u8> {
 /// A site with a notes section (not `projects`), a bundle with three images of different
 /// kinds and sizes, and a static image named from the root.
 fn site() -> Site {
-    let s = Site {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    s.write("folio.toml", CONFIG);
-    s.write("content/_index.md", "+++\ntitle = \"Home\"\n+++\nHi.\n");
     // The theme's home lists `projects/`; this site keeps its write-ups elsewhere.
-    s.write(
-        "content/projects/_index.md",
-        "+++\ntitle = \"Projects\"\n+++\n",
-    );
+    let s = Site::minimal();
     s.write("content/notes/_index.md", "+++\ntitle = \"Notes\"\n+++\n");
     s.write(
         "content/notes/lab/index.md",

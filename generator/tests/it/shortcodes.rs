@@ -5,22 +5,14 @@
 
 use folio::live::LiveSite;
 
-use crate::common::{stderr, Site, CONFIG};
+use crate::common::{stderr, Site};
 use crate::images::png;
 use crate::live::{assert_fresh, options, step};
 
 /// A site with a `guides` section (not `projects`) and a bundle with an image and a video.
 fn site(body: &str) -> Site {
-    let s = Site {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    s.write("folio.toml", CONFIG);
-    s.write("content/_index.md", "+++\ntitle = \"Home\"\n+++\nHi.\n");
     // The theme's home lists `projects/`; this site keeps its write-ups elsewhere.
-    s.write(
-        "content/projects/_index.md",
-        "+++\ntitle = \"Projects\"\n+++\n",
-    );
+    let s = Site::minimal();
     s.write("content/guides/_index.md", "+++\ntitle = \"Guides\"\n+++\n");
     s.write(
         "content/guides/setup/index.md",
