@@ -156,16 +156,7 @@ fn a_failed_build_after_a_warm_build_leaves_the_output_as_it_was() {
         "content/writing/w2.md",
         "+++\ntitle = \"Essay 2\"\ndate = 2021-02-10\n+++\nNew text, then a link to [nowhere](@/writing/missing.md).\n",
     );
-    let out = site.folio(&["build"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("w2.md"), "{}", stderr(&out));
-    assert_eq!(
-        site.snapshot(),
-        before,
-        "the failed build changed the output"
-    );
-    assert_eq!(inodes(&site.path("public")), before_inodes);
-    assert_nothing_left(&site);
+    assert_build_fails_and_keeps(&site, "w2.md", &before, &before_inodes);
 
     // Fixed, the next build links from the output the failed one left untouched.
     site.write(
@@ -342,20 +333,7 @@ fn a_failed_warm_build_keeps_the_output_and_the_caches_good() {
         "+++\ntitle = \"Bench\"\n+++\nRewritten: {{ badge(text=\"old\") }}\n",
     );
     site.write("data/people.toml", "[[people]]\nname = \n");
-    let out = site.folio(&["build"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("people.toml:2:"),
-        "error at file:line:col: {}",
-        stderr(&out)
-    );
-    assert_eq!(
-        site.snapshot(),
-        before,
-        "the failed build changed the output"
-    );
-    assert_eq!(inodes(&site.path("public")), before_inodes);
-    assert_nothing_left(&site);
+    assert_build_fails_and_keeps(&site, "people.toml:2:", &before, &before_inodes);
 
     // Fixed: the next build equals a build from scratch (nothing stale from the failed one).
     site.write("data/people.toml", "[[people]]\nname = \"Ada\"\n");
@@ -364,4 +342,28 @@ fn a_failed_warm_build_keeps_the_output_and_the_caches_good() {
     assert!(site
         .read("public/lab/bench/index.html")
         .contains("Rewritten"));
+}
+
+/// A build that must fail: exit 1, `needle` (the file, or file:line:) in its error, and the
+/// output exactly as it was — the same bytes, the same inodes, nothing staged left beside it.
+fn assert_build_fails_and_keeps(
+    site: &Site,
+    needle: &str,
+    before: &BTreeMap<String, Vec<u8>>,
+    before_inodes: &BTreeMap<String, u64>,
+) {
+    let out = site.folio(&["build"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(needle),
+        "error naming {needle:?}: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        &site.snapshot(),
+        before,
+        "the failed build changed the output"
+    );
+    assert_eq!(&inodes(&site.path("public")), before_inodes);
+    assert_nothing_left(site);
 }
