@@ -45,6 +45,22 @@ pub struct Stats {
     pub misses: usize,
 }
 
+/// What follows a cache file's format tag: the entry layout below (key, little-endian `u32`
+/// length, check, bytes). A file without it (written before entries were checked) is an
+/// empty cache.
+const LAYOUT: &[u8; 4] = b"SUM1";
+/// An entry's key, length and check.
+const ENTRY_HEAD: usize = 32 + 4 + 16;
+
+/// A check of one entry (its key and bytes), so a file damaged on disk — a flipped byte that
+/// still parses — costs a recomputation instead of a wrong result served as cached.
+fn entry_check(key: &Key, bytes: &[u8]) -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    h.update(key);
+    h.update(bytes);
+    h.finalize().as_bytes()[..16].try_into().expect("16 bytes")
+}
+
 /// A map from input hash to output bytes, loadable from and savable to one file.
 pub(crate) struct BlobCache {
     format: &'static [u8; 8],
@@ -138,20 +154,29 @@ impl BlobCache {
             return;
         };
         let mut buf = Vec::new();
-        if f.read_to_end(&mut buf).is_err() || buf.len() < 8 || &buf[..8] != self.format {
+        let head = 8 + LAYOUT.len();
+        if f.read_to_end(&mut buf).is_err()
+            || buf.len() < head
+            || &buf[..8] != self.format
+            || &buf[8..head] != LAYOUT
+        {
             return;
         }
         let mut map = HashMap::new();
-        let mut i = 8;
-        while i + 36 <= buf.len() {
+        let mut i = head;
+        while i + ENTRY_HEAD <= buf.len() {
             let mut key = [0u8; 32];
             key.copy_from_slice(&buf[i..i + 32]);
             let len = u32::from_le_bytes(buf[i + 32..i + 36].try_into().expect("4 bytes")) as usize;
-            i += 36;
+            let check = &buf[i + 36..i + ENTRY_HEAD];
+            i += ENTRY_HEAD;
             let Some(bytes) = buf.get(i..i + len) else {
-                return;
+                break; // a truncated last entry is left out
             };
-            map.insert(key, Arc::from(bytes));
+            // A damaged entry is computed again, never served.
+            if entry_check(&key, bytes) == check {
+                map.insert(key, Arc::from(bytes));
+            }
             i += len;
         }
         *self.map.lock().expect("cache poisoned") = map;
@@ -177,12 +202,14 @@ impl BlobCache {
         {
             let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
             w.write_all(self.format)?;
+            w.write_all(LAYOUT)?;
             let mut keys: Vec<&Key> = used.iter().collect();
             keys.sort();
             for k in keys {
                 if let Some(v) = map.get(k) {
                     w.write_all(k)?;
                     w.write_all(&(v.len() as u32).to_le_bytes())?;
+                    w.write_all(&entry_check(k, v))?;
                     w.write_all(v)?;
                 }
             }
@@ -254,5 +281,32 @@ mod tests {
         assert!(d.get(&[2; 32]).is_some());
         assert!(d.get(&[4; 32]).is_some());
         assert!(d.get(&[3; 32]).is_none(), "unused entry dropped");
+    }
+
+    #[test]
+    fn a_damaged_entry_is_dropped_and_the_others_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
+        let a = BlobCache::new(b"TESTFMT1");
+        a.put([1; 32], Arc::from(&b"<p>first body</p>"[..]));
+        a.put([2; 32], Arc::from(&b"<p>second body</p>"[..]));
+        a.save(&path).unwrap();
+        // One byte of the first entry's value flipped: still a well-formed file.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes
+            .windows(5)
+            .position(|w| w == b"first")
+            .expect("the value is in the file");
+        bytes[at] = b'X';
+        std::fs::write(&path, &bytes).unwrap();
+        let b = BlobCache::new(b"TESTFMT1");
+        b.load(&path);
+        assert!(b.get(&[1; 32]).is_none(), "a damaged entry was served");
+        assert_eq!(&*b.get(&[2; 32]).unwrap(), b"<p>second body</p>");
+        // A file without the checked layout (an older folio's) is an empty cache.
+        std::fs::write(&path, b"TESTFMT1").unwrap();
+        let c = BlobCache::new(b"TESTFMT1");
+        c.load(&path);
+        assert!(c.get(&[2; 32]).is_none());
     }
 }

@@ -9,8 +9,10 @@
 //! spill file beside it as they are rendered; saving writes the entries used from the
 //! previous file, then the spill file, into a new file swapped in by rename.
 //!
-//! The file is the same as before (`FOLIOPG2`, then key, little-endian `u32` length and
-//! bytes per entry): a cache written by an earlier folio is read as is.
+//! The file: `FOLIOPG3`, then per entry its key, little-endian `u32` length, a 16-byte check
+//! of key and bytes ([`check`]), and the bytes. An entry is checked when it is read: one
+//! damaged on disk (a flipped byte that still parses) is rendered again, never served. A file
+//! of the unchecked layout (`FOLIOPG2`, an earlier folio's) is an empty cache.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -23,13 +25,23 @@ use std::sync::{Mutex, OnceLock};
 use crate::cache::{Key, Stats};
 
 /// What the file starts with.
-const FORMAT: &[u8; 8] = b"FOLIOPG2";
+const FORMAT: &[u8; 8] = b"FOLIOPG3";
+/// An entry's key, length and check.
+const HEAD: u64 = 32 + 4 + 16;
+
+/// The check of one entry: the first 16 bytes of the BLAKE3 hash of its key and bytes.
+fn check(key: &Key, bytes: &[u8]) -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    h.update(key);
+    h.update(bytes);
+    h.finalize().as_bytes()[..16].try_into().expect("16 bytes")
+}
 
 /// The previous cache file: open, with where each entry's bytes are.
 struct Previous {
     file: File,
-    /// Key → (offset of the bytes, length).
-    index: HashMap<Key, (u64, u32)>,
+    /// Key → (offset of the bytes, length, check).
+    index: HashMap<Key, (u64, u32, [u8; 16])>,
 }
 
 /// The entries rendered by this build, appended in the file's own layout.
@@ -84,10 +96,10 @@ impl PageStore {
     /// The entry for `key`, counted as a hit, or `None` (counted as a miss).
     pub(super) fn get(&self, key: &Key) -> Option<Vec<u8>> {
         let hit = self.previous.get().and_then(|p| {
-            let &(at, len) = p.index.get(key)?;
+            let &(at, len, sum) = p.index.get(key)?;
             let mut buf = vec![0; len as usize];
             p.file.read_exact_at(&mut buf, at).ok()?;
-            Some(buf)
+            (check(key, &buf) == sum).then_some(buf)
         });
         match hit {
             Some(_) => {
@@ -123,6 +135,7 @@ impl PageStore {
             .out
             .write_all(&key)
             .and_then(|()| s.out.write_all(&(bytes.len() as u32).to_le_bytes()))
+            .and_then(|()| s.out.write_all(&check(&key, bytes)))
             .and_then(|()| s.out.write_all(bytes));
         if written.is_err() {
             // A half-written entry would damage the file: give up on keeping new entries.
@@ -162,11 +175,12 @@ impl PageStore {
                 keys.sort();
                 let mut buf = Vec::new();
                 for k in keys {
-                    if let Some(&(at, len)) = p.index.get(k) {
+                    if let Some(&(at, len, sum)) = p.index.get(k) {
                         buf.resize(len as usize, 0);
                         p.file.read_exact_at(&mut buf, at)?;
                         w.write_all(k)?;
                         w.write_all(&len.to_le_bytes())?;
+                        w.write_all(&sum)?;
                         w.write_all(&buf)?;
                     }
                 }
@@ -231,16 +245,17 @@ fn index(path: &Path) -> io::Result<Previous> {
     }
     let mut index = HashMap::new();
     let mut at = 8u64;
-    while at + 36 <= total {
-        let mut entry = [0u8; 36];
+    while at + HEAD <= total {
+        let mut entry = [0u8; HEAD as usize];
         r.read_exact(&mut entry)?;
         let key: Key = entry[..32].try_into().expect("32 bytes");
-        let len = u32::from_le_bytes(entry[32..].try_into().expect("4 bytes"));
-        at += 36;
+        let len = u32::from_le_bytes(entry[32..36].try_into().expect("4 bytes"));
+        let sum: [u8; 16] = entry[36..].try_into().expect("16 bytes");
+        at += HEAD;
         if at + u64::from(len) > total {
             break; // a truncated last entry is left out
         }
-        index.insert(key, (at, len));
+        index.insert(key, (at, len, sum));
         r.seek_relative(i64::from(len))?;
         at += u64::from(len);
     }
@@ -322,5 +337,39 @@ mod tests {
         let c = PageStore::new(false);
         c.load(&path);
         assert_eq!(c.get(&[7; 32]), None);
+    }
+
+    #[test]
+    fn an_entry_damaged_on_disk_is_a_miss_and_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pages.bin");
+        let a = PageStore::new(true);
+        a.load(&path);
+        a.put([1; 32], b"<p>the first page</p>");
+        a.put([2; 32], b"<p>the second page</p>");
+        a.save().unwrap();
+        drop(a);
+        // A flipped byte inside the first page: the file still parses.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.windows(5).position(|w| w == b"first").unwrap();
+        bytes[at] = b'X';
+        std::fs::write(&path, &bytes).unwrap();
+        let b = PageStore::new(true);
+        b.load(&path);
+        assert_eq!(b.get(&[1; 32]), None, "a damaged page was served");
+        assert_eq!(
+            b.get(&[2; 32]).as_deref(),
+            Some(&b"<p>the second page</p>"[..])
+        );
+        b.put([1; 32], b"<p>the first page</p>");
+        b.save().unwrap();
+        drop(b);
+        let c = PageStore::new(false);
+        c.load(&path);
+        assert_eq!(
+            c.get(&[1; 32]).as_deref(),
+            Some(&b"<p>the first page</p>"[..])
+        );
+        assert_eq!((c.stats().hits, c.stats().misses), (1, 0));
     }
 }

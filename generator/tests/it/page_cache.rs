@@ -25,16 +25,16 @@ fn rendered(site: &Site) -> (usize, usize) {
     (nums[0], nums[1])
 }
 
-/// The keys of the entries of a page cache file (its layout: `FOLIOPG2`, then per entry a
-/// 32-byte key, a little-endian u32 length and the bytes).
+/// The keys of the entries of a page cache file (its layout: `FOLIOPG3`, then per entry a
+/// 32-byte key, a little-endian u32 length, a 16-byte check and the bytes).
 fn entries(path: &Path) -> Vec<[u8; 32]> {
     let b = std::fs::read(path).unwrap();
-    assert_eq!(&b[..8], b"FOLIOPG2");
+    assert_eq!(&b[..8], b"FOLIOPG3");
     let (mut i, mut keys) = (8, Vec::new());
     while i < b.len() {
         let key: [u8; 32] = b[i..i + 32].try_into().unwrap();
         let len = u32::from_le_bytes(b[i + 32..i + 36].try_into().unwrap()) as usize;
-        i += 36 + len;
+        i += 52 + len;
         assert!(i <= b.len(), "an entry runs past the end of the file");
         keys.push(key);
     }
@@ -162,4 +162,30 @@ fn a_damaged_page_cache_is_a_cold_cache() {
     assert_eq!(rendered(&site), (n, 0));
     assert_eq!(site.snapshot(), cold);
     assert_only_caches(&site);
+}
+
+#[test]
+fn a_byte_flipped_on_disk_in_a_cache_costs_a_render_never_a_wrong_page() {
+    let site = site();
+    rendered(&site);
+    let cold = site.snapshot();
+    // Each cache that holds a page's text (the rendered pages, the markdown bodies): one byte
+    // of "Day 7." changed in place, so the file still parses and only the check can tell.
+    for cache in ["pages.bin", "markdown.bin"] {
+        let path = site.path(&format!(".folio/cache/{cache}"));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes
+            .windows(6)
+            .position(|w| w == b"Day 7.")
+            .unwrap_or_else(|| panic!("{cache} holds no page text"));
+        bytes[at + 4] = b'8';
+        std::fs::write(&path, &bytes).unwrap();
+        let out = site.folio(&["build"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            site.snapshot(),
+            cold,
+            "a damaged entry of {cache} was served"
+        );
+    }
 }
