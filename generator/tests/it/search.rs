@@ -560,18 +560,20 @@ fn a_damaged_search_cache_is_ignored_and_the_index_is_the_same() {
     let cold = crate::common::snapshot(&site.path("public/search"));
     let cache = site.path(".folio/cache/search.bin");
     let good = std::fs::read(&cache).unwrap();
-    // The file's framing (`.folio/cache`: an 8-byte header, then key, u32 length, value) kept,
-    // one byte flipped inside every value: each entry still loads, none may be believed.
+    // The file's framing (`.folio/cache`: an 8-byte format and a 4-byte layout tag, then key,
+    // u32 length, 16-byte check, value) kept, one byte flipped inside every value: the file
+    // still parses, no entry may be believed.
     let mut bad = good.clone();
-    let mut i = 8;
+    let mut i = 12;
     let mut values = 0;
-    while i + 36 <= bad.len() {
+    while i + 52 <= bad.len() {
         let len = u32::from_le_bytes(bad[i + 32..i + 36].try_into().unwrap()) as usize;
-        let at = i + 36 + len / 2;
+        let at = i + 52 + len / 2;
         bad[at] ^= 0x20;
         values += 1;
-        i += 36 + len;
+        i += 52 + len;
     }
+    assert_eq!(i, bad.len(), "the file's framing was misread");
     assert!(values > 40, "{values} entries");
     std::fs::write(&cache, &bad).unwrap();
     site.build_ok();
