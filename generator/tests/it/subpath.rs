@@ -463,7 +463,7 @@ fn a_subpath_site_is_crawled_from_its_base_with_nothing_broken_or_escaping() {
     for r in rules.iter().filter(|r| **r != "/blog/*") {
         assert!(r.starts_with("/blog/"), "{r}");
         if let Some(dir) = r.strip_suffix("/*") {
-            // A folder rule (the search index's content-hashed folder): it must hold files.
+            // A folder rule (the search index's immutable shard folder, `search/s/`): it must hold files.
             let local = s.root().join("public").join(&dir["/blog/".len()..]);
             assert!(
                 std::fs::read_dir(&local).is_ok_and(|mut d| d.next().is_some()),
