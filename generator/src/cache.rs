@@ -53,8 +53,9 @@ const LAYOUT: &[u8; 4] = b"SUM1";
 const ENTRY_HEAD: usize = 32 + 4 + 16;
 
 /// A check of one entry (its key and bytes), so a file damaged on disk — a flipped byte that
-/// still parses — costs a recomputation instead of a wrong result served as cached.
-fn entry_check(key: &Key, bytes: &[u8]) -> [u8; 16] {
+/// still parses — costs a recomputation instead of a wrong result served as cached. Shared
+/// with the page store (`site::page_store`), whose file is laid out like these.
+pub(crate) fn entry_check(key: &Key, bytes: &[u8]) -> [u8; 16] {
     let mut h = blake3::Hasher::new();
     h.update(key);
     h.update(bytes);

@@ -45,7 +45,7 @@ use part::{gzip, DocPart};
 /// A shard is split further when its JSON is bigger than this (bytes, before compression).
 pub(crate) const SHARD_TARGET: usize = 12 * 1024;
 /// The first bytes of `.folio/cache/search.bin` (changed whenever its entries change shape).
-const CACHE_FORMAT: &[u8; 8] = b"FOLIOSX3";
+const CACHE_FORMAT: &[u8; 8] = b"FOLIOSX4";
 
 /// One page (or section) to index.
 pub(crate) struct Doc<'a> {
@@ -273,26 +273,17 @@ struct Disk {
 }
 
 impl Disk {
-    /// Stores `value` under `key` with a digest of it in front, so that a damaged entry is
-    /// found out (and the value made again) rather than served.
+    /// Stores `value` under `key` (the cache file checks each entry when it is read back:
+    /// a damaged one is never served, see `cache::BlobCache`).
     fn put(&self, key: Key, value: &[u8]) {
-        if !self.on {
-            return;
+        if self.on {
+            self.blobs.put(key, value.into());
         }
-        let mut v = Vec::with_capacity(value.len() + 16);
-        v.extend_from_slice(&blake3::hash(value).as_bytes()[..16]);
-        v.extend_from_slice(value);
-        self.blobs.put(key, v.into());
     }
 
-    /// The value [`Disk::put`] stored under `key`, if it is there and undamaged.
+    /// The value [`Disk::put`] stored under `key`, if it is there.
     fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
-        if !self.on {
-            return None;
-        }
-        let v = self.blobs.get(key)?;
-        let (sum, value) = v.split_at_checked(16)?;
-        (blake3::hash(value).as_bytes()[..16] == *sum).then(|| Arc::from(value))
+        self.on.then(|| self.blobs.get(key)).flatten()
     }
 }
 

@@ -10,9 +10,10 @@
 //! previous file, then the spill file, into a new file swapped in by rename.
 //!
 //! The file: `FOLIOPG3`, then per entry its key, little-endian `u32` length, a 16-byte check
-//! of key and bytes ([`check`]), and the bytes. An entry is checked when it is read: one
-//! damaged on disk (a flipped byte that still parses) is rendered again, never served. A file
-//! of the unchecked layout (`FOLIOPG2`, an earlier folio's) is an empty cache.
+//! of key and bytes (the one every cache file uses, `cache::entry_check`), and the bytes. An
+//! entry is checked when it is read: one damaged on disk (a flipped byte that still parses)
+//! is rendered again, never served. A file of the unchecked layout (`FOLIOPG2`, an earlier
+//! folio's) is an empty cache.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -22,20 +23,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use crate::cache::{Key, Stats};
+use crate::cache::{entry_check as check, Key, Stats};
 
 /// What the file starts with.
 const FORMAT: &[u8; 8] = b"FOLIOPG3";
 /// An entry's key, length and check.
 const HEAD: u64 = 32 + 4 + 16;
-
-/// The check of one entry: the first 16 bytes of the BLAKE3 hash of its key and bytes.
-fn check(key: &Key, bytes: &[u8]) -> [u8; 16] {
-    let mut h = blake3::Hasher::new();
-    h.update(key);
-    h.update(bytes);
-    h.finalize().as_bytes()[..16].try_into().expect("16 bytes")
-}
 
 /// The previous cache file: open, with where each entry's bytes are.
 struct Previous {
