@@ -711,6 +711,9 @@ async fn run_inner(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         }
     }
     let status = exit.map(|s| exit_status(s, sandboxed));
+    // Counted before the goodbye: a client (or a test) that reads /metrics as soon as it sees
+    // the close must find this session's exit there.
+    ctx.metrics.exited(reason.as_str());
     if let Some(mut c) = conn {
         let farewell = async {
             if reason != EndReason::ClientClosed {
@@ -724,7 +727,6 @@ async fn run_inner(socket: WebSocket, mut ctx: SessionCtx) -> EndReason {
         };
         let _ = tokio::time::timeout(END_GRACE, farewell).await;
     }
-    ctx.metrics.exited(reason.as_str());
     crate::info!("session_end", Some(&id), {
         "demo": spec.id, "reason": reason.as_str(), "status": status.map(|s| serde_json::to_value(s).unwrap_or_default()),
         "seconds": started.elapsed().as_secs_f64(),
