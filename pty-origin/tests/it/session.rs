@@ -233,7 +233,12 @@ async fn healthz_and_metrics() {
     assert!(origin.metric("folio_pty_bytes_in_total").unwrap() > 0);
     t.send("exit 3\r").await;
     t.wait_exit(SECS(10)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The slot is freed once the session's task has cleaned up (after the exit frame): wait
+    // for it rather than for a fixed time, which a loaded machine can outlast.
+    let freed = Instant::now();
+    while origin.metric("folio_pty_sessions_active") != Some(0) && freed.elapsed() < SECS(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(origin.metric("folio_pty_sessions_active"), Some(0));
     assert_eq!(
         origin.metric("folio_pty_session_exits_total{reason=\"exit\"}"),
