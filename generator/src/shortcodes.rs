@@ -8,7 +8,8 @@
 //! reports (links, images, errors) are mapped back to the file as written, so every message
 //! names the right line and column. A body without `{{` or `{%` costs one substring search.
 //!
-//! The built-in shortcodes (`figure`, `video`, `details`, `note`) declare their arguments
+//! The built-in shortcodes (`figure`, `video`, `details`, `note`, and Zola's embeds `youtube`,
+//! `vimeo`, `streamable`, `gist` written as links) declare their arguments
 //! here ([`BUILTINS`]): a missing required one or one of the wrong type is an error at the
 //! call. Any template's use of an argument it was not given is reported the same way.
 
@@ -110,7 +111,100 @@ const BUILTINS: &[Builtin] = &[
             ("kind", Ty::Str, Some(note_kind)),
         ],
     },
+    // Zola's built-in embeds, as links (no third-party frame or script under the CSP).
+    Builtin {
+        name: "youtube",
+        body: false,
+        args: &[
+            ("id", Ty::Str, None),
+            ("playlist", Ty::Str, Some(empty)),
+            ("title", Ty::Str, Some(empty)),
+            ("class", Ty::Str, Some(empty)),
+            ("autoplay", Ty::Bool, Some(no)),
+        ],
+    },
+    Builtin {
+        name: "vimeo",
+        body: false,
+        args: &[
+            ("id", Ty::Str, None),
+            ("title", Ty::Str, Some(empty)),
+            ("class", Ty::Str, Some(empty)),
+        ],
+    },
+    Builtin {
+        name: "streamable",
+        body: false,
+        args: &[
+            ("id", Ty::Str, None),
+            ("title", Ty::Str, Some(empty)),
+            ("class", Ty::Str, Some(empty)),
+        ],
+    },
+    Builtin {
+        name: "gist",
+        body: false,
+        args: &[
+            ("url", Ty::Str, None),
+            ("file", Ty::Str, Some(empty)),
+            ("title", Ty::Str, Some(empty)),
+            ("class", Ty::Str, Some(empty)),
+        ],
+    },
 ];
+
+/// What an embed's id or URL argument may hold: it is written into a link to another site,
+/// so anything else (a quote, `&`, `/`, a `javascript:` URL) is refused at the call.
+fn embed_problem(name: &str, ctx: &Map<String, Value>) -> Option<(&'static str, String)> {
+    let id_ok = |id: &str, digits: bool| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| {
+                if digits {
+                    b.is_ascii_digit()
+                } else {
+                    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+                }
+            })
+    };
+    let s = |k: &str| ctx.get(k).and_then(Value::as_str).unwrap_or_default();
+    match name {
+        "youtube" | "streamable" if !id_ok(s("id"), false) => Some((
+            "id",
+            format!("shortcode `{name}`: id {:?} is not a video id (letters, digits, - and _)", s("id")),
+        )),
+        "youtube" if !s("playlist").is_empty() && !id_ok(s("playlist"), false) => Some((
+            "playlist",
+            format!("shortcode `youtube`: playlist {:?} is not a playlist id (letters, digits, - and _)", s("playlist")),
+        )),
+        "vimeo" if !id_ok(s("id"), true) => Some((
+            "id",
+            format!("shortcode `vimeo`: id {:?} is not a Vimeo video id (digits)", s("id")),
+        )),
+        "gist" => {
+            let url = s("url");
+            let rest = url.strip_prefix("https://gist.github.com/").unwrap_or("");
+            let path_ok = !rest.is_empty()
+                && rest.split('/').all(|seg| id_ok(seg, false))
+                && rest.split('/').count() <= 2;
+            let file_ok = s("file").bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !path_ok {
+                Some((
+                    "url",
+                    format!("shortcode `gist`: url {url:?} is not a gist (https://gist.github.com/USER/ID)"),
+                ))
+            } else if !file_ok {
+                Some((
+                    "file",
+                    format!("shortcode `gist`: file {:?} is not a file name (letters, digits, -, _ and .)", s("file")),
+                ))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
 
 /// The callout kinds `note` takes (shared with GitHub-alert callouts).
 const NOTE_KINDS: &[&str] = &["note", "tip", "important", "warning", "caution"];
@@ -379,6 +473,13 @@ fn expand(
                 }
                 ctx.insert("title".into(), Value::String(t));
             }
+        }
+    }
+    if ok {
+        if let Some((arg, msg)) = embed_problem(name, &ctx) {
+            let pos = call.args.iter().find(|a| a.0 == arg).map_or(at, |a| a.2);
+            extra.errors.push((pos, msg));
+            ok = false;
         }
     }
     if !ok {

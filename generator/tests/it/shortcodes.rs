@@ -159,6 +159,80 @@ fn shortcodes_in_code_are_left_as_written() {
     assert!(!html.contains("<figure"), "{html}");
 }
 
+/// Zola's embeds (`youtube`, `vimeo`, `streamable`, `gist`) move in unchanged and come out as
+/// plain links: no third-party frame or script (the CSP would block them), no request to the
+/// video site before the visitor clicks; ids that could break out of the link are errors.
+#[test]
+fn zolas_embeds_become_links_and_refuse_hostile_ids() {
+    let s = site(concat!(
+        "A talk: {{ youtube(id=\"dQw4w9WgXcQ\", autoplay=true) }}, inline.\n\n",
+        "{{ youtube(id=\"a_b-C\", playlist=\"PLx-1\", title=\"The series\", class=\"wide\") }}\n\n",
+        "{{ vimeo(id=\"76979871\") }}\n\n{{ streamable(id=\"moo\") }}\n\n",
+        "{{ gist(url=\"https://gist.github.com/ada/0123abcd\", file=\"Main.RS\") }}\n",
+    ));
+    s.build_ok();
+    let html = page(&s);
+    for want in [
+        "href=\"https://www.youtube.com/watch?v=dQw4w9WgXcQ\"",
+        // (the minifier writes `&amp;` as `&` where HTML allows it)
+        "https://www.youtube.com/watch?v=a_b-C&list=PLx-1",
+        ">The series on YouTube</a>",
+        "href=https://vimeo.com/76979871",
+        "href=https://streamable.com/moo",
+        "href=https://gist.github.com/ada/0123abcd#file-main-rs",
+        ">Main.RS on GitHub Gist</a>",
+    ] {
+        assert!(html.contains(want), "{want}\n{html}");
+    }
+    assert!(!html.contains("<iframe") && !html.contains("<script src=\"https://gist"));
+    // Inline, the link stays inside its sentence's paragraph.
+    assert!(html.contains("<p>A talk: <a "), "{html}");
+    let before = s.snapshot();
+    for (body, want) in [
+        (
+            "{{ youtube(id=\"x\\\" onmouseover=\\\"alert(1)\") }}\n",
+            "index.md:5:12: shortcode `youtube`: id",
+        ),
+        (
+            "{{ youtube(id=\"abc&list=1\") }}\n",
+            "index.md:5:12: shortcode `youtube`: id",
+        ),
+        (
+            "{{ youtube(id=\"ok\", playlist=\"../x\") }}\n",
+            "index.md:5:21: shortcode `youtube`: playlist",
+        ),
+        (
+            "{{ vimeo(id=\"12ab\") }}\n",
+            "index.md:5:10: shortcode `vimeo`: id",
+        ),
+        (
+            "{{ gist(url=\"javascript:alert(1)//gist.github.com/a/b\") }}\n",
+            "index.md:5:9: shortcode `gist`: url",
+        ),
+        (
+            "{{ gist(url=\"https://gist.github.com/a/b\", file=\"x\\\"><script>\") }}\n",
+            "index.md:5:44: shortcode `gist`: file",
+        ),
+        (
+            "{{ youtube() }}\n",
+            "index.md:5:1: shortcode `youtube` is missing its argument `id`",
+        ),
+    ] {
+        s.write(
+            "content/guides/setup/index.md",
+            &format!("+++\ntitle = \"Setup\"\ndate = 2025-04-05\n+++\n{body}"),
+        );
+        let out = s.folio(&["build"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{body:?}:\n{err}");
+        assert!(
+            err.contains(&format!("content/guides/setup/{want}")),
+            "{body:?}: want {want}\n{err}"
+        );
+        assert_eq!(before, s.snapshot(), "{body:?}: the old output changed");
+    }
+}
+
 /// Builds a good page, then each bad body: exit 1, the error at its place, the site kept.
 #[test]
 fn errors_name_the_place_and_keep_the_old_site() {
