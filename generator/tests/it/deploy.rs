@@ -304,3 +304,87 @@ fn dry_run_needs_no_account_and_only_warns_about_it() {
         stderr(&o)
     );
 }
+
+/// A site under a subpath: `folio deploy` names the `wrangler.toml` lines it needs (and
+/// builds nothing until they are there), then builds the site one level down in `public/`,
+/// moves `_headers`/`_redirects` up, drops what an earlier build at the root left, and deploys.
+#[test]
+fn a_subpath_site_is_deployed_one_level_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = new_site(tmp.path());
+    let tools = tempfile::tempdir().unwrap();
+    let fake = fake_wrangler(tools.path());
+    std::fs::write(tools.path().join("logged-in"), "").unwrap();
+    let env = [("FOLIO_WRANGLER", fake.to_str().unwrap())];
+    let cfg = std::fs::read_to_string(site.join("folio.toml")).unwrap();
+    std::fs::write(
+        site.join("folio.toml"),
+        cfg.replace(
+            "https://example.com",
+            "https://ada-site.ada.workers.dev/notes",
+        ),
+    )
+    .unwrap();
+    let wt = std::fs::read_to_string(site.join("wrangler.toml"))
+        .unwrap()
+        .replace(
+            "00000000000000000000000000000000",
+            "4d1a2b3c4d5e6f708192a3b4c5d6e7f8",
+        );
+    std::fs::write(site.join("wrangler.toml"), &wt).unwrap();
+    // An earlier build at the root, as an author previewing the site would have.
+    let o = folio(
+        &site,
+        &["build", "--base-url", "https://ada-site.ada.workers.dev"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(site.join("public/index.html").is_file());
+
+    let o = folio(&site, &["deploy"], &env);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("not set up for a site under /notes/"), "{err}");
+    assert!(err.contains("BASE_PATH = \"/notes\" under [vars]"), "{err}");
+    assert!(
+        err.contains("\"/notes/api/*\", \"/notes/terminal/*\""),
+        "{err}"
+    );
+    assert!(
+        !calls(&fake).contains("deploy --message"),
+        "uploaded anyway"
+    );
+    assert!(!site.join("public/notes").exists(), "built anyway");
+
+    let first = wt
+        .lines()
+        .find(|l| l.starts_with("run_worker_first"))
+        .expect("folio new's wrangler.toml has run_worker_first");
+    let wt = wt
+        .replace(
+            first,
+            "run_worker_first = [\"/notes/api/*\", \"/notes/terminal/*\", \"/notes/contact/\"]",
+        )
+        .replace("[vars]\n", "[vars]\nBASE_PATH = \"/notes\"\n");
+    std::fs::write(site.join("wrangler.toml"), &wt).unwrap();
+    let o = folio(&site, &["deploy"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(calls(&fake).contains("deploy --message folio "));
+    let public = site.join("public");
+    assert!(public.join("notes/index.html").is_file());
+    let headers = std::fs::read_to_string(public.join("_headers")).unwrap();
+    assert!(headers.contains("/notes/*"), "{headers}");
+    assert!(!public.join("notes/_headers").exists());
+    let top: Vec<String> = std::fs::read_dir(&public)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for name in &top {
+        assert!(
+            ["notes", "_headers", "_redirects"].contains(&name.as_str()),
+            "public/{name} would be uploaded beside the site: {top:?}"
+        );
+    }
+    let home = std::fs::read_to_string(public.join("notes/index.html")).unwrap();
+    assert!(home.contains("/notes/css/"), "assets not under the subpath");
+}

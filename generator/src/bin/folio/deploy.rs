@@ -4,7 +4,9 @@
 //! with the way to fix it, before anything is built or uploaded: a missing `wrangler.toml`,
 //! the KV namespace id still a placeholder, a `base_url` that is not the host the Worker is
 //! deployed on, wrangler not installed or not logged in, the terminal secret not set, the
-//! Worker's Rust toolchain missing. `--dry-run` needs no account: it reports the same
+//! Worker's Rust toolchain missing, a site under a subpath without its path in
+//! `wrangler.toml` (such a site is built one level down in `public/`, see [`check_subpath`]).
+//! `--dry-run` needs no account: it reports the same
 //! problems as warnings, builds everything and asks wrangler to bundle without uploading.
 //!
 //! The Worker itself is built by wrangler, through the `[build]` command of `wrangler.toml`
@@ -92,8 +94,19 @@ pub(crate) fn run(out: &Output, opts: &DeployOptions) -> bool {
         eprintln!("(a real deploy would stop at these warnings; --dry-run goes on)");
     }
 
-    if !crate::commands::build(out, root.clone(), None, false, None, true) {
+    // A site under a subpath is built one level down in public/ (see `check_subpath`).
+    let base = Config::load(root)
+        .map(|c| c.base_path().to_string())
+        .unwrap_or_default();
+    let output = (!base.is_empty()).then(|| root.join("public").join(base.trim_start_matches('/')));
+    if !crate::commands::build(out, root.clone(), output, false, None, true) {
         return false;
+    }
+    if !base.is_empty() {
+        if let Err(e) = subpath_layout(&root.join("public"), &base) {
+            eprintln!("error: could not lay out public/ for the site under {base}/: {e}; nothing was uploaded");
+            return false;
+        }
     }
 
     let sha = git_short_sha(root);
@@ -244,30 +257,110 @@ fn check_wrangler_toml(wt: &toml::Value, config: Option<&Config>, preview: bool)
             problems.push(p);
         }
     }
-    if let Some(p) = config.and_then(check_subpath) {
+    if let Some(p) = config.and_then(|c| check_subpath(wt, c)) {
         problems.push(p);
     }
     problems
 }
 
-/// A `base_url` with a path (`https://example.com/blog/`): `folio deploy` uploads `public/` as
-/// the root of the assets, where a subpath site's files would be served at the wrong URLs, so
-/// it stops and points at the manual steps (docs/deploy-cloudflare.md, "Under a subpath").
-fn check_subpath(cfg: &Config) -> Option<Problem> {
+/// A `base_url` with a path (`https://example.com/blog/`). Cloudflare's asset layer maps a
+/// request path straight to a file path and reads `_headers`/`_redirects` only at the top of
+/// the assets folder, so such a site is deployed with its files one level down
+/// (`public/blog/…`, the rules files at `public/`), and the Worker must know the path and run
+/// first under it. `folio deploy` lays the files out itself ([`subpath_layout`]); what only the
+/// author can set in `wrangler.toml` is checked here, every missing line named at once.
+fn check_subpath(wt: &toml::Value, cfg: &Config) -> Option<Problem> {
     let base = cfg.base_path();
-    (!base.is_empty()).then(|| {
+    if base.is_empty() {
+        return None;
+    }
+    if base.split('/').any(|seg| seg == "." || seg == "..") {
+        return Some(Problem::blocking(
+            format!(
+                "folio.toml: base_url {} has a `.` or `..` segment",
+                cfg.base_url
+            ),
+            "write the site's path without `.` or `..`",
+        ));
+    }
+    let mut missing = Vec::new();
+    let var = wt
+        .get("vars")
+        .and_then(|v| v.get("BASE_PATH"))
+        .and_then(|v| v.as_str());
+    if var != Some(base) {
+        missing.push(format!("BASE_PATH = \"{base}\" under [vars]"));
+    }
+    let first: Vec<&str> = wt
+        .get("assets")
+        .and_then(|a| a.get("run_worker_first"))
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let want = [format!("{base}/api/*"), format!("{base}/terminal/*")];
+    if want.iter().any(|w| !first.contains(&w.as_str())) {
+        let mut all: Vec<String> = want.to_vec();
+        if first.iter().any(|f| f.ends_with("/contact/")) {
+            all.push(format!("{base}/contact/"));
+        }
+        let list: Vec<String> = all.iter().map(|w| format!("\"{w}\"")).collect();
+        missing.push(format!(
+            "run_worker_first = [{}] under [assets]",
+            list.join(", ")
+        ));
+    }
+    (!missing.is_empty()).then(|| {
         Problem::new(
             format!(
-                "folio.toml: base_url {} has a path ({base}/); folio deploy deploys a site at the root of its host",
+                "wrangler.toml is not set up for a site under {base}/ (base_url {})",
                 cfg.base_url
             ),
             format!(
-                "deploy a subpath site by hand: build into public{base}/, move _headers and _redirects up into public/, \
-                 set BASE_PATH = \"{base}\" under [vars] and run_worker_first = [\"{base}/api/*\", \"{base}/terminal/*\"] \
-                 in wrangler.toml (docs/deploy-cloudflare.md, \"Under a subpath\")"
+                "set {} in wrangler.toml (docs/deploy-cloudflare.md, \"Under a subpath\")",
+                missing.join(" and ")
             ),
         )
     })
+}
+
+/// Lays out `public/` for a site under `base` (`/blog`), after it was built into
+/// `public/blog/`: `_headers` and `_redirects` moved up to `public/` (their rules already say
+/// `/blog/…`), and whatever else `public/` held (an earlier build at the root) removed, so only
+/// this site is uploaded.
+fn subpath_layout(public: &Path, base: &str) -> std::io::Result<()> {
+    let site = public.join(base.trim_start_matches('/'));
+    for f in ["_headers", "_redirects"] {
+        let from = site.join(f);
+        let to = public.join(f);
+        if from.exists() {
+            std::fs::rename(&from, &to)?;
+        } else if to.exists() {
+            std::fs::remove_file(&to)?;
+        }
+    }
+    // Along the path (`public/a` for `/a/b`), keep only the next folder (and, at the top,
+    // the rules files).
+    let mut dir = public.to_path_buf();
+    for seg in base.trim_start_matches('/').split('/') {
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let name = e.file_name();
+            let keep =
+                name == seg || (dir == public && (name == "_headers" || name == "_redirects"));
+            if keep {
+                continue;
+            }
+            if e.file_type()?.is_dir() {
+                std::fs::remove_dir_all(e.path())?;
+            } else {
+                std::fs::remove_file(e.path())?;
+            }
+        }
+        dir.push(seg);
+    }
+    Ok(())
 }
 
 /// Whether `base_url`'s host is where this Worker and its assets are served: one of its
@@ -612,13 +705,65 @@ mod tests {
     }
 
     #[test]
-    fn a_subpath_site_is_not_deployed_at_the_root() {
+    fn a_subpath_site_needs_its_path_in_wrangler_toml() {
         let cfg =
             |url: &str| Config::parse(&format!("title = \"t\"\nbase_url = \"{url}\"\n")).unwrap();
-        assert!(check_subpath(&cfg("https://ada.dev/")).is_none());
-        let p = check_subpath(&cfg("https://ada.dev/blog/")).unwrap();
-        assert!(p.what.contains("(/blog/)"), "{}", p.what);
-        assert!(p.fix.contains("BASE_PATH = \"/blog\""), "{}", p.fix);
+        let wt = |s: &str| -> toml::Value { toml::from_str(s).unwrap() };
+        let root_site =
+            wt("[assets]\nrun_worker_first = [\"/api/*\", \"/terminal/*\", \"/contact/\"]\n");
+        assert!(check_subpath(&root_site, &cfg("https://ada.dev/")).is_none());
+        let p = check_subpath(&root_site, &cfg("https://ada.dev/blog/")).unwrap();
+        assert!(p.what.contains("under /blog/"), "{}", p.what);
+        assert!(
+            p.fix.contains("BASE_PATH = \"/blog\" under [vars]"),
+            "{}",
+            p.fix
+        );
+        assert!(
+            p.fix.contains(
+                "run_worker_first = [\"/blog/api/*\", \"/blog/terminal/*\", \"/blog/contact/\"]"
+            ),
+            "{}",
+            p.fix
+        );
+        let set = wt("[assets]\nrun_worker_first = [\"/blog/api/*\", \"/blog/terminal/*\"]\n[vars]\nBASE_PATH = \"/blog\"\n");
+        assert!(check_subpath(&set, &cfg("https://ada.dev/blog/")).is_none());
+        // Set up for another path: still named.
+        let p = check_subpath(&set, &cfg("https://ada.dev/notes/")).unwrap();
+        assert!(p.fix.contains("BASE_PATH = \"/notes\""), "{}", p.fix);
+    }
+
+    #[test]
+    fn the_subpath_layout_moves_the_rules_up_and_drops_a_root_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let public = tmp.path().join("public");
+        let w = |p: &str| {
+            let f = public.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, p).unwrap();
+        };
+        // What an earlier `folio build` at the root left, and the new build under /a/b.
+        w("index.html");
+        w("css/site.css");
+        w("a/old.html");
+        w("_headers");
+        w("a/b/index.html");
+        w("a/b/_headers");
+        w("a/b/_redirects");
+        subpath_layout(&public, "/a/b").unwrap();
+        let read = |p: &str| std::fs::read_to_string(public.join(p)).ok();
+        assert_eq!(read("_headers").as_deref(), Some("a/b/_headers"));
+        assert_eq!(read("_redirects").as_deref(), Some("a/b/_redirects"));
+        assert_eq!(read("a/b/index.html").as_deref(), Some("a/b/index.html"));
+        for gone in [
+            "index.html",
+            "css/site.css",
+            "a/old.html",
+            "a/b/_headers",
+            "a/b/_redirects",
+        ] {
+            assert!(read(gone).is_none(), "{gone} left in public/");
+        }
     }
 
     #[test]
