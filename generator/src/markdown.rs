@@ -129,8 +129,20 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
     // A processed image being read: where its events start, what to show, its title.
     let mut picture: Option<(usize, std::sync::Arc<crate::images::ImageInfo>, String)> = None;
 
+    let math_on = options.contains(Options::ENABLE_MATH);
+    // The source of the text being read (text and line breaks in a row), to find formulas
+    // the parser left as text.
+    let mut text_run: Option<std::ops::Range<usize>> = None;
     let mut iter = Parser::new_ext(body, options).into_offset_iter().peekable();
     while let Some((event, range)) = iter.next() {
+        if math_on {
+            if matches!(event, Event::Text(_) | Event::SoftBreak) && image.is_none() {
+                let start = text_run.as_ref().map_or(range.start, |r| r.start);
+                text_run = Some(start..range.end);
+            } else if let Some(r) = text_run.take() {
+                unbalanced_formula(body, r, &mut out);
+            }
+        }
         match event {
             Event::Start(Tag::Heading {
                 level,
@@ -320,6 +332,9 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
         }
     }
 
+    if let Some(r) = text_run.take() {
+        unbalanced_formula(body, r, &mut out);
+    }
     if let Some(cut) = more_at {
         let mut s = String::new();
         html::push_html(&mut s, events[..cut].iter().cloned());
@@ -332,6 +347,90 @@ pub(crate) fn render(body: &str, from: &str, opts: &RenderOptions<'_>) -> Render
     }
     out.toc = nest(&flat_toc);
     out
+}
+
+/// A `$…$` (or `$$…$$`) in `body[run]` that the parser left as text because its braces do not
+/// balance (pulldown-cmark's rule for math): the author meant a formula and would see its TeX
+/// source on the page, so it is an error at the opening `$`, like any TeX error. A run of text
+/// is what the parser did not take as math, so only a candidate it would have taken but for
+/// the braces is reported: opened by a `$` not followed by a space, closed by one not preceded
+/// by one (prices such as "$5 and $10" are never candidates), `\$` escaped.
+fn unbalanced_formula(body: &str, run: std::ops::Range<usize>, out: &mut Rendered) {
+    let text = &body[run.clone()];
+    if !text.contains('$') {
+        return;
+    }
+    let b = text.as_bytes();
+    // The unescaped runs of `$`: (start, length).
+    let mut dollars = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b[i] == b'$' {
+            let start = i;
+            while i < b.len() && b[i] == b'$' {
+                i += 1;
+            }
+            dollars.push((start, i - start));
+            continue;
+        }
+        i += 1;
+    }
+    let mut k = 0;
+    while k < dollars.len() {
+        let (open, n) = dollars[k];
+        let inner_start = open + n;
+        let opens = n <= 2 && b.get(inner_start).is_some_and(|c| !c.is_ascii_whitespace());
+        let close = opens
+            .then(|| {
+                dollars[k + 1..].iter().position(|&(at, m)| {
+                    m == n && at > inner_start && !b[at - 1].is_ascii_whitespace()
+                })
+            })
+            .flatten();
+        let Some(j) = close else {
+            k += 1;
+            continue;
+        };
+        let (close_at, _) = dollars[k + 1 + j];
+        let inner = &text[inner_start..close_at];
+        let mut depth = 0i32;
+        let mut chars = inner.bytes();
+        let mut balanced = true;
+        while let Some(c) = chars.next() {
+            match c {
+                b'\\' => {
+                    chars.next();
+                }
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth < 0 {
+                        balanced = false;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if balanced && depth == 0 {
+            // Balanced but left as text: not a formula to the parser for another reason
+            // (e.g. inside a link's text); nothing to say.
+            k += 1;
+            continue;
+        }
+        let shown: String = text[open..close_at + n].chars().take(40).collect();
+        out.errors.push((
+            run.start + open,
+            format!(
+                "`{shown}` is not a formula: its braces {{ }} do not balance, so it would show as text \
+                 (write \\$ for a dollar sign)"
+            ),
+        ));
+        k += 1 + j + 1;
+    }
 }
 
 /// A formula event as MathML (an inline HTML event); a TeX error is recorded at `offset` and
@@ -678,6 +777,44 @@ mod tests {
                 [r.errors[0].0..][..1],
             "$"
         );
+    }
+
+    #[test]
+    fn a_formula_whose_braces_do_not_balance_is_an_error_not_text() {
+        let links = HashMap::new();
+        for (body, at) in [
+            ("A formula $\\frac{1}{$ here.\n", 10),
+            ("Text\n$$\\sqrt{x$$ and $a$.\n", 5),
+            ("Two $x}$ then $y$.\n", 4),
+            ("*em* and $\\left\\{ {x$ ok\n", 9),
+            ("[a $x{$ link](https://example.com)\n", 3),
+        ] {
+            let r = render(body, &opts(&links));
+            assert_eq!(r.errors.len(), 1, "{body:?}: {:?}", r.errors);
+            assert_eq!(r.errors[0].0, at, "{body:?}: {:?}", r.errors);
+            assert!(
+                r.errors[0].1.contains("braces { } do not balance"),
+                "{:?}",
+                r.errors
+            );
+        }
+        // Not formulas, and not said to be: prices, escaped dollars, shell variables, code,
+        // balanced TeX (rendered), a lone dollar, braces in prose beside a price.
+        for body in [
+            "It costs $5 and {sometimes} $10.\n",
+            "Escaped \\$x{\\$ stays.\n",
+            "Set $HOME/$USER and ${PATH} in a shell.\n",
+            "Code `$x{$` and\n\n```\n$a{$\n```\n",
+            "Math $\\{x\\}$ and $$\\frac{1}{2}$$.\n",
+            "A $ alone, {braces} too.\n",
+        ] {
+            let r = render(body, &opts(&links));
+            assert!(
+                r.errors.iter().all(|e| !e.1.contains("do not balance")),
+                "{body:?}: {:?}",
+                r.errors
+            );
+        }
     }
 
     #[test]
