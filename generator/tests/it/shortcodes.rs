@@ -3,6 +3,8 @@
 //! theme's, code left alone, every kind of error at file:line:col with the old output kept,
 //! and a page re-rendered when its shortcode's template changes.
 
+use std::collections::BTreeMap;
+
 use folio::live::LiveSite;
 
 use crate::common::{stderr, Site};
@@ -159,6 +161,23 @@ fn shortcodes_in_code_are_left_as_written() {
     assert!(!html.contains("<figure"), "{html}");
 }
 
+/// Writes `body` as the page and builds: exit 1, `want` (file:line:col and message) said, and
+/// the previous output (`before`) untouched.
+fn assert_fails_at(s: &Site, before: &BTreeMap<String, Vec<u8>>, body: &str, want: &str) {
+    s.write(
+        "content/guides/setup/index.md",
+        &format!("+++\ntitle = \"Setup\"\ndate = 2025-04-05\n+++\n{body}"),
+    );
+    let out = s.folio(&["build"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{body:?}:\n{err}");
+    assert!(
+        err.contains(&format!("content/guides/setup/{want}")),
+        "{body:?}: want {want}\n{err}"
+    );
+    assert_eq!(*before, s.snapshot(), "{body:?}: the old output changed");
+}
+
 /// Zola's embeds (`youtube`, `vimeo`, `streamable`, `gist`) move in unchanged and come out as
 /// plain links: no third-party frame or script (the CSP would block them), no request to the
 /// video site before the visitor clicks; ids that could break out of the link are errors.
@@ -218,18 +237,7 @@ fn zolas_embeds_become_links_and_refuse_hostile_ids() {
             "index.md:5:1: shortcode `youtube` is missing its argument `id`",
         ),
     ] {
-        s.write(
-            "content/guides/setup/index.md",
-            &format!("+++\ntitle = \"Setup\"\ndate = 2025-04-05\n+++\n{body}"),
-        );
-        let out = s.folio(&["build"]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{body:?}:\n{err}");
-        assert!(
-            err.contains(&format!("content/guides/setup/{want}")),
-            "{body:?}: want {want}\n{err}"
-        );
-        assert_eq!(before, s.snapshot(), "{body:?}: the old output changed");
+        assert_fails_at(&s, &before, body, want);
     }
 }
 
@@ -278,18 +286,7 @@ fn errors_name_the_place_and_keep_the_old_site() {
         ),
     ];
     for (body, want) in cases {
-        s.write(
-            "content/guides/setup/index.md",
-            &format!("+++\ntitle = \"Setup\"\ndate = 2025-04-05\n+++\n{body}"),
-        );
-        let out = s.folio(&["build"]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{body:?}:\n{err}");
-        assert!(
-            err.contains(&format!("content/guides/setup/{want}")),
-            "{body:?}: want {want}\n{err}"
-        );
-        assert_eq!(before, s.snapshot(), "{body:?}: the old output changed");
+        assert_fails_at(&s, &before, body, want);
     }
     // A template using an argument the call did not give: the call is blamed.
     s.write(
