@@ -15,6 +15,7 @@ pub mod close;
 pub mod demo;
 pub mod frames;
 pub mod resume;
+mod signing;
 pub mod token;
 
 pub use demo::{is_valid_demo_id, MAX_ID_LEN};

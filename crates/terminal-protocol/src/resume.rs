@@ -13,12 +13,8 @@
 //! session issued last (each resume and each refresh issues a new one), and its client
 //! claim must equal the client claim of the start token of the connection presenting it.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use crate::demo::is_valid_demo_id;
+use crate::signing::{self, decode_canonical, parse_canonical_u64, SIG_LEN};
 use crate::{CLIENT_KEY_LEN, CLOCK_SKEW_SECS, NONCE_LEN};
 
 /// Version prefix of the resume token's string form.
@@ -34,8 +30,6 @@ pub const MAX_RESUME_TTL_SECS: u64 = 900;
 pub const MAX_GRACE_SECS: u64 = 600;
 /// Length of a session id: 16 lower-case hex digits.
 const SESSION_ID_LEN: usize = 16;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// What a valid resume token asserts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,16 +66,6 @@ pub enum ResumeError {
     DemoMismatch,
 }
 
-fn message(demo: &str, session: &str, expires: &str, nonce: &str, client: &str) -> Vec<u8> {
-    [DOMAIN, demo, session, expires, nonce, client]
-        .join("\0")
-        .into_bytes()
-}
-
-fn mac(secret: &[u8]) -> HmacSha256 {
-    HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length")
-}
-
 fn is_session_id(s: &str) -> bool {
     s.len() == SESSION_ID_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -96,11 +80,13 @@ pub fn mint_resume(
     client: &[u8; CLIENT_KEY_LEN],
 ) -> String {
     let expires = expires_unix.to_string();
-    let nonce_b64 = URL_SAFE_NO_PAD.encode(nonce);
-    let client_b64 = URL_SAFE_NO_PAD.encode(client);
-    let mut m = mac(secret);
-    m.update(&message(demo, session, &expires, &nonce_b64, &client_b64));
-    let sig = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+    let nonce_b64 = signing::encode(&nonce);
+    let client_b64 = signing::encode(client);
+    let sig = signing::sign(
+        secret,
+        DOMAIN,
+        &[demo, session, &expires, &nonce_b64, &client_b64],
+    );
     format!("{VERSION}.{demo}.{session}.{expires}.{nonce_b64}.{client_b64}.{sig}")
 }
 
@@ -129,18 +115,17 @@ pub fn verify_resume(
     if !is_session_id(session) {
         return Err(ResumeError::Malformed("invalid session id"));
     }
-    let expires = crate::token::parse_canonical_u64(expires_s)
-        .ok_or(ResumeError::Malformed("invalid expiry"))?;
+    let expires = parse_canonical_u64(expires_s).ok_or(ResumeError::Malformed("invalid expiry"))?;
     let nonce: [u8; NONCE_LEN] =
-        crate::token::decode_canonical(nonce_b64).ok_or(ResumeError::Malformed("invalid nonce"))?;
-    let client: [u8; CLIENT_KEY_LEN] = crate::token::decode_canonical(client_b64)
-        .ok_or(ResumeError::Malformed("invalid client"))?;
-    let sig: [u8; 32] = crate::token::decode_canonical(sig_b64)
-        .ok_or(ResumeError::Malformed("invalid signature encoding"))?;
-    let mut m = mac(secret);
-    m.update(&message(demo, session, expires_s, nonce_b64, client_b64));
-    m.verify_slice(&sig)
-        .map_err(|_| ResumeError::BadSignature)?;
+        decode_canonical(nonce_b64).ok_or(ResumeError::Malformed("invalid nonce"))?;
+    let client: [u8; CLIENT_KEY_LEN] =
+        decode_canonical(client_b64).ok_or(ResumeError::Malformed("invalid client"))?;
+    let sig: [u8; SIG_LEN] =
+        decode_canonical(sig_b64).ok_or(ResumeError::Malformed("invalid signature encoding"))?;
+    let fields = [demo, session, expires_s, nonce_b64, client_b64];
+    if !signing::verify(secret, DOMAIN, &fields, &sig) {
+        return Err(ResumeError::BadSignature);
+    }
     if now_unix >= expires {
         return Err(ResumeError::Expired);
     }
@@ -169,6 +154,27 @@ mod tests {
 
     fn tok(exp: u64) -> String {
         mint_resume(SECRET, "shell", SID, exp, [3; 16], &[5; 32])
+    }
+
+    /// The signature is the documented one (docs/terminal-protocol.md), computed here without
+    /// the crate's signing code.
+    #[test]
+    fn signature_is_the_documented_hmac() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        use hmac::{Hmac, Mac};
+        let t = tok(NOW + 60);
+        let f: Vec<&str> = t.split('.').collect();
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        m.update(
+            format!(
+                "folio-resume-v1\0shell\0{SID}\0{}\0{}\0{}",
+                f[3], f[4], f[5]
+            )
+            .as_bytes(),
+        );
+        assert_eq!(f[6], URL_SAFE_NO_PAD.encode(m.finalize().into_bytes()));
+        assert_eq!(f[..3], ["r1", "shell", SID]);
     }
 
     #[test]

@@ -12,15 +12,9 @@
 //! sessions per client on it, so the key is covered by the signature instead of travelling
 //! beside the token in a header anybody could set. v1 tokens (no client claim) are refused.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use crate::demo::is_valid_demo_id;
+use crate::signing::{self, decode_canonical, parse_canonical_u64, SIG_LEN};
 use crate::{CLIENT_KEY_LEN, CLOCK_SKEW_SECS, MAX_TOKEN_TTL_SECS, NONCE_LEN};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Version prefix of the token's string form; bump it (and the signing domain) on any change.
 /// v2 added the client claim; v1 tokens are refused as [`TokenError::UnsupportedVersion`].
@@ -28,8 +22,6 @@ const VERSION: &str = "v2";
 /// Domain-separation prefix of the signed message, so a MAC made for anything else with the
 /// same secret (or for another token version) can never verify as a token.
 const DOMAIN: &str = "folio-terminal-v2";
-/// Length of an HMAC-SHA256 tag.
-const SIG_LEN: usize = 32;
 /// Upper bound on a token's length: version, a 64-byte demo id, 20 digits, 22 + 43 + 43
 /// base64 characters and five dots (199) fit within it. Anything longer is refused unparsed.
 const MAX_TOKEN_LEN: usize = 256;
@@ -87,23 +79,6 @@ pub enum TokenError {
     },
 }
 
-fn signing_message(demo: &str, expires: &str, nonce_b64: &str, client_b64: &str) -> Vec<u8> {
-    let parts = [DOMAIN, demo, expires, nonce_b64, client_b64];
-    let mut msg = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            msg.push(0);
-        }
-        msg.extend_from_slice(part.as_bytes());
-    }
-    msg
-}
-
-fn mac(secret: &[u8]) -> HmacSha256 {
-    // HMAC accepts keys of any length; new_from_slice cannot fail for it.
-    HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length")
-}
-
 /// Mints a token admitting one connection of `client` to `demo` until `expires_unix`.
 ///
 /// Called by the Worker (with a fresh random `nonce`, `expires_unix = now + ttl`,
@@ -118,11 +93,9 @@ pub fn mint(
     client: &[u8; CLIENT_KEY_LEN],
 ) -> String {
     let expires = expires_unix.to_string();
-    let nonce_b64 = URL_SAFE_NO_PAD.encode(nonce);
-    let client_b64 = URL_SAFE_NO_PAD.encode(client);
-    let mut m = mac(secret);
-    m.update(&signing_message(demo, &expires, &nonce_b64, &client_b64));
-    let sig = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+    let nonce_b64 = signing::encode(&nonce);
+    let client_b64 = signing::encode(client);
+    let sig = signing::sign(secret, DOMAIN, &[demo, &expires, &nonce_b64, &client_b64]);
     format!("{VERSION}.{demo}.{expires}.{nonce_b64}.{client_b64}.{sig}")
 }
 
@@ -170,9 +143,14 @@ pub fn verify(
     let sig: [u8; SIG_LEN] =
         decode_canonical(sig_b64).ok_or(TokenError::Malformed("invalid signature encoding"))?;
 
-    let mut m = mac(secret);
-    m.update(&signing_message(demo, expires_s, nonce_b64, client_b64));
-    m.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
+    if !signing::verify(
+        secret,
+        DOMAIN,
+        &[demo, expires_s, nonce_b64, client_b64],
+        &sig,
+    ) {
+        return Err(TokenError::BadSignature);
+    }
 
     if now_unix >= expires {
         return Err(TokenError::Expired {
@@ -206,28 +184,16 @@ fn is_version_like(s: &str) -> bool {
     s.len() >= 2 && s.len() <= 4 && s.starts_with('v') && s[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Decimal digits only, no sign, no leading zeros (except "0" itself), fits in u64.
-pub(crate) fn parse_canonical_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if s.len() > 1 && s.starts_with('0') {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Base64url without padding, exactly `N` bytes, and re-encoding gives back `s` (the
-/// engine already rejects non-zero trailing bits; the round trip makes it explicit).
-pub(crate) fn decode_canonical<const N: usize>(s: &str) -> Option<[u8; N]> {
-    let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
-    let arr: [u8; N] = bytes.try_into().ok()?;
-    (URL_SAFE_NO_PAD.encode(arr) == s).then_some(arr)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    /// The documented MAC, spelled out here independently of `signing`.
+    type HmacSha256 = Hmac<Sha256>;
 
     const SECRET: &[u8] = b"correct horse battery staple, but longer and random";
     const NOW: u64 = 1_800_000_000;
@@ -538,9 +504,7 @@ mod tests {
         // Signed over the alternative spelling, as if by someone holding the secret.
         let expires = (NOW + 30).to_string();
         let client = URL_SAFE_NO_PAD.encode(CLIENT);
-        let mut m = mac(SECRET);
-        m.update(&signing_message("minirt", &expires, &alt, &client));
-        let sig = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+        let sig = signing::sign(SECRET, DOMAIN, &["minirt", &expires, &alt, &client]);
         let t = format!("v2.minirt.{expires}.{alt}.{client}.{sig}");
         assert_eq!(
             verify(SECRET, &t, "minirt", NOW),
