@@ -1044,13 +1044,13 @@ fn wait_rebuilds(server: &Server, n: usize) {
     }
 }
 
-/// A site shaped for listings: paginated projects with tags, summaries cut by a marker, a
+/// A site shaped for listings: a paginated section of notes (listed with their summaries) with tags, summaries cut by a marker, a
 /// home page listing them, search on (the default).
 fn listing_site() -> Site {
     let s = Site::minimal();
     s.write(
-        "content/projects/_index.md",
-        "+++\ntitle = \"Work\"\nsort_by = \"date\"\npaginate_by = 2\n+++\nAll of it.\n",
+        "content/notes/_index.md",
+        "+++\ntitle = \"Notes\"\nsort_by = \"date\"\npaginate_by = 2\n[extra]\nlayout = \"posts\"\n+++\nAll of it.\n",
     );
     for (i, tags) in [
         "[\"zig\", \"audio\"]",
@@ -1063,7 +1063,7 @@ fn listing_site() -> Site {
     .enumerate()
     {
         s.write(
-            &format!("content/projects/w{i}.md"),
+            &format!("content/notes/w{i}.md"),
             &format!(
                 "+++\ntitle = \"Work number {i}\"\ndate = 2023-0{}-1{i}\ntags = {tags}\n+++\nLead of {i}.\n\n<!-- more -->\n\n## Part\n\nBody {i} with `inline` words.\n",
                 i + 1
@@ -1110,33 +1110,33 @@ async fn pages_served_before_the_rest_of_the_build_equal_a_full_build() {
         (
             "body edit",
             Box::new(|s: &Site| {
-                let t = s.read("content/projects/w2.md");
+                let t = s.read("content/notes/w2.md");
                 s.write(
-                    "content/projects/w2.md",
+                    "content/notes/w2.md",
                     &format!("{t}\nA new closing line.\n"),
                 );
             }),
-            "projects/w2/index.html",
+            "notes/w2/index.html",
             "A new closing line.",
         ),
         (
             "title edit",
             Box::new(|s: &Site| {
-                let t = s.read("content/projects/w1.md");
+                let t = s.read("content/notes/w1.md");
                 s.write(
-                    "content/projects/w1.md",
+                    "content/notes/w1.md",
                     &t.replace("Work number 1", "Renamed work"),
                 );
             }),
-            "projects/w1/index.html",
+            "notes/w1/index.html",
             "Renamed work",
         ),
         (
             "tag added",
             Box::new(|s: &Site| {
-                let t = s.read("content/projects/w4.md");
+                let t = s.read("content/notes/w4.md");
                 s.write(
-                    "content/projects/w4.md",
+                    "content/notes/w4.md",
                     &t.replace("tags = []", "tags = [\"zig\"]"),
                 );
             }),
@@ -1146,15 +1146,16 @@ async fn pages_served_before_the_rest_of_the_build_equal_a_full_build() {
         (
             "summary marker moved",
             Box::new(|s: &Site| {
-                let t = s.read("content/projects/w0.md");
+                // The oldest note, alone on the last list page, which shows summaries.
+                let t = s.read("content/notes/w0.md");
                 let t = t.replace("\n<!-- more -->\n", "");
                 s.write(
-                    "content/projects/w0.md",
-                    &t.replace("## Part\n", "## Part\n\n<!-- more -->\n"),
+                    "content/notes/w0.md",
+                    &t.replace("`inline` words.\n", "`inline` words.\n\n<!-- more -->\n"),
                 );
             }),
-            "projects/w0/index.html",
-            "Body 0",
+            "notes/page/3/index.html",
+            "Body 0 with",
         ),
         (
             "template edit",
@@ -1164,11 +1165,12 @@ async fn pages_served_before_the_rest_of_the_build_equal_a_full_build() {
                     "{% extends \"base.html\" %}{% block content %}<article><h1>{{ page.title }}</h1><p>overridden page</p>{{ page.content | safe }}</article>{% endblock content %}",
                 )
             }),
-            "projects/w3/index.html",
+            "notes/w3/index.html",
             "overridden page",
         ),
     ];
     for (step, edit, page, expect) in &steps {
+        eprintln!("step: {step}");
         edit(&site);
         let m = first_message_naming(
             &server,
@@ -1212,7 +1214,8 @@ async fn pages_served_before_the_rest_of_the_build_equal_a_full_build() {
     );
 
     // Deleting a page changes which pages exist: no early step, one message, same result.
-    site.remove("content/projects/w3.md");
+    eprintln!("step: delete");
+    site.remove("content/notes/w3.md");
     let m = next_message(&mut ws).await;
     assert_eq!(m["type"], "reload", "{m}");
     assert!(
@@ -1220,7 +1223,7 @@ async fn pages_served_before_the_rest_of_the_build_equal_a_full_build() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|f| f == "projects/w3/index.html"),
+            .any(|f| f == "notes/w3/index.html"),
         "{m}"
     );
     done += 1;
@@ -1229,11 +1232,12 @@ async fn pages_served_before_the_rest_of_the_build_equal_a_full_build() {
     assert!(diff(&expected, &served(&server)).is_empty(), "delete");
 
     // A broken edit after all that: the error, and the last good pages still served.
-    let good = get(&server.addr(), "/projects/w2/").body;
-    site.write("content/projects/w2.md", "+++\ntitle = \"Broken\n+++\nx\n");
+    eprintln!("step: broken edit");
+    let good = get(&server.addr(), "/notes/w2/").body;
+    site.write("content/notes/w2.md", "+++\ntitle = \"Broken\n+++\nx\n");
     let m = next_message(&mut ws).await;
     assert_eq!(m["type"], "error", "{m}");
-    assert_eq!(get(&server.addr(), "/projects/w2/").body, good);
+    assert_eq!(get(&server.addr(), "/notes/w2/").body, good);
     assert!(
         diff(&expected, &served(&server)).is_empty(),
         "after an error"
