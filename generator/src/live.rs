@@ -35,6 +35,10 @@
 //! A data file edit re-renders the pages that called `load_data` on it. A stylesheet edit
 //! changes its hashed URL, so every page that links it is re-rendered (it differs by that URL
 //! only, and the report says `css_only`). An edit to `folio.toml` re-renders everything.
+//!
+//! [`LiveSite::rebuild_with`] hands over the site as soon as its pages are rendered (see
+//! [`site::build_incremental_with`] for when it may), so `folio serve` serves the edited page
+//! and tells the tabs while the search index, feed and sitemap are made.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
