@@ -105,6 +105,13 @@ pub struct Early {
     pub rest: Rebuild,
 }
 
+/// Output path → bytes: a whole site.
+pub type Files = BTreeMap<String, Arc<[u8]>>;
+
+/// Called by [`LiveSite::rebuild_with`] with the site as it can be served once its pages are
+/// ready, and how it differs from the previous build.
+pub type ReadyFn<'a> = dyn FnMut(&Rebuild, &Files) + 'a;
+
 /// A built site in memory.
 pub struct LiveSite {
     opts: BuildOptions,
@@ -165,7 +172,7 @@ impl LiveSite {
     pub fn rebuild_with(
         &mut self,
         changed: &[PathBuf],
-        ready: &mut dyn FnMut(&Rebuild, &BTreeMap<String, Arc<[u8]>>),
+        ready: &mut ReadyFn<'_>,
     ) -> Result<Rebuild, Diagnostics> {
         let started = Instant::now();
         let kinds: Vec<Kind> = changed.iter().map(|p| self.kind(p)).collect();
@@ -188,7 +195,7 @@ impl LiveSite {
         &mut self,
         touched: &[PathBuf],
         everything: bool,
-        ready: &mut dyn FnMut(&Rebuild, &BTreeMap<String, Arc<[u8]>>),
+        ready: &mut ReadyFn<'_>,
     ) -> Result<Rebuild, Diagnostics> {
         let started = Instant::now();
         let first = self.memo.files.is_empty();
@@ -196,7 +203,7 @@ impl LiveSite {
             self.memo.forget_outputs();
         }
         let previous = &self.memo.files;
-        let mut announced: Option<(BTreeMap<String, Arc<[u8]>>, Rebuild)> = None;
+        let mut announced: Option<(Files, Rebuild)> = None;
         let mut on_ready = |site: site::Ready| {
             let mut r = diff(previous, &site.files);
             r.rendered = site.rendered;

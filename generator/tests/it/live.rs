@@ -661,7 +661,7 @@ fn rebuild_early(
     live: &mut LiveSite,
     root: &Path,
     rel: &str,
-) -> (Option<BTreeMap<String, Arc<[u8]>>>, Rebuild) {
+) -> (Option<folio::live::Files>, Rebuild) {
     let mut early = None;
     let r = live
         .rebuild_with(&[root.join(rel)], &mut |_, files| {

@@ -1097,6 +1097,9 @@ async fn first_message_naming(
     panic!("no message named {page}:\n{}", server.logs());
 }
 
+/// One edit: its name, what it does, a page it changes, and a text that page then shows.
+type Step = (&'static str, Box<dyn Fn(&Site)>, &'static str, &'static str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_served_before_the_rest_of_the_build_equal_a_full_build() {
     let site = listing_site();
@@ -1106,7 +1109,7 @@ async fn pages_served_before_the_rest_of_the_build_equal_a_full_build() {
     // After each edit: the first message naming the page finds it served; once the build has
     // finished, everything served equals a full build of the same sources; and no message
     // names the page twice (a tab would reload twice).
-    let steps: Vec<(&str, Box<dyn Fn(&Site)>, &str, &str)> = vec![
+    let steps: Vec<Step> = vec![
         (
             "body edit",
             Box::new(|s: &Site| {
