@@ -35,6 +35,10 @@
 //! A data file edit re-renders the pages that called `load_data` on it. A stylesheet edit
 //! changes its hashed URL, so every page that links it is re-rendered (it differs by that URL
 //! only, and the report says `css_only`). An edit to `folio.toml` re-renders everything.
+//!
+//! [`LiveSite::rebuild_with`] hands over the site as soon as its pages are rendered (see
+//! [`site::build_incremental_with`] for when it may), so `folio serve` serves the edited page
+//! and tells the tabs while the search index, feed and sitemap are made.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -85,7 +89,28 @@ pub struct Rebuild {
     /// Time of each phase of the build, then of comparing its files with the previous
     /// ones (`diff`), for `--verbose`.
     pub phases: Vec<(&'static str, Duration)>,
+    /// Set when the pages were ready (and handed to [`LiveSite::rebuild_with`]'s callback)
+    /// before the build ended: what was announced then, and what changed after.
+    pub early: Option<Box<Early>>,
 }
+
+/// A rebuild whose pages were served before it ended, in two steps.
+#[derive(Debug, Default)]
+pub struct Early {
+    /// From the previous build to the site served once the pages were ready (its `elapsed`:
+    /// the time until then).
+    pub ready: Rebuild,
+    /// From that site to the finished build: the files made after the pages (search index,
+    /// feed, sitemap…), what is left to announce.
+    pub rest: Rebuild,
+}
+
+/// Output path → bytes: a whole site.
+pub type Files = BTreeMap<String, Arc<[u8]>>;
+
+/// Called by [`LiveSite::rebuild_with`] with the site as it can be served once its pages are
+/// ready, and how it differs from the previous build.
+pub type ReadyFn<'a> = dyn FnMut(&Rebuild, &Files) + 'a;
 
 /// A built site in memory.
 pub struct LiveSite {
@@ -127,7 +152,7 @@ impl LiveSite {
     /// markdown and highlighting are kept: they are keyed by their inputs). On failure the
     /// previous files stay as they were.
     pub fn build_all(&mut self) -> Result<Rebuild, Diagnostics> {
-        self.run(&[], true)
+        self.run(&[], true, &mut |_, _| {})
     }
 
     /// Brings the site up to date after `changed` paths (files or folders, absolute or
@@ -135,6 +160,20 @@ impl LiveSite {
     /// previous files stay as they were, so the last good site can still be served; the next
     /// rebuild reads every source again, so it needs no memory of what failed.
     pub fn rebuild(&mut self, changed: &[PathBuf]) -> Result<Rebuild, Diagnostics> {
+        self.rebuild_with(changed, &mut |_, _| {})
+    }
+
+    /// [`LiveSite::rebuild`], calling `ready` with the site as it can be served as soon as
+    /// its pages are rendered, before the search index, the feed and the sitemap are made
+    /// (see [`site::build_incremental_with`]): the [`Rebuild`] from the previous build to
+    /// that site, and its files. Not called when the build fails, or when what follows could
+    /// change how a page is served (pages added or removed, new inline code, the
+    /// configuration); the result's [`Rebuild::early`] says whether it was.
+    pub fn rebuild_with(
+        &mut self,
+        changed: &[PathBuf],
+        ready: &mut ReadyFn<'_>,
+    ) -> Result<Rebuild, Diagnostics> {
         let started = Instant::now();
         let kinds: Vec<Kind> = changed.iter().map(|p| self.kind(p)).collect();
         if !changed.is_empty() && kinds.iter().all(|k| *k == Kind::Ignored) {
@@ -146,21 +185,41 @@ impl LiveSite {
         let config = kinds.contains(&Kind::Config);
         let theme = kinds.contains(&Kind::Theme);
         let touched: Vec<PathBuf> = changed.iter().map(|p| self.absolute(p)).collect();
-        let mut r = self.run(&touched, config)?;
+        let mut r = self.run(&touched, config, ready)?;
         r.full |= theme;
         r.elapsed = started.elapsed();
         Ok(r)
     }
 
-    fn run(&mut self, touched: &[PathBuf], everything: bool) -> Result<Rebuild, Diagnostics> {
+    fn run(
+        &mut self,
+        touched: &[PathBuf],
+        everything: bool,
+        ready: &mut ReadyFn<'_>,
+    ) -> Result<Rebuild, Diagnostics> {
         let started = Instant::now();
         let first = self.memo.files.is_empty();
         if everything {
             self.memo.forget_outputs();
         }
-        let (report, memo) = site::build_incremental(&self.opts, &self.memo, touched)?;
+        let previous = &self.memo.files;
+        let mut announced: Option<(Files, Rebuild)> = None;
+        let mut on_ready = |site: site::Ready| {
+            let mut r = diff(previous, &site.files);
+            r.rendered = site.rendered;
+            r.phases = site.phases;
+            r.elapsed = started.elapsed();
+            ready(&r, &site.files);
+            announced = Some((site.files, r));
+        };
+        let (report, memo) =
+            site::build_incremental_with(&self.opts, &self.memo, touched, &mut on_ready)?;
         let diffing = Instant::now();
         let mut out = diff(&self.memo.files, &memo.files);
+        if let Some((files, ready)) = announced {
+            let rest = diff(&files, &memo.files);
+            out.early = Some(Box::new(Early { ready, rest }));
+        }
         out.phases = report.phases;
         out.phases.push(("diff", diffing.elapsed()));
         self.memo = memo;

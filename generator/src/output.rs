@@ -90,6 +90,20 @@ impl Sink {
         }
     }
 
+    /// `base` with the files written to a memory sink so far in place of its own (empty
+    /// for other sinks): what `folio serve` serves once the pages are ready.
+    pub(crate) fn over(&self, base: &BTreeMap<String, Arc<[u8]>>) -> BTreeMap<String, Arc<[u8]>> {
+        match self {
+            Sink::Memory(m) => {
+                let mut files = base.clone();
+                let written = m.lock().expect("output poisoned");
+                files.extend(written.iter().map(|(k, v)| (k.clone(), v.clone())));
+                files
+            }
+            _ => BTreeMap::new(),
+        }
+    }
+
     /// The files written to a memory sink.
     pub(crate) fn into_files(self) -> BTreeMap<String, Arc<[u8]>> {
         match self {

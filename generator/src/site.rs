@@ -165,6 +165,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, Diagnostics> {
         &Memo::default(),
         &[],
         Box::new(PageCache::new(opts.mode)),
+        None,
     )?;
     report.files_in_memory = memo
         .files
@@ -190,8 +191,53 @@ pub fn build_incremental(
         mode: Mode::Memory,
         ..opts.clone()
     };
-    run(&opts, memo, touched, Box::<Fingerprints>::default())
+    run(&opts, memo, touched, Box::<Fingerprints>::default(), None)
 }
+
+// ---- folio serve: the edited pages served before the build ends (issue 16) ----
+
+/// The site as it can be served once every page is rendered and every file copied, before
+/// the files no page needs to be shown (the search index, the feed, the sitemap,
+/// `projects.json`, redirects) are made: see [`build_incremental_with`].
+pub struct Ready {
+    /// Output path → bytes: the previous build's files, with every rendered page and every
+    /// copied or generated static file of this build in place of theirs.
+    pub files: BTreeMap<String, Arc<[u8]>>,
+    /// Templates rendered (not reused) so far.
+    pub rendered: usize,
+    /// The phases so far, for `--verbose`.
+    pub phases: Vec<(&'static str, Duration)>,
+}
+
+/// Called with a [`Ready`] site partway through a build.
+pub type ReadyFn<'a> = dyn FnMut(Ready) + 'a;
+
+/// [`build_incremental`], calling `ready` as soon as the pages can be served: every template
+/// rendered, every file copied, no error found, and nothing the rest of the build makes
+/// changes how a page is served (the same pages and tag pages as the previous build, and the
+/// same edge manifest: headers, CSP hashes, pages). `folio serve` serves that and tells the
+/// tabs while the search index, feed and sitemap are made. When those conditions do not
+/// hold (a page added or removed, new inline code, an error) `ready` is not called. In
+/// memory nothing after that point can fail, so the build then always succeeds.
+pub fn build_incremental_with(
+    opts: &BuildOptions,
+    memo: &Memo,
+    touched: &[PathBuf],
+    ready: &mut ReadyFn<'_>,
+) -> Result<(BuildReport, Memo), Diagnostics> {
+    let opts = BuildOptions {
+        mode: Mode::Memory,
+        ..opts.clone()
+    };
+    run(
+        &opts,
+        memo,
+        touched,
+        Box::<Fingerprints>::default(),
+        Some(ready),
+    )
+}
+// ---- end folio serve ----
 
 /// What one build leaves for the next (`folio serve`). Every entry is keyed by, or checked
 /// against, everything that produced it, so reusing one gives the bytes computing it again
@@ -298,6 +344,7 @@ fn run(
     prev: &Memo,
     touched: &[PathBuf],
     reuse: Box<dyn TemplateReuse>,
+    ready: Option<&mut ReadyFn<'_>>,
 ) -> Result<(BuildReport, Memo), Diagnostics> {
     let clock = Clock::start();
     let (site, diags) = Site::open(opts)?;
@@ -341,7 +388,13 @@ fn run(
     );
     let output = b.output()?;
     let jobs = jobs::jobs(&content, &checked.tags);
+    // Copied before rendering: once the pages are rendered, every file a page needs is there.
+    let copies = b.copy(&content, &assets, &output.sink);
+    b.clock.mark("copy");
     let rendered = b.render(&jobs, &inputs, &templates, &functions, &output.sink);
+    if let Some(ready) = ready {
+        b.pages_ready(ready, &inputs, &rendered, &output.sink);
+    }
     // Only a build whose memo is used again keeps its page summaries; the templates, the
     // site functions and the contexts' values are let go before the search index is built.
     let summaries = if b.reuse.keeps_records() {
@@ -352,7 +405,6 @@ fn run(
     drop((templates, functions));
     inputs.release_contexts();
     let (search_bytes, search) = b.write_generated(&inputs, &rendered.inline, &output.sink);
-    let copies = b.copy(&content, &assets, &output.sink);
     b.clock.mark("write");
 
     if b.diags.has_errors() {

@@ -39,7 +39,8 @@ impl Build<'_> {
         }
         for (file, base, r) in files {
             for u in &r.urls {
-                let pos = Some(file.body_pos(u.offset));
+                // Where the link is: worked out only for a message (it scans the file).
+                let pos = || Some(file.body_pos(u.offset));
                 let (path, fragment) = match u.url.split_once('#') {
                     Some((p, f)) => (p, Some(f)),
                     None => (u.url.as_str(), None),
@@ -53,7 +54,7 @@ impl Build<'_> {
                 let Some(target) = target else {
                     self.diags.push(Diagnostic::error(
                         &file.shown,
-                        pos,
+                        pos(),
                         format!("broken link: `{}` climbs above the site's root", u.url),
                     ));
                     continue;
@@ -71,7 +72,7 @@ impl Build<'_> {
                             suggest_path(&target, &anchors)
                         )
                     };
-                    self.diags.push(Diagnostic::error(&file.shown, pos, msg));
+                    self.diags.push(Diagnostic::error(&file.shown, pos(), msg));
                     continue;
                 };
                 let page = found.strip_suffix("index.html").map(|d| format!("/{d}"));
@@ -82,7 +83,7 @@ impl Build<'_> {
                     if !set.contains(frag) {
                         self.diags.push(Diagnostic::error(
                             &file.shown,
-                            pos,
+                            pos(),
                             format!("broken anchor: `#{frag}` is not a heading of {target}"),
                         ));
                     }

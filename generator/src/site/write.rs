@@ -171,13 +171,49 @@ impl Build<'_> {
             "_headers",
             security::headers_file(base, &headers, &immutable).as_bytes(),
         );
-        write(
-            MANIFEST_FILE,
-            render::edge_json(cfg, content, &headers).as_bytes(),
-        );
+        write(MANIFEST_FILE, edge_manifest(inputs, inline).as_bytes());
         self.diags.extend(write_errors);
         self.diags.extend(search_errors);
         (index.map_or(0, |i| i.bytes), search_memo)
+    }
+
+    /// `folio serve`: hands `ready` the site as it can be served now that every page is
+    /// rendered and every file copied (see [`super::build_incremental_with`]), if nothing the
+    /// rest of the build makes changes how a page is served: no error so far, the same
+    /// template outputs as the previous build (no page, list page or tag page added or
+    /// removed) and the same edge manifest (security headers with their CSP hashes, pages,
+    /// demos). What follows (the search index, feed, sitemap, `projects.json`, redirects)
+    /// only adds files no page needs to be shown, and cannot fail in memory.
+    pub(super) fn pages_ready(
+        &mut self,
+        ready: &mut super::ReadyFn<'_>,
+        inputs: &RenderInputs<'_>,
+        rendered: &super::jobs::Renders,
+        sink: &Sink,
+    ) {
+        if self.diags.has_errors() || !matches!(sink, Sink::Memory(_)) {
+            return;
+        }
+        let prev = &self.prev;
+        let same_jobs = rendered.records.len() == prev.jobs.len()
+            && rendered
+                .records
+                .iter()
+                .all(|(out, _)| prev.jobs.contains_key(out));
+        if !same_jobs {
+            return;
+        }
+        let manifest = edge_manifest(inputs, &rendered.inline);
+        if prev.files.get(MANIFEST_FILE).map(|b| &b[..]) != Some(manifest.as_bytes()) {
+            return;
+        }
+        let files = sink.over(&prev.files);
+        self.clock.mark("ready");
+        ready(super::Ready {
+            files,
+            rendered: rendered.count,
+            phases: self.clock.phases.clone(),
+        });
     }
 
     /// Copies the files that go out as they are (bundle files, loose files, static files)
@@ -261,6 +297,13 @@ impl Build<'_> {
         self.diags.extend(byte_errors);
         kept
     }
+}
+
+/// `_folio/edge.json`: what the edge (and `folio serve`) needs to serve the site — the
+/// security headers for the inline code the pages hold, the pages, the demos.
+fn edge_manifest(inputs: &RenderInputs<'_>, inline: &InlineCode) -> String {
+    let headers = security::headers(&inputs.cfg.security, inline);
+    render::edge_json(inputs.cfg, inputs.content, &headers)
 }
 
 /// The full-text search index of every published page and every section with a body

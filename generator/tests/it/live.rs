@@ -653,3 +653,85 @@ fn edits_nobody_reported_and_same_size_edits_are_seen() {
     let r = unreported(&mut live, "no change");
     assert_eq!(r.rendered, 0, "{r:?}");
 }
+
+// ---- issue 16: the pages handed over before the build ends ----
+
+/// A rebuild through `rebuild_with`: the files handed over early (if they were), and the result.
+fn rebuild_early(
+    live: &mut LiveSite,
+    root: &Path,
+    rel: &str,
+) -> (Option<folio::live::Files>, Rebuild) {
+    let mut early = None;
+    let r = live
+        .rebuild_with(&[root.join(rel)], &mut |_, files| {
+            early = Some(files.clone())
+        })
+        .unwrap_or_else(|d| panic!("{rel}: {d}"));
+    assert_eq!(early.is_some(), r.early.is_some(), "{rel}");
+    (early, r)
+}
+
+#[test]
+fn pages_are_handed_over_early_only_when_nothing_after_them_changes_how_they_are_served() {
+    let site = Site::new();
+    let root = site.root();
+    let mut live = LiveSite::new(options(root));
+    live.build_all().unwrap();
+
+    // A body edit: handed over with the new page (and every file a page needs); the files
+    // made afterwards are the only difference from the finished build, which equals a fresh one.
+    site.write(
+        "content/projects/alpha.md",
+        &site
+            .read("content/projects/alpha.md")
+            .replace("Body with", "A changed body with"),
+    );
+    let (early, r) = rebuild_early(&mut live, root, "content/projects/alpha.md");
+    let early = early.expect("a body edit is handed over early");
+    assert_fresh(&live, root, "body edit");
+    let page = "projects/alpha/index.html";
+    assert!(String::from_utf8_lossy(&early[page]).contains("A changed body with"));
+    for (k, v) in live.files() {
+        if k.ends_with(".html") || k.starts_with("css/") || k == "_folio/edge.json" {
+            assert_eq!(early.get(k), Some(v), "{k}: served early as it ends up");
+        }
+    }
+    let e = r.early.as_ref().unwrap();
+    assert!(e.ready.changed.iter().any(|f| f == page), "{:?}", e.ready);
+    assert!(!e.rest.changed.iter().any(|f| f == page), "announced twice");
+
+    // New inline code (a template with an inline script): the CSP hashes change, so nothing
+    // is handed over before the headers are.
+    site.write(
+        "templates/page.html",
+        "{% extends \"base.html\" %}{% block content %}<script>window.x = 1;</script>{{ page.content | safe }}{% endblock content %}",
+    );
+    let (early, _) = rebuild_early(&mut live, root, "templates/page.html");
+    assert!(early.is_none(), "new inline code: not handed over early");
+    assert_fresh(&live, root, "inline script");
+
+    // A page added, then removed: other pages exist, so the whole build comes first.
+    site.write(
+        "content/projects/gamma.md",
+        "+++\ntitle = \"Gamma\"\ndate = 2024-05-06\n+++\nNew.\n",
+    );
+    let (early, _) = rebuild_early(&mut live, root, "content/projects/gamma.md");
+    assert!(early.is_none(), "a page added: not handed over early");
+    assert_fresh(&live, root, "page added");
+    site.remove("content/projects/gamma.md");
+    let (early, _) = rebuild_early(&mut live, root, "content/projects/gamma.md");
+    assert!(early.is_none(), "a page removed: not handed over early");
+    assert_fresh(&live, root, "page removed");
+
+    // A broken edit: nothing handed over, the last good site kept.
+    let before = live.files().clone();
+    site.write("content/about.md", "+++\ntitle = \"About\n+++\nx\n");
+    let mut early = false;
+    assert!(live
+        .rebuild_with(&[root.join("content/about.md")], &mut |_, _| early = true)
+        .is_err());
+    assert!(!early, "a failed build hands nothing over");
+    assert_eq!(live.files(), &before);
+}
+// ---- end issue 16 ----

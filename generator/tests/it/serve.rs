@@ -524,17 +524,22 @@ async fn a_broken_edit_shows_the_error_and_keeps_the_last_good_page() {
     let ok = next_message(&mut ws).await;
     assert_eq!(ok["type"], "reload", "{ok}");
     assert!(String::from_utf8_lossy(&get(&addr, "/about/").body).contains("Fixed."));
-    // Fixed: a new tab gets no error.
+    // Fixed: a new tab gets no error. (It may hear the end of the fixing build: its pages
+    // are announced when they are ready, the files made after them next.)
     let mut fresh = tokio_tungstenite::connect_async(reload_request(&server))
         .await
         .unwrap()
         .0;
     assert_eq!(next_message(&mut fresh).await["type"], "hello");
-    let quiet = tokio::time::timeout(Duration::from_millis(300), fresh.next()).await;
-    assert!(
-        quiet.is_err(),
-        "unexpected message after a fixed build: {quiet:?}"
-    );
+    while let Ok(Some(Ok(Message::Text(t)))) =
+        tokio::time::timeout(Duration::from_millis(300), fresh.next()).await
+    {
+        let m: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+        assert_eq!(
+            m["type"], "reload",
+            "unexpected message after a fixed build: {m}"
+        );
+    }
     server.stop();
 }
 
@@ -1011,3 +1016,235 @@ fn injected_tag(not_found: bool) -> String {
         if not_found { "?nf" } else { "" }
     )
 }
+
+// ---- issue 16: pages served as soon as they are rendered, the rest right after ----
+
+/// How many rebuilds the server has finished (one terminal line each, printed once the whole
+/// build is served).
+fn rebuilds_done(server: &Server) -> usize {
+    server
+        .stdout
+        .lock()
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(" removed, ") && l.contains(" rendered"))
+        .count()
+}
+
+/// Waits until the server has finished `n` rebuilds.
+fn wait_rebuilds(server: &Server, n: usize) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while rebuilds_done(server) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rebuild {n} never finished:\n{}",
+            server.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A site shaped for listings: a paginated section of notes (listed with their summaries) with tags, summaries cut by a marker, a
+/// home page listing them, search on (the default).
+fn listing_site() -> Site {
+    let s = Site::minimal();
+    s.write(
+        "content/notes/_index.md",
+        "+++\ntitle = \"Notes\"\nsort_by = \"date\"\npaginate_by = 2\n[extra]\nlayout = \"posts\"\n+++\nAll of it.\n",
+    );
+    for (i, tags) in [
+        "[\"zig\", \"audio\"]",
+        "[\"zig\"]",
+        "[\"audio\", \"dsp\"]",
+        "[\"dsp\"]",
+        "[]",
+    ]
+    .iter()
+    .enumerate()
+    {
+        s.write(
+            &format!("content/notes/w{i}.md"),
+            &format!(
+                "+++\ntitle = \"Work number {i}\"\ndate = 2023-0{}-1{i}\ntags = {tags}\n+++\nLead of {i}.\n\n<!-- more -->\n\n## Part\n\nBody {i} with `inline` words.\n",
+                i + 1
+            ),
+        );
+    }
+    s
+}
+
+/// Reads messages until the one naming `page` among its changed files, GETs `url` at once
+/// (the page must be served new by then: a tab reloads on that message), and returns it.
+async fn first_message_naming(
+    server: &Server,
+    ws: &mut Ws,
+    page: &str,
+    url: &str,
+    expect: &str,
+) -> serde_json::Value {
+    for _ in 0..4 {
+        let m = next_message(ws).await;
+        assert_eq!(m["type"], "reload", "{m}\n{}", server.logs());
+        if m["changed"].as_array().unwrap().iter().any(|f| f == page) {
+            let body = String::from_utf8(get(&server.addr(), url).body).unwrap();
+            assert!(
+                body.contains(expect),
+                "{page} announced before it was served: {m}"
+            );
+            return m;
+        }
+    }
+    panic!("no message named {page}:\n{}", server.logs());
+}
+
+/// One edit: its name, what it does, a page it changes, and a text that page then shows.
+type Step = (&'static str, Box<dyn Fn(&Site)>, &'static str, &'static str);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_served_before_the_rest_of_the_build_equal_a_full_build() {
+    let site = listing_site();
+    let server = Server::start(site.root(), &["-v"]);
+    let mut ws = reload_socket(&server).await;
+    let mut done = 0;
+    // After each edit: the first message naming the page finds it served; once the build has
+    // finished, everything served equals a full build of the same sources; and no message
+    // names the page twice (a tab would reload twice).
+    let steps: Vec<Step> = vec![
+        (
+            "body edit",
+            Box::new(|s: &Site| {
+                let t = s.read("content/notes/w2.md");
+                s.write(
+                    "content/notes/w2.md",
+                    &format!("{t}\nA new closing line.\n"),
+                );
+            }),
+            "notes/w2/index.html",
+            "A new closing line.",
+        ),
+        (
+            "title edit",
+            Box::new(|s: &Site| {
+                let t = s.read("content/notes/w1.md");
+                s.write(
+                    "content/notes/w1.md",
+                    &t.replace("Work number 1", "Renamed work"),
+                );
+            }),
+            "notes/w1/index.html",
+            "Renamed work",
+        ),
+        (
+            "tag added",
+            Box::new(|s: &Site| {
+                let t = s.read("content/notes/w4.md");
+                s.write(
+                    "content/notes/w4.md",
+                    &t.replace("tags = []", "tags = [\"zig\"]"),
+                );
+            }),
+            "tags/zig/index.html",
+            "Work number 4",
+        ),
+        (
+            "summary marker moved",
+            Box::new(|s: &Site| {
+                // The oldest note, alone on the last list page, which shows summaries.
+                let t = s.read("content/notes/w0.md");
+                let t = t.replace("\n<!-- more -->\n", "");
+                s.write(
+                    "content/notes/w0.md",
+                    &t.replace("`inline` words.\n", "`inline` words.\n\n<!-- more -->\n"),
+                );
+            }),
+            "notes/page/3/index.html",
+            "Body 0 with",
+        ),
+        (
+            "template edit",
+            Box::new(|s: &Site| {
+                s.write(
+                    "templates/page.html",
+                    "{% extends \"base.html\" %}{% block content %}<article><h1>{{ page.title }}</h1><p>overridden page</p>{{ page.content | safe }}</article>{% endblock content %}",
+                )
+            }),
+            "notes/w3/index.html",
+            "overridden page",
+        ),
+    ];
+    for (step, edit, page, expect) in &steps {
+        eprintln!("step: {step}");
+        edit(&site);
+        let m = first_message_naming(
+            &server,
+            &mut ws,
+            page,
+            &format!("/{}", page.trim_end_matches("index.html")),
+            expect,
+        )
+        .await;
+        done += 1;
+        wait_rebuilds(&server, done);
+        let expected = fresh_build(site.root(), &server.url);
+        let got = served(&server);
+        assert!(
+            diff(&expected, &got).is_empty(),
+            "{step}: {:?}\n{}",
+            diff(&expected, &got),
+            server.logs()
+        );
+        // Anything else said about this rebuild has arrived by now; it must not name the
+        // page again.
+        while let Ok(Some(Ok(Message::Text(t)))) =
+            tokio::time::timeout(Duration::from_millis(300), ws.next()).await
+        {
+            let later: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            assert!(
+                !later["changed"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f == page),
+                "{step}: {page} announced twice: {m} then {later}"
+            );
+        }
+    }
+    // The early path was taken (the phase line says when the pages were served).
+    assert!(
+        server.logs().contains("pages served after"),
+        "{}",
+        server.logs()
+    );
+
+    // Deleting a page changes which pages exist: no early step, one message, same result.
+    eprintln!("step: delete");
+    site.remove("content/notes/w3.md");
+    let m = next_message(&mut ws).await;
+    assert_eq!(m["type"], "reload", "{m}");
+    assert!(
+        m["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "notes/w3/index.html"),
+        "{m}"
+    );
+    done += 1;
+    wait_rebuilds(&server, done);
+    let expected = fresh_build(site.root(), &server.url);
+    assert!(diff(&expected, &served(&server)).is_empty(), "delete");
+
+    // A broken edit after all that: the error, and the last good pages still served.
+    eprintln!("step: broken edit");
+    let good = get(&server.addr(), "/notes/w2/").body;
+    site.write("content/notes/w2.md", "+++\ntitle = \"Broken\n+++\nx\n");
+    let m = next_message(&mut ws).await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(get(&server.addr(), "/notes/w2/").body, good);
+    assert!(
+        diff(&expected, &served(&server)).is_empty(),
+        "after an error"
+    );
+    server.stop();
+}
+// ---- end issue 16 ----

@@ -121,7 +121,10 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     fn of(site: &LiveSite) -> Snapshot {
-        let files = site.files().clone();
+        Snapshot::of_files(site.files().clone())
+    }
+
+    fn of_files(files: BTreeMap<String, Arc<[u8]>>) -> Snapshot {
         let manifest = files
             .get(MANIFEST_FILE)
             .and_then(|b| std::str::from_utf8(b).ok())
@@ -174,6 +177,11 @@ impl Shared {
 
     fn publish(&self, site: &LiveSite) {
         *self.snapshot.write().expect("snapshot lock") = Some(Arc::new(Snapshot::of(site)));
+    }
+
+    /// Serves `files` (a site whose pages are ready while its build goes on).
+    fn publish_files(&self, files: BTreeMap<String, Arc<[u8]>>) {
+        *self.snapshot.write().expect("snapshot lock") = Some(Arc::new(Snapshot::of_files(files)));
     }
 }
 

@@ -236,7 +236,12 @@ fn rebuild_loop(
     report(&shared, &site, &out, &root, &[], first);
     while let Some(paths) = next_burst(&root, &rx) {
         let paths: Vec<PathBuf> = paths.into_iter().collect();
-        let result = site.rebuild(&paths);
+        // The edited pages are served, and the tabs told, as soon as they are ready; the
+        // search index, feed and sitemap follow (see `LiveSite::rebuild_with`).
+        let result = site.rebuild_with(&paths, &mut |ready, files| {
+            shared.publish_files(files.clone());
+            shared.hub.built(ready);
+        });
         report(&shared, &site, &out, &root, &paths, result);
         // A source folder created since (a first templates/): watch it too. A folder that
         // was removed drops its watch by itself.
@@ -269,9 +274,31 @@ fn report(
                     .iter()
                     .map(|(n, d)| format!("{n} {:.1} ms", d.as_secs_f64() * 1000.0))
                     .collect();
-                println!("  phases: {}", phases.join(", "));
+                let ready = r.early.as_ref().map_or(String::new(), |e| {
+                    format!(
+                        " (pages served after {:.1} ms)",
+                        e.ready.elapsed.as_secs_f64() * 1000.0
+                    )
+                });
+                println!("  phases: {}{ready}", phases.join(", "));
             }
-            shared.hub.built(&r);
+            match &r.early {
+                // The tabs heard of the pages already: only what changed since, if anything.
+                Some(e) => {
+                    if !e.rest.changed.is_empty() || !e.rest.removed.is_empty() {
+                        let mut rest = Rebuild {
+                            changed: e.rest.changed.clone(),
+                            removed: e.rest.removed.clone(),
+                            css_only: e.rest.css_only,
+                            css_renames: e.rest.css_renames.clone(),
+                            ..Rebuild::default()
+                        };
+                        rest.elapsed = r.elapsed;
+                        shared.hub.built(&rest);
+                    }
+                }
+                None => shared.hub.built(&r),
+            }
         }
         Err(d) => {
             out.print_diagnostics(&d);
