@@ -287,7 +287,23 @@ fn fresh_build(root: &Path, base_url: &str) -> BTreeMap<String, Vec<u8>> {
 
 /// Everything the server serves, by output path, with the injected reload tag taken out
 /// of HTML (it must be there exactly once).
+/// A listed file that is gone when fetched means a rebuild published a new site between the
+/// listing and the fetch (pages are served first, the rest of the build right after): the
+/// whole listing is read again, so what is returned is one site, never a mix.
 fn served(server: &Server) -> BTreeMap<String, Vec<u8>> {
+    for _ in 0..20 {
+        if let Some(files) = served_once(server) {
+            return files;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "the served site kept changing while it was read:\n{}",
+        server.logs()
+    );
+}
+
+fn served_once(server: &Server) -> Option<BTreeMap<String, Vec<u8>>> {
     let addr = server.addr();
     let list: Vec<String> = serde_json::from_slice(&get(&addr, "/__folio/files").body).unwrap();
     let tag = injected_tag(false);
@@ -299,6 +315,9 @@ fn served(server: &Server) -> BTreeMap<String, Vec<u8>> {
             continue;
         }
         let r = get(&addr, &format!("/{}", percent_encode(&key)));
+        if r.status == 404 {
+            return None;
+        }
         assert_eq!(r.status, 200, "GET /{key}");
         let mut body = r.body;
         if key.ends_with(".html") {
@@ -308,7 +327,7 @@ fn served(server: &Server) -> BTreeMap<String, Vec<u8>> {
         }
         out.insert(key, body);
     }
-    out
+    Some(out)
 }
 
 fn percent_encode(path: &str) -> String {
