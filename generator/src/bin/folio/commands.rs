@@ -95,22 +95,6 @@ fn verbose_report(out: &Output, r: &BuildReport) {
     }
 }
 
-/// Caps glibc's malloc arenas at one per core before the build's threads start. glibc makes
-/// up to 8 per core, each keeping the memory freed in it: at 10,000 pages the search phase's
-/// threads left some 70 MB more resident on 2 cores, and the peak grew with the core count.
-/// One per core keeps threads off each other's locks all the same (rayon runs one per core).
-fn cap_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let cap = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
-        // SAFETY: mallopt only sets a tunable; called before the build's threads start.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, cap);
-        }
-    }
-}
-
 /// `folio build`: returns whether it succeeded.
 pub(crate) fn build(
     out: &Output,
@@ -120,7 +104,6 @@ pub(crate) fn build(
     base_url: Option<String>,
     minify: bool,
 ) -> bool {
-    cap_malloc_arenas();
     let opts = BuildOptions {
         root,
         output,
