@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock};
@@ -62,16 +63,53 @@ pub(crate) fn entry_check(key: &Key, bytes: &[u8]) -> [u8; 16] {
     h.finalize().as_bytes()[..16].try_into().expect("16 bytes")
 }
 
-/// A map from input hash to output bytes, loadable from and savable to one file.
+/// A map from input hash to output bytes, loadable from and savable to one file, that holds
+/// neither in memory: the previous file is only indexed (each entry's key, offset, length and
+/// check) and an entry read from it when asked for; the entries this build computes go to an
+/// unnamed spill file beside the cache file (in memory only for a cache without a file). At
+/// 10,000 pages the markdown, highlight and search caches weigh some 300 MB that a build
+/// used to hold until they were saved, and a second copy of each file while it was read.
 pub(crate) struct BlobCache {
     format: &'static [u8; 8],
-    map: Mutex<HashMap<Key, Arc<[u8]>>>,
+    /// The previous file, indexed (set once, when it is read).
+    previous: OnceLock<Previous>,
+    /// This build's entries.
+    fresh: Mutex<Fresh>,
     used: Mutex<HashSet<Key>>,
     hits: AtomicUsize,
     misses: AtomicUsize,
     /// The file to read on first use ([`BlobCache::load_lazily`]), and whether it was.
     source: OnceLock<PathBuf>,
     loaded: Once,
+    /// The folder the spill file goes in (the cache file's).
+    spill_dir: OnceLock<PathBuf>,
+}
+
+/// A cache file read by [`BlobCache::load`]: open, with where each entry's bytes are.
+struct Previous {
+    file: std::fs::File,
+    /// Key → (offset of the bytes, length, check).
+    index: HashMap<Key, (u64, u32, [u8; 16])>,
+}
+
+/// Where one of this build's entries is.
+#[derive(Clone)]
+enum Stored {
+    /// Held (a cache without a file, or its spill file could not be made).
+    Memory(Arc<[u8]>),
+    /// In the spill file: (offset, length).
+    Spilled(u64, u32),
+}
+
+/// This build's entries, and the spill file they are appended to.
+#[derive(Default)]
+struct Fresh {
+    map: HashMap<Key, Stored>,
+    /// The spill file (unnamed: gone with the process) and its length; `None` before the
+    /// first entry, and for a cache without a file.
+    spill: Option<(std::fs::File, u64)>,
+    /// Making the spill file failed: entries are held in memory.
+    no_spill: bool,
 }
 
 impl BlobCache {
@@ -79,12 +117,14 @@ impl BlobCache {
     pub(crate) fn new(format: &'static [u8; 8]) -> Self {
         BlobCache {
             format,
-            map: Mutex::new(HashMap::new()),
+            previous: OnceLock::new(),
+            fresh: Mutex::new(Fresh::default()),
             used: Mutex::new(HashSet::new()),
             hits: AtomicUsize::new(0),
             misses: AtomicUsize::new(0),
             source: OnceLock::new(),
             loaded: Once::new(),
+            spill_dir: OnceLock::new(),
         }
     }
 
@@ -94,6 +134,15 @@ impl BlobCache {
     /// as it is.
     pub(crate) fn load_lazily(&self, path: &Path) {
         let _ = self.source.set(path.to_path_buf());
+        self.spill_beside(path);
+    }
+
+    /// Spills the entries computed from now on to a file in `path`'s folder (the cache file
+    /// they will be saved to) instead of holding them.
+    pub(crate) fn spill_beside(&self, path: &Path) {
+        if let Some(dir) = path.parent() {
+            let _ = self.spill_dir.set(dir.to_path_buf());
+        }
     }
 
     /// Reads the file named by [`BlobCache::load_lazily`], once, before the first use.
@@ -117,10 +166,34 @@ impl BlobCache {
             .extend(keys.iter().copied());
     }
 
+    /// The bytes of `key`: this build's entry, else the previous file's (checked: a damaged
+    /// one is `None`).
+    fn read(&self, key: &Key) -> Option<Arc<[u8]>> {
+        let fresh = self.fresh.lock().expect("cache poisoned");
+        match fresh.map.get(key) {
+            Some(Stored::Memory(b)) => return Some(b.clone()),
+            Some(&Stored::Spilled(at, len)) => {
+                let (file, _) = fresh.spill.as_ref()?;
+                let file = file.try_clone().ok()?;
+                drop(fresh);
+                let mut buf = vec![0; len as usize];
+                file.read_exact_at(&mut buf, at).ok()?;
+                return Some(buf.into());
+            }
+            None => {}
+        }
+        drop(fresh);
+        let p = self.previous.get()?;
+        let &(at, len, sum) = p.index.get(key)?;
+        let mut buf = vec![0; len as usize];
+        p.file.read_exact_at(&mut buf, at).ok()?;
+        (entry_check(key, &buf) == sum).then(|| buf.into())
+    }
+
     /// The entry for `key`, counted as a hit, or `None` (counted as a miss).
     pub(crate) fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
         self.ensure_loaded();
-        let hit = self.map.lock().expect("cache poisoned").get(key).cloned();
+        let hit = self.read(key);
         match &hit {
             Some(_) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
@@ -136,7 +209,28 @@ impl BlobCache {
     /// Stores an entry computed by this build.
     pub(crate) fn put(&self, key: Key, value: Arc<[u8]>) {
         self.ensure_loaded();
-        self.map.lock().expect("cache poisoned").insert(key, value);
+        let mut fresh = self.fresh.lock().expect("cache poisoned");
+        let fresh = &mut *fresh;
+        if fresh.spill.is_none() && !fresh.no_spill {
+            if let Some(dir) = self.spill_dir.get() {
+                fresh.spill = std::fs::create_dir_all(dir)
+                    .and_then(|()| tempfile::tempfile_in(dir))
+                    .map(|f| (f, 0))
+                    .ok();
+                fresh.no_spill = fresh.spill.is_none();
+            }
+        }
+        let stored = match (&mut fresh.spill, u32::try_from(value.len())) {
+            (Some((file, end)), Ok(len)) => match file.write_all_at(&value, *end) {
+                Ok(()) => {
+                    *end += u64::from(len);
+                    Stored::Spilled(*end - u64::from(len), len)
+                }
+                Err(_) => Stored::Memory(value),
+            },
+            _ => Stored::Memory(value),
+        };
+        fresh.map.insert(key, stored);
         self.used.lock().expect("cache poisoned").insert(key);
     }
 
@@ -148,39 +242,46 @@ impl BlobCache {
         }
     }
 
-    /// Loads a file written by [`BlobCache::save`]; a missing, old or damaged file is simply an
-    /// empty cache.
+    /// Indexes a file written by [`BlobCache::save`] (entries are read when asked for); a
+    /// missing, old or damaged file is simply an empty cache.
     pub(crate) fn load(&self, path: &Path) {
-        let Ok(mut f) = std::fs::File::open(path) else {
-            return;
-        };
-        let mut buf = Vec::new();
-        let head = 8 + LAYOUT.len();
-        if f.read_to_end(&mut buf).is_err()
-            || buf.len() < head
-            || &buf[..8] != self.format
-            || &buf[8..head] != LAYOUT
-        {
-            return;
+        self.spill_beside(path);
+        if let Ok(prev) = self.index(path) {
+            let _ = self.previous.set(prev);
         }
-        let mut map = HashMap::new();
-        let mut i = head;
-        while i + ENTRY_HEAD <= buf.len() {
-            let mut key = [0u8; 32];
-            key.copy_from_slice(&buf[i..i + 32]);
-            let len = u32::from_le_bytes(buf[i + 32..i + 36].try_into().expect("4 bytes")) as usize;
-            let check = &buf[i + 36..i + ENTRY_HEAD];
-            i += ENTRY_HEAD;
-            let Some(bytes) = buf.get(i..i + len) else {
+    }
+
+    /// Opens a cache file and reads where its entries are (not the entries).
+    fn index(&self, path: &Path) -> std::io::Result<Previous> {
+        let file = std::fs::File::open(path)?;
+        let total = file.metadata()?.len();
+        let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+        let mut head = [0u8; 12];
+        r.read_exact(&mut head)?;
+        if &head[..8] != self.format || &head[8..] != LAYOUT {
+            return Err(std::io::Error::other("not this cache's file"));
+        }
+        let mut index = HashMap::new();
+        let mut at = head.len() as u64;
+        let entry_head = ENTRY_HEAD as u64;
+        while at + entry_head <= total {
+            let mut entry = [0u8; ENTRY_HEAD];
+            r.read_exact(&mut entry)?;
+            let key: Key = entry[..32].try_into().expect("32 bytes");
+            let len = u32::from_le_bytes(entry[32..36].try_into().expect("4 bytes"));
+            let check: [u8; 16] = entry[36..].try_into().expect("16 bytes");
+            at += entry_head;
+            if at + u64::from(len) > total {
                 break; // a truncated last entry is left out
-            };
-            // A damaged entry is computed again, never served.
-            if entry_check(&key, bytes) == check {
-                map.insert(key, Arc::from(bytes));
             }
-            i += len;
+            index.insert(key, (at, len, check));
+            r.seek_relative(i64::from(len))?;
+            at += u64::from(len);
         }
-        *self.map.lock().expect("cache poisoned") = map;
+        Ok(Previous {
+            file: r.into_inner(),
+            index,
+        })
     }
 
     /// Writes the entries used by this build (so the file does not grow forever), atomically.
@@ -192,37 +293,107 @@ impl BlobCache {
             return Ok(());
         }
         let used = self.used.lock().expect("cache poisoned");
-        let map = self.map.lock().expect("cache poisoned");
-        if self.misses.load(Ordering::Relaxed) == 0 && used.len() == map.len() && path.exists() {
+        let fresh = self.fresh.lock().expect("cache poisoned");
+        let held = fresh.map.len() + self.previous.get().map_or(0, |p| p.index.len());
+        if self.misses.load(Ordering::Relaxed) == 0 && used.len() == held && path.exists() {
             return Ok(());
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        {
+        let result = (|| {
             let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
             w.write_all(self.format)?;
             w.write_all(LAYOUT)?;
             let mut keys: Vec<&Key> = used.iter().collect();
             keys.sort();
+            let mut buf = Vec::new();
             for k in keys {
-                if let Some(v) = map.get(k) {
-                    w.write_all(k)?;
-                    w.write_all(&(v.len() as u32).to_le_bytes())?;
-                    w.write_all(&entry_check(k, v))?;
-                    w.write_all(v)?;
-                }
+                let bytes: &[u8] = match (fresh.map.get(k), self.previous.get()) {
+                    (Some(Stored::Memory(b)), _) => b,
+                    (Some(&Stored::Spilled(at, len)), _) => {
+                        let Some((file, _)) = &fresh.spill else {
+                            continue;
+                        };
+                        buf.resize(len as usize, 0);
+                        file.read_exact_at(&mut buf, at)?;
+                        &buf
+                    }
+                    (None, Some(p)) => {
+                        let Some(&(at, len, check)) = p.index.get(k) else {
+                            continue;
+                        };
+                        buf.resize(len as usize, 0);
+                        p.file.read_exact_at(&mut buf, at)?;
+                        if entry_check(k, &buf) != check {
+                            continue; // damaged on disk: left out
+                        }
+                        &buf
+                    }
+                    (None, None) => continue,
+                };
+                w.write_all(k)?;
+                w.write_all(&(bytes.len() as u32).to_le_bytes())?;
+                w.write_all(&entry_check(k, bytes))?;
+                w.write_all(bytes)?;
             }
             w.flush()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
         }
-        std::fs::rename(&tmp, path)
+        result
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_spill_to_disk_and_read_back_in_the_same_build_and_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache/c.bin");
+        let a = BlobCache::new(b"TESTFMT1");
+        a.spill_beside(&path);
+        let big = vec![7u8; 100_000];
+        a.put([1; 32], Arc::from(&big[..]));
+        a.put([2; 32], Arc::from(&b"two"[..]));
+        {
+            let fresh = a.fresh.lock().unwrap();
+            assert!(fresh.spill.is_some(), "a spill file was made");
+            assert!(
+                fresh.map.values().all(|s| matches!(s, Stored::Spilled(..))),
+                "an entry was held in memory"
+            );
+        }
+        // Read back from the spill file by this build (a block highlighted twice).
+        assert_eq!(&*a.get(&[1; 32]).unwrap(), &big[..]);
+        assert_eq!(&*a.get(&[2; 32]).unwrap(), b"two");
+        a.save(&path).unwrap();
+        drop(a);
+        // The spill file has no name: only the cache file is left.
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        let b = BlobCache::new(b"TESTFMT1");
+        b.load(&path);
+        assert_eq!(&*b.get(&[1; 32]).unwrap(), &big[..]);
+        b.put([3; 32], Arc::from(&b"three"[..]));
+        assert_eq!(&*b.get(&[3; 32]).unwrap(), b"three");
+        // Saved over the file it reads the previous entries from.
+        b.save(&path).unwrap();
+        let c = BlobCache::new(b"TESTFMT1");
+        c.load(&path);
+        assert_eq!(&*c.get(&[1; 32]).unwrap(), &big[..]);
+        assert_eq!(&*c.get(&[3; 32]).unwrap(), b"three");
+        assert!(c.get(&[2; 32]).is_none(), "unused by the last build");
+        // Without a file, entries are held.
+        let d = BlobCache::new(b"TESTFMT1");
+        d.put([4; 32], Arc::from(&b"four"[..]));
+        assert_eq!(&*d.get(&[4; 32]).unwrap(), b"four");
+    }
 
     #[test]
     fn round_trip_keeps_only_used_entries() {

@@ -364,7 +364,7 @@ fn run(
     };
 
     let Loaded {
-        content,
+        mut content,
         parse,
         data,
         templates,
@@ -376,6 +376,12 @@ fn run(
     generated.images.add_to(&mut assets, &mut b.diags);
     b.check_links(&content, &bodies, &unloadable);
     let checked = b.check(&content, &bodies, &assets, templates)?;
+    // --- memory (issue 16): the markdown sources are rendered and checked; a one-off build
+    // writing its output reads only their front matter from here on.
+    if opts.mode != Mode::Check && !b.reuse.keeps_records() {
+        content.forget_bodies();
+    }
+    // ---
     let mut templates = checked.templates;
     let (mut inputs, functions) = b.contexts(
         &content,

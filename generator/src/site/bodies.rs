@@ -102,6 +102,12 @@ impl MarkdownCache {
         self.cache.load(&Self::path(root));
     }
 
+    /// Keeps the entries stored from now on in a spill file beside the site's cache file
+    /// until they are saved, not in memory (see [`BlobCache`]).
+    fn spill(&self, root: &Path) {
+        self.cache.spill_beside(&Self::path(root));
+    }
+
     /// Writes the entries this build used, after a build written to disk; a failure is a
     /// warning (the next build renders again).
     pub(super) fn save(&self, root: &Path, diags: &mut folio_content::diagnostics::Diagnostics) {
@@ -320,6 +326,9 @@ impl Build<'_> {
         let disk = prev.is_empty().then_some(&self.md_cache);
         // Stored only by a build whose cache is saved.
         let storing = self.site.mode == super::Mode::Write;
+        if storing {
+            self.md_cache.spill(&self.site.root);
+        }
         let highlighter: &Highlighter = &self.highlighter;
         let keep_bodies = self.reuse.keeps_records();
         // A file's previous rendering is reused when its body and the options are the same

@@ -135,6 +135,7 @@ impl Build<'_> {
             (&self.site.root, &self.site.theme, self.prev, self.touched);
         let (reuse, highlighter, md_cache) = (&self.reuse, &self.highlighter, &self.md_cache);
         let fresh_highlighter = self.highlighting && self.fresh_highlighter;
+        let keeps_memo = reuse.keeps_records();
         let load_opts = LoadOptions {
             drafts: self.opts.drafts,
         };
@@ -144,7 +145,15 @@ impl Build<'_> {
         ) = rayon::join(
             || {
                 let t = Instant::now();
-                let (c, d, p) = content::load_cached(root, load_opts, &prev.parse, touched);
+                // The parsed front matter is kept (with a copy of every file's text) only
+                // for a next build in this process (`folio serve`); at 10,000 pages it is
+                // some 100 MB a one-off build held for nothing.
+                let (c, d, p) = if keeps_memo {
+                    content::load_cached(root, load_opts, &prev.parse, touched)
+                } else {
+                    let (c, d) = content::load(root, load_opts);
+                    (c, d, content::ParseCache::default())
+                };
                 (c, d, p, t.elapsed())
             },
             || {
