@@ -206,6 +206,13 @@ impl LiveSite {
         let mut announced: Option<(Files, Rebuild)> = None;
         let mut on_ready = |site: site::Ready| {
             let mut r = diff(previous, &site.files);
+            // Pages first only when pages are all that changed so far: the early site is the
+            // previous files overlaid with the new ones, so it cannot say that a stylesheet or
+            // script was renamed (the tabs swap stylesheets in place on a rename, which needs
+            // the old name gone); such a rebuild is announced once, finished.
+            if r.changed.iter().any(|p| !p.ends_with(".html")) {
+                return;
+            }
             r.rendered = site.rendered;
             r.phases = site.phases;
             r.elapsed = started.elapsed();

@@ -701,6 +701,17 @@ fn pages_are_handed_over_early_only_when_nothing_after_them_changes_how_they_are
     assert!(e.ready.changed.iter().any(|f| f == page), "{:?}", e.ready);
     assert!(!e.rest.changed.iter().any(|f| f == page), "announced twice");
 
+    // A stylesheet edit renames the (content-hashed) sheet: the early site, the previous
+    // files overlaid with the new ones, could not say the old name is gone, so the rebuild is
+    // announced once, finished, with the rename the tabs swap in place.
+    site.write("static/extra.css", "body { margin: 1px; }\n");
+    live.rebuild(&[root.join("static/extra.css")]).unwrap();
+    site.write("static/extra.css", "body { margin: 2px; }\n");
+    let (early, r) = rebuild_early(&mut live, root, "static/extra.css");
+    assert!(early.is_none(), "a stylesheet edit: not handed over early");
+    assert!(r.css_only && r.css_renames.len() == 1, "{r:?}");
+    assert_fresh(&live, root, "stylesheet edit");
+
     // New inline code (a template with an inline script): the CSP hashes change, so nothing
     // is handed over before the headers are.
     site.write(
