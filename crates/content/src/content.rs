@@ -23,8 +23,9 @@ pub struct SourceFile {
     pub shown: PathBuf,
     /// Path under `content/` with `/` separators: what `@/…` links name.
     pub content_path: String,
-    /// The whole file.
-    pub text: String,
+    /// The whole file (shared with serve's cache of unchanged files: a rebuild does not copy
+    /// the text of every file it did not read again).
+    pub text: Arc<str>,
     /// Where the markdown body starts in `text`.
     pub body_offset: usize,
 }
@@ -211,8 +212,8 @@ impl Content {
             .map(|p| &mut p.file)
             .chain(self.sections.values_mut().filter_map(|s| s.file.as_mut()));
         for f in files {
-            f.text.truncate(f.body_offset);
-            f.text.shrink_to_fit();
+            let head: Arc<str> = Arc::from(&f.text[..f.body_offset]);
+            f.text = head;
         }
     }
 
@@ -463,7 +464,7 @@ impl ParseCache {
 
 /// A file's parsed front matter and the text it was parsed from.
 struct CachedHeader {
-    text: String,
+    text: Arc<str>,
     /// The file's stamp just before it was read, and when that was.
     stamp: Option<Stamp>,
     read_at: std::time::SystemTime,
@@ -799,7 +800,7 @@ fn read_one(
     let text = match &vouched {
         Some(h) => h.text.clone(),
         None => match crate::diagnostics::read_text(&path, &shown) {
-            Ok(t) => t,
+            Ok(t) => Arc::from(t),
             Err(d) => return (Err(d.into()), None),
         },
     };
@@ -860,7 +861,7 @@ fn read_parsed(
     kind: Kind,
     bundle_assets: &HashMap<PathBuf, Vec<PathBuf>>,
     opts: LoadOptions,
-    text: String,
+    text: Arc<str>,
     parsed: Result<(usize, Header), FmError>,
     shown: PathBuf,
 ) -> Result<Loaded, Diagnostics> {
@@ -887,7 +888,7 @@ fn read_parsed(
                 path: path.clone(),
                 shown: shown.clone(),
                 content_path,
-                text: String::new(),
+                text: Arc::from(""),
                 body_offset,
             };
             let file = SourceFile { text, ..file };
