@@ -86,10 +86,10 @@ pub(crate) struct BlobCache {
 }
 
 /// A cache file read by [`BlobCache::load`]: open, with where each entry's bytes are.
-struct Previous {
-    file: std::fs::File,
+pub(crate) struct Previous {
+    pub(crate) file: std::fs::File,
     /// Key → (offset of the bytes, length, check).
-    index: HashMap<Key, (u64, u32, [u8; 16])>,
+    pub(crate) index: HashMap<Key, (u64, u32, [u8; 16])>,
 }
 
 /// Where one of this build's entries is.
@@ -253,35 +253,9 @@ impl BlobCache {
 
     /// Opens a cache file and reads where its entries are (not the entries).
     fn index(&self, path: &Path) -> std::io::Result<Previous> {
-        let file = std::fs::File::open(path)?;
-        let total = file.metadata()?.len();
-        let mut r = std::io::BufReader::with_capacity(1 << 16, file);
-        let mut head = [0u8; 12];
-        r.read_exact(&mut head)?;
-        if &head[..8] != self.format || &head[8..] != LAYOUT {
-            return Err(std::io::Error::other("not this cache's file"));
-        }
-        let mut index = HashMap::new();
-        let mut at = head.len() as u64;
-        let entry_head = ENTRY_HEAD as u64;
-        while at + entry_head <= total {
-            let mut entry = [0u8; ENTRY_HEAD];
-            r.read_exact(&mut entry)?;
-            let key: Key = entry[..32].try_into().expect("32 bytes");
-            let len = u32::from_le_bytes(entry[32..36].try_into().expect("4 bytes"));
-            let check: [u8; 16] = entry[36..].try_into().expect("16 bytes");
-            at += entry_head;
-            if at + u64::from(len) > total {
-                break; // a truncated last entry is left out
-            }
-            index.insert(key, (at, len, check));
-            r.seek_relative(i64::from(len))?;
-            at += u64::from(len);
-        }
-        Ok(Previous {
-            file: r.into_inner(),
-            index,
-        })
+        let mut magic = self.format.to_vec();
+        magic.extend_from_slice(LAYOUT);
+        index_file(path, &magic)
     }
 
     /// Writes the entries used by this build (so the file does not grow forever), atomically.
@@ -346,6 +320,41 @@ impl BlobCache {
         }
         result
     }
+}
+
+/// Opens a file of checked entries (`magic`, then key, length, check and bytes per entry: the
+/// layout of [`BlobCache`] files and of the page store) and reads where its entries are, not
+/// the entries; a truncated last entry is left out.
+pub(crate) fn index_file(path: &Path, magic: &[u8]) -> std::io::Result<Previous> {
+    let file = std::fs::File::open(path)?;
+    let total = file.metadata()?.len();
+    let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut head = vec![0u8; magic.len()];
+    r.read_exact(&mut head)?;
+    if head != magic {
+        return Err(std::io::Error::other("not this cache's file"));
+    }
+    let mut index = HashMap::new();
+    let mut at = head.len() as u64;
+    let entry_head = ENTRY_HEAD as u64;
+    while at + entry_head <= total {
+        let mut entry = [0u8; ENTRY_HEAD];
+        r.read_exact(&mut entry)?;
+        let key: Key = entry[..32].try_into().expect("32 bytes");
+        let len = u32::from_le_bytes(entry[32..36].try_into().expect("4 bytes"));
+        let check: [u8; 16] = entry[36..].try_into().expect("16 bytes");
+        at += entry_head;
+        if at + u64::from(len) > total {
+            break; // a truncated last entry is left out
+        }
+        index.insert(key, (at, len, check));
+        r.seek_relative(i64::from(len))?;
+        at += u64::from(len);
+    }
+    Ok(Previous {
+        file: r.into_inner(),
+        index,
+    })
 }
 
 #[cfg(test)]

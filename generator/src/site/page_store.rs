@@ -15,27 +15,18 @@
 //! is rendered again, never served. A file of the unchecked layout (`FOLIOPG2`, an earlier
 //! folio's) is an empty cache.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufWriter, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use crate::cache::{entry_check as check, Key, Stats};
+use crate::cache::{entry_check as check, Key, Previous, Stats};
 
 /// What the file starts with.
 const FORMAT: &[u8; 8] = b"FOLIOPG3";
-/// An entry's key, length and check.
-const HEAD: u64 = 32 + 4 + 16;
-
-/// The previous cache file: open, with where each entry's bytes are.
-struct Previous {
-    file: File,
-    /// Key → (offset of the bytes, length, check).
-    index: HashMap<Key, (u64, u32, [u8; 16])>,
-}
 
 /// The entries rendered by this build, appended in the file's own layout.
 struct Spill {
@@ -226,36 +217,9 @@ fn open_spill(cache: &Path) -> io::Result<Spill> {
     })
 }
 
-/// Opens a cache file and reads where its entries are (not the entries).
+/// Opens the page store's file and reads where its entries are (not the entries).
 fn index(path: &Path) -> io::Result<Previous> {
-    let file = File::open(path)?;
-    let total = file.metadata()?.len();
-    let mut r = BufReader::with_capacity(1 << 16, file);
-    let mut head = [0u8; 8];
-    r.read_exact(&mut head)?;
-    if &head != FORMAT {
-        return Err(io::Error::other("not a page cache"));
-    }
-    let mut index = HashMap::new();
-    let mut at = 8u64;
-    while at + HEAD <= total {
-        let mut entry = [0u8; HEAD as usize];
-        r.read_exact(&mut entry)?;
-        let key: Key = entry[..32].try_into().expect("32 bytes");
-        let len = u32::from_le_bytes(entry[32..36].try_into().expect("4 bytes"));
-        let sum: [u8; 16] = entry[36..].try_into().expect("16 bytes");
-        at += HEAD;
-        if at + u64::from(len) > total {
-            break; // a truncated last entry is left out
-        }
-        index.insert(key, (at, len, sum));
-        r.seek_relative(i64::from(len))?;
-        at += u64::from(len);
-    }
-    Ok(Previous {
-        file: r.into_inner(),
-        index,
-    })
+    crate::cache::index_file(path, FORMAT)
 }
 
 #[cfg(test)]
