@@ -36,6 +36,7 @@ mod search;
 mod security;
 mod shortcodes;
 pub mod site;
+mod spill;
 mod templates;
 mod theme;
 mod xterm;

@@ -170,15 +170,16 @@ pub(crate) fn page_summary(cfg: &Config, p: &Page, r: &Rendered) -> Value {
 
 /// The `page` variable of a page's own template: the summary fields plus the body, the table of
 /// contents, the demo and the neighbours in its section.
+/// `html` is the rendered body (`r.html`, or read back from where the build wrote it out).
 pub(crate) fn page_full(
     mut summary: Value,
     p: &Page,
-    r: &Rendered,
+    (r, html): (&Rendered, String),
     lower: Option<&Value>,
     higher: Option<&Value>,
 ) -> Value {
     let o = summary.as_object_mut().expect("object");
-    o.insert("content".into(), Value::String(r.html.clone()));
+    o.insert("content".into(), Value::String(html));
     o.insert(
         "toc".into(),
         serde_json::to_value(&r.toc).unwrap_or(Value::Null),
@@ -288,39 +289,41 @@ pub(crate) fn pager_path(section_path: &str, n: usize) -> String {
     }
 }
 
-/// Splits a section's pages into list pages.
-pub(crate) fn paginate(s: &Section, pages: &[Value]) -> Vec<Pager> {
+/// List page `k` (1-based) of a paginated section, made when that page is rendered: only
+/// its own pages' summaries are copied (all the pagers of a section, made at once and kept,
+/// held a copy of every summary: ~60 MB at 10,000 pages). `None` past the last page or
+/// when the section is not paginated.
+pub(crate) fn pager(s: &Section, pages: &[Value], k: usize) -> Option<Pager> {
     let per = s.paginate_by();
-    if per == 0 {
-        return vec![];
-    }
     let n = s.pager_count();
-    (1..=n)
-        .map(|k| Pager {
-            current_index: k,
-            number_pagers: n,
-            total_pages: s.pages.len(),
-            first: pager_path(&s.path, 1),
-            last: pager_path(&s.path, n),
-            previous: (k > 1).then(|| pager_path(&s.path, k - 1)),
-            next: (k < n).then(|| pager_path(&s.path, k + 1)),
-            pages: s
-                .pages
-                .iter()
-                .skip((k - 1) * per)
-                .take(per)
-                .map(|&i| pages[i].clone())
-                .collect(),
-        })
-        .collect()
+    if per == 0 || k == 0 || k > n {
+        return None;
+    }
+    Some(Pager {
+        current_index: k,
+        number_pagers: n,
+        total_pages: s.pages.len(),
+        first: pager_path(&s.path, 1),
+        last: pager_path(&s.path, n),
+        previous: (k > 1).then(|| pager_path(&s.path, k - 1)),
+        next: (k < n).then(|| pager_path(&s.path, k + 1)),
+        pages: s
+            .pages
+            .iter()
+            .skip((k - 1) * per)
+            .take(per)
+            .map(|&i| pages[i].clone())
+            .collect(),
+    })
 }
 
-/// The Atom feed of the newest dated pages.
-pub(crate) fn atom<R: std::borrow::Borrow<Rendered>>(
+/// The Atom feed of the newest dated pages; `html(i)` is page `i`'s rendered body (read
+/// only for the pages in the feed).
+pub(crate) fn atom<'h>(
     cfg: &Config,
     content: &Content,
-    rendered: &[R],
-) -> String {
+    html: impl Fn(usize) -> std::io::Result<std::borrow::Cow<'h, str>>,
+) -> std::io::Result<String> {
     let mut dated: Vec<usize> = (0..content.pages.len())
         .filter(|&i| content.pages[i].meta.date.is_some())
         .collect();
@@ -369,7 +372,7 @@ pub(crate) fn atom<R: std::borrow::Borrow<Rendered>>(
     x.push_str("  <generator uri=\"https://github.com/folio-ssg/folio\">folio</generator>\n");
     for i in dated {
         let p = &content.pages[i];
-        let r: &Rendered = rendered[i].borrow();
+        let body = html(i)?;
         let link = cfg.permalink(&p.path);
         let published = p
             .meta
@@ -405,15 +408,12 @@ pub(crate) fn atom<R: std::borrow::Borrow<Rendered>>(
         x.push_str(&format!(
             "    <content type=\"html\" xml:base=\"{}\">{}</content>\n",
             escape(&link),
-            escape(&crate::base_path::rewrite_fragment(
-                &r.html,
-                cfg.base_path()
-            ))
+            escape(&crate::base_path::rewrite_fragment(&body, cfg.base_path()))
         ));
         x.push_str("  </entry>\n");
     }
     x.push_str("</feed>\n");
-    x
+    Ok(x)
 }
 
 /// `sitemap.xml`: every page, rendered section and tag page.

@@ -58,6 +58,9 @@ pub(crate) struct Doc<'a> {
     /// Its rendered body (the same `Arc` as the previous build's when the markdown stage
     /// reused it: then the page is not even hashed again).
     pub(crate) body: &'a Arc<Rendered>,
+    /// Its rendered body's HTML: `body.html`, or where a one-off build wrote it out
+    /// (`crate::spill`), read once when the page is indexed.
+    pub(crate) html: crate::spill::Text<'a>,
 }
 
 /// The index's files, by output path, and their total size.
@@ -136,7 +139,7 @@ pub(crate) fn build(
     include_code: bool,
     prev: &DocCache,
     disk: Option<&Path>,
-) -> (Index, DocCache) {
+) -> std::io::Result<(Index, DocCache)> {
     // The disk cache only stands in for a missing memo (a first build in this process).
     let disk = disk.filter(|_| prev.parts.is_empty());
     let blobs = Disk {
@@ -157,31 +160,32 @@ pub(crate) fn build(
                     && *k.section == *d.section
                     && k.include_code == include_code
                 {
-                    return k.clone();
+                    return Ok(k.clone());
                 }
             }
-            let key = part_key(d, include_code);
+            let html = d.html.read()?;
+            let key = part_key(d, &html, include_code);
             let part = match prev.parts.get(d.path) {
                 Some(k) if k.key == key => k.part.clone(),
                 _ => match blobs.get(&key).and_then(DocPart::from_bytes) {
                     Some(p) => Arc::new(p),
                     None => {
-                        let p = DocPart::new(d, include_code);
+                        let p = DocPart::new(d, &html, include_code);
                         blobs.put(key, p.bytes());
                         Arc::new(p)
                     }
                 },
             };
-            Kept {
+            Ok(Kept {
                 key,
                 title: d.title.into(),
                 section: d.section.into(),
                 include_code,
                 body: d.body.clone(),
                 part,
-            }
+            })
         })
-        .collect();
+        .collect::<std::io::Result<_>>()?;
     let parts: Vec<Arc<DocPart>> = kept.iter().map(|k| k.part.clone()).collect();
     let paths: Vec<&[u8]> = docs.iter().map(|d| d.path.as_bytes()).collect();
     let ids = digest(&[b'i', u8::from(include_code)], &paths);
@@ -255,14 +259,14 @@ pub(crate) fn build(
             .collect(),
         groups,
     };
-    (
+    Ok((
         Index {
             files,
             bytes,
             dir: "search/s".to_string(),
         },
         memo,
-    )
+    ))
 }
 
 /// The on-disk cache of this build (`folio build`), or none (`folio serve`, tests in memory:
@@ -423,7 +427,7 @@ fn prefix_len(t: &str, chars: usize) -> usize {
 
 /// A digest of everything a page's part is made from, and of the program that makes it
 /// (`cache::program_id`: another build of folio never takes this one's cached parts).
-fn part_key(d: &Doc<'_>, include_code: bool) -> Key {
+fn part_key(d: &Doc<'_>, html: &str, include_code: bool) -> Key {
     digest(
         &[b'p', u8::from(include_code)],
         &[
@@ -431,7 +435,7 @@ fn part_key(d: &Doc<'_>, include_code: bool) -> Key {
             d.path.as_bytes(),
             d.title.as_bytes(),
             d.section.as_bytes(),
-            d.body.html.as_bytes(),
+            html.as_bytes(),
         ],
     )
 }
@@ -553,6 +557,7 @@ mod tests {
                 title: "T",
                 section: "",
                 body: b,
+                html: crate::spill::Text::Memory(&b.html),
             })
             .collect()
     }
@@ -564,9 +569,9 @@ mod tests {
             .collect();
         let paths: Vec<String> = (0..400).map(|i| format!("/x/{i:03}/")).collect();
         let docs = docs(&paths, &bodies);
-        let (idx, cache) = build(&docs, false, &DocCache::new(), None);
+        let (idx, cache) = build(&docs, false, &DocCache::new(), None).unwrap();
         // A second build reuses every page's part and writes the same files.
-        let (again, _) = build(&docs, false, &cache, None);
+        let (again, _) = build(&docs, false, &cache, None).unwrap();
         assert_eq!(again.files, idx.files);
         let manifest: serde_json::Value = serde_json::from_slice(&idx.files[0].1).unwrap();
         let shards = manifest["shards"].as_object().unwrap();
@@ -600,7 +605,7 @@ mod tests {
         };
         let paths: Vec<String> = (0..300).map(|i| format!("/n/{i:03}/")).collect();
         let mut bodies: Vec<Arc<Rendered>> = (0..300).map(|i| body(text(i, 0))).collect();
-        let (_, mut memo) = build(&docs(&paths, &bodies), false, &DocCache::new(), None);
+        let (_, mut memo) = build(&docs(&paths, &bodies), false, &DocCache::new(), None).unwrap();
         for round in 1..4 {
             // Edit a few pages (new words, words gone, one emptied), keep the others' Arcs.
             for i in [round, 40 + round * 7, 299 - round] {
@@ -611,8 +616,8 @@ mod tests {
                 });
             }
             let d = docs(&paths, &bodies);
-            let (inc, next) = build(&d, false, &memo, None);
-            let (scratch, _) = build(&d, false, &DocCache::new(), None);
+            let (inc, next) = build(&d, false, &memo, None).unwrap();
+            let (scratch, _) = build(&d, false, &DocCache::new(), None).unwrap();
             assert!(inc.files == scratch.files, "round {round}");
             // Made incrementally: most groups are the previous build's own.
             let (old, new) = (memo.groups.as_ref().unwrap(), next.groups.as_ref().unwrap());

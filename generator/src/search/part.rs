@@ -42,8 +42,9 @@ struct Store<'a> {
 impl DocPart {
     /// Indexes one page: its text from the rendered body, its terms weighted by where they
     /// are, its store.
-    pub(crate) fn new(d: &Doc<'_>, include_code: bool) -> DocPart {
-        let text = extract(&d.body.html, include_code);
+    /// `html` is the page's rendered body (read by the caller from wherever it is kept).
+    pub(crate) fn new(d: &Doc<'_>, html: &str, include_code: bool) -> DocPart {
+        let text = extract(html, include_code);
         let mut weights: HashMap<String, u32> = HashMap::new();
         let mut add = |t: String, w: u32| {
             let e = weights.entry(t).or_insert(0);
@@ -156,8 +157,9 @@ mod tests {
             title: "Übergröße tide",
             section: "Notes",
             body: &body,
+            html: crate::spill::Text::Memory(&body.html),
         };
-        let part = DocPart::new(&d, false);
+        let part = DocPart::new(&d, &body.html, false);
         // tide: 10 (title) + 4 (heading) + 3 (the text, heading included).
         assert_eq!(
             part.terms().collect::<Vec<_>>(),

@@ -22,6 +22,7 @@ use crate::highlight::{self, Highlighter};
 use crate::images::Images;
 use crate::markdown::{RenderOptions, Rendered};
 use crate::shortcodes;
+use crate::spill::{Span, Text, TextSpill};
 use crate::templates::Templates;
 use folio_content::content::{self, Content};
 use folio_content::diagnostics::Diagnostic;
@@ -245,9 +246,23 @@ pub(super) struct Bodies {
     pub(super) section_rendered: HashMap<String, Arc<Rendered>>,
     /// Bodies reused (hits) and rendered (misses).
     pub(super) stats: crate::cache::Stats,
+    /// Where a one-off build wrote its pages' HTML out (see [`Build::markdown`]), and
+    /// where each page's went (`None`: still in its `Rendered`).
+    spill: Option<TextSpill>,
+    spans: Vec<Option<Span>>,
 }
 
 impl Bodies {
+    /// Page `i`'s rendered HTML, wherever it is kept: what the page's template, the feed
+    /// and the search index read (never `rendered[i].html` directly, which is empty once
+    /// written out).
+    pub(super) fn page_html(&self, i: usize) -> Text<'_> {
+        match (&self.spill, self.spans.get(i).copied().flatten()) {
+            (Some(spill), Some(span)) => Text::Spilled(spill, span),
+            _ => Text::Memory(&self.rendered[i].html),
+        }
+    }
+
     /// Every `http(s)` link of every body, where it is written.
     pub(super) fn external_links(&self, content: &Content) -> Vec<crate::linkcheck::ExternalLink> {
         let pages = content.pages.iter().map(|p| &p.file).zip(&self.rendered);
@@ -376,11 +391,33 @@ impl Build<'_> {
             }
             Arc::new(e)
         };
-        let pages: Vec<Arc<MdEntry>> = content
+        // --- memory (issue 16): a one-off build writing its output holds no page's HTML
+        // from here to the phases that read it (its template, the feed, the search index):
+        // each is written to an unnamed file on the site's disk as soon as it is rendered,
+        // and read back by each of them (~250 MB at 10,000 pages). `folio serve` keeps them
+        // (its next build reuses them), as does a build in memory or a check. Where the file
+        // cannot be made, the bodies stay in memory.
+        let spill = (storing && !keep_bodies)
+            .then(|| TextSpill::new_in(&self.site.root.join(".folio/cache")).ok())
+            .flatten();
+        let spill_html = |e: &mut Arc<MdEntry>| -> Option<Span> {
+            let s = spill.as_ref()?;
+            // Only an entry made by this build is unshared (one reused from a memo is not).
+            let full = Arc::get_mut(&mut Arc::get_mut(e)?.full)?;
+            let span = s.put(&full.html).ok()?;
+            full.html = String::new();
+            Some(span)
+        };
+        let (pages, spans): (Vec<Arc<MdEntry>>, Vec<Option<Span>>) = content
             .pages
             .par_iter()
-            .map(|p| markdown(&p.file, &p.path))
-            .collect();
+            .map(|p| {
+                let mut e = markdown(&p.file, &p.path);
+                let span = spill_html(&mut e);
+                (e, span)
+            })
+            .unzip();
+        // ---
         let sections: HashMap<String, Arc<MdEntry>> = content
             .sections
             .par_iter()
@@ -403,6 +440,8 @@ impl Build<'_> {
             rendered,
             section_rendered,
             stats,
+            spill,
+            spans,
         }
     }
 

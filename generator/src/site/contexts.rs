@@ -126,9 +126,6 @@ pub(super) struct ContextValues {
     pub(super) summaries: Arc<Vec<Value>>,
     /// Per section, its `section` variable.
     pub(super) sections: HashMap<String, Value>,
-    /// Per section, its list pages' pagers, made on first use: a rebuild that reuses a
-    /// section's list pages never copies its page summaries into pagers.
-    pagers: HashMap<String, OnceLock<Vec<Pager>>>,
 }
 
 impl ContextValues {
@@ -153,27 +150,16 @@ impl ContextValues {
                 (k.clone(), full)
             })
             .collect();
-        let pagers = content
-            .sections
-            .keys()
-            .map(|k| (k.clone(), OnceLock::new()))
-            .collect();
         ContextValues {
             config,
             summaries,
             sections,
-            pagers,
         }
     }
 
-    /// The pagers of a section's list pages.
-    pub(super) fn pagers(&self, content: &Content, key: &str) -> Option<&Vec<Pager>> {
-        let s = content.sections.get(key)?;
-        Some(
-            self.pagers
-                .get(key)?
-                .get_or_init(|| render::paginate(s, &self.summaries)),
-        )
+    /// The pager of a section's list page `n` (1-based), made for that page alone.
+    pub(super) fn pager(&self, content: &Content, key: &str, n: usize) -> Option<Pager> {
+        render::pager(content.sections.get(key)?, &self.summaries, n)
     }
 }
 
@@ -218,7 +204,6 @@ impl RenderInputs<'_> {
         self.tags_ctx = Vec::new();
         self.values.summaries = Arc::new(Vec::new());
         self.values.sections = HashMap::new();
-        self.values.pagers = HashMap::new();
     }
 
     /// The rendered markdown of page `i`.

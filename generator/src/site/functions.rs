@@ -172,7 +172,7 @@ fn register_get_section(
     let section_digests = {
         let (secs, entries) = (secs.clone(), entries.to_vec());
         let own: OnceLock<HashMap<String, Key>> = OnceLock::new();
-        move |path: &str| -> Option<Key> {
+        move |path: &str, metadata_only: bool, attribute: Option<&[String]>| -> Option<Key> {
             let own = own.get_or_init(|| {
                 secs.iter()
                     .map(|(path, (v, _))| {
@@ -188,7 +188,18 @@ fn register_get_section(
             let reads = super::fields::current();
             let mut h = blake3::Hasher::new();
             h.update(own.get(path)?);
+            if metadata_only {
+                h.update(b"metadata_only");
+                return Some(*h.finalize().as_bytes());
+            }
             for &i in pages {
+                // Pages picked by an attribute depend on it, whatever the template reads.
+                if let Some(path) = attribute {
+                    let v = path.iter().try_fold(&entries[i].value, |v, k| v.get(k));
+                    let v = serde_json::to_vec(&v).unwrap_or_default();
+                    h.update(&(v.len() as u64).to_le_bytes());
+                    h.update(&v);
+                }
                 let d = match &reads {
                     Some(r) => entries[i].listed_digest(r),
                     None => entries[i].digest().clone(),
@@ -207,6 +218,8 @@ fn register_get_section(
         move |args: &HashMap<String, Value>| {
             let path = arg_str(args, "path", "get_section")?;
             let required = arg_required(args, "get_section")?;
+            let metadata_only = arg_metadata_only(args)?;
+            let pick = Pick::from_args(args)?;
             if !required && !secs.contains_key(path.trim_start_matches("@/")) {
                 return Ok(Value::Null);
             }
@@ -214,8 +227,15 @@ fn register_get_section(
                 .map(|(v, pages)| {
                     let mut v = v.clone();
                     // get_section lists every page, paginated or not (a large section's
-                    // summaries are copied side by side).
-                    v["pages"] = Value::Array(pages.par_iter().map(|&i| all[i].clone()).collect());
+                    // summaries are copied side by side), unless only its own fields
+                    // are asked for.
+                    v["pages"] = if metadata_only {
+                        Value::Array(Vec::new())
+                    } else if pick.is_all() {
+                        Value::Array(pages.par_iter().map(|&i| all[i].clone()).collect())
+                    } else {
+                        Value::Array(pick.pages(pages, &all))
+                    };
                     v
                 })
                 .ok_or_else(|| {
@@ -226,7 +246,10 @@ fn register_get_section(
             let Some(Value::String(path)) = args.get("path") else {
                 return None;
             };
-            section_digests(path.trim_start_matches("@/"))
+            let metadata_only = arg_metadata_only(args).ok()?;
+            let pick = Pick::from_args(args).ok()?;
+            let attribute = pick.attribute.as_ref().map(|(path, _)| &path[..]);
+            section_digests(path.trim_start_matches("@/"), metadata_only, attribute)
         },
     );
 }
@@ -241,6 +264,87 @@ fn arg_required(args: &HashMap<String, Value>, f: &str) -> tera::Result<bool> {
         Some(other) => Err(tera::Error::msg(format!(
             "{f}: `required` must be true or false, got {other}"
         ))),
+    }
+}
+
+/// `get_section`'s optional `metadata_only` argument (Zola's; default false): the section
+/// without its pages, for a template that shows only its title, count or `extra` — a copy
+/// of every page's summary (megabytes in a large section) for nothing otherwise.
+fn arg_metadata_only(args: &HashMap<String, Value>) -> tera::Result<bool> {
+    match args.get("metadata_only") {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(tera::Error::msg(format!(
+            "get_section: `metadata_only` must be true or false, got {other}"
+        ))),
+    }
+}
+
+/// Which of a section's pages `get_section` returns, from its optional `attribute`, `value`
+/// and `limit` arguments: the pages whose `attribute` (a dotted path, `extra.featured`)
+/// equals `value` (as Tera's `filter` filter picks them), at most `limit` of them, in the
+/// section's order. A home page that shows a section's three newest or featured pages asks
+/// for them, instead of a copy of every page's summary it then filters in the template:
+/// at 10,000 pages that copy, and Tera's copies of it, were ~200 MB for one render.
+struct Pick {
+    attribute: Option<(Vec<String>, Value)>,
+    limit: Option<usize>,
+}
+
+impl Pick {
+    fn from_args(args: &HashMap<String, Value>) -> tera::Result<Pick> {
+        let attribute = match (args.get("attribute"), args.get("value")) {
+            (None, None) => None,
+            (Some(Value::String(a)), Some(v)) if !a.is_empty() => {
+                Some((a.split('.').map(str::to_string).collect(), v.clone()))
+            }
+            (Some(Value::String(_)), None) => {
+                return Err(tera::Error::msg(
+                    "get_section: `attribute` needs a `value` to compare it with",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(tera::Error::msg(
+                    "get_section: `value` needs the `attribute` it is compared with",
+                ))
+            }
+            (Some(other), _) => {
+                return Err(tera::Error::msg(format!(
+                "get_section: `attribute` must be a field's name (`extra.featured`), got {other}"
+            )))
+            }
+        };
+        let limit = match args.get("limit") {
+            None => None,
+            Some(v) => match v.as_u64() {
+                Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+                None => {
+                    return Err(tera::Error::msg(format!(
+                        "get_section: `limit` must be a whole number of pages, got {v}"
+                    )))
+                }
+            },
+        };
+        Ok(Pick { attribute, limit })
+    }
+
+    fn is_all(&self) -> bool {
+        self.attribute.is_none() && self.limit.is_none()
+    }
+
+    /// The picked pages' summaries, of `pages` (indices into `all`).
+    fn pages(&self, pages: &[usize], all: &[Value]) -> Vec<Value> {
+        let matches = |v: &Value| match &self.attribute {
+            None => true,
+            Some((path, want)) => path.iter().try_fold(v, |v, k| v.get(k)) == Some(want),
+        };
+        pages
+            .iter()
+            .map(|&i| &all[i])
+            .filter(|v| matches(v))
+            .take(self.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect()
     }
 }
 

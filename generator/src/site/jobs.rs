@@ -96,10 +96,10 @@ pub(super) fn job_template<'a>(job: &Job, inputs: &'a RenderInputs<'_>) -> &'a s
 }
 
 /// The context a job is rendered with.
-fn job_context<'a>(job: &Job, inputs: &'a RenderInputs<'_>) -> JobContext<'a> {
+fn job_context<'a>(job: &Job, inputs: &'a RenderInputs<'_>) -> Result<JobContext<'a>, Diagnostic> {
     match job {
         Job::Page(i) => page_context(*i, inputs),
-        Job::List(list) => list_context(list, inputs, &inputs.values),
+        Job::List(list) => Ok(list_context(list, inputs, &inputs.values)),
     }
 }
 
@@ -110,16 +110,23 @@ fn insert_path(ctx: &mut Context, inputs: &RenderInputs<'_>, path: &str) {
 }
 
 /// The context of page `i`'s own template.
-fn page_context<'a>(i: usize, inputs: &'a RenderInputs<'_>) -> JobContext<'a> {
+fn page_context<'a>(i: usize, inputs: &'a RenderInputs<'_>) -> Result<JobContext<'a>, Diagnostic> {
     let (content, values) = (inputs.content, &inputs.values);
     let p = &content.pages[i];
+    let html = inputs.bodies.page_html(i).read().map_err(|e| {
+        Diagnostic::error(
+            &p.file.shown,
+            None,
+            format!("cannot read back its rendered body from the build's temporary file in .folio/cache: {e}"),
+        )
+    })?;
     let mut ctx = Context::new();
     ctx.insert("config", &values.config);
     let (lower, higher) = neighbours(content, i, &values.summaries);
     let mut page = render::page_full(
         values.summaries[i].clone(),
         p,
-        &inputs.body(i).full,
+        (&inputs.body(i).full, html.into_owned()),
         lower,
         higher,
     );
@@ -139,11 +146,11 @@ fn page_context<'a>(i: usize, inputs: &'a RenderInputs<'_>) -> JobContext<'a> {
     );
     insert_path(&mut ctx, inputs, &p.path);
     let (name, _, _) = page_template(content, p);
-    JobContext {
+    Ok(JobContext {
         template: name,
         ctx,
         shown: Some(p.file.shown.clone()),
-    }
+    })
 }
 
 /// The context of a list job, made of `values`: the real ones to render, stand-ins for a
@@ -163,8 +170,8 @@ pub(super) fn list_context<'a>(
             let s = &content.sections[key];
             ctx.insert("section", &values.sections[key]);
             let path = render::pager_path(&s.path, *n);
-            if let Some(pager) = values.pagers(content, key).and_then(|p| p.get(n - 1)) {
-                ctx.insert("paginator", pager);
+            if let Some(pager) = values.pager(content, key, *n) {
+                ctx.insert("paginator", &pager);
             }
             insert_path(&mut ctx, inputs, &path);
             let shown = s
@@ -282,17 +289,21 @@ impl Build<'_> {
                     None => {
                         count.fetch_add(1, Ordering::Relaxed);
                         paths.lock().expect("poisoned").push(out.clone());
-                        let jc = job_context(job, inputs);
-                        reuse
-                            .render(i, jc.template, &jc.ctx, &render_html)
-                            .map(Arc::new)
-                            .map_err(|mut d| {
-                                if let Some(shown) = &jc.shown {
-                                    d.message =
-                                        format!("{} (rendering {})", d.message, shown.display());
-                                }
-                                d
-                            })
+                        job_context(job, inputs).and_then(|jc| {
+                            reuse
+                                .render(i, jc.template, &jc.ctx, &render_html)
+                                .map(Arc::new)
+                                .map_err(|mut d| {
+                                    if let Some(shown) = &jc.shown {
+                                        d.message = format!(
+                                            "{} (rendering {})",
+                                            d.message,
+                                            shown.display()
+                                        );
+                                    }
+                                    d
+                                })
+                        })
                     }
                 };
                 let kept = match result {

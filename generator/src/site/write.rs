@@ -131,13 +131,18 @@ impl Build<'_> {
         let ((atom, sitemap), projects) = rayon::join(
             || {
                 rayon::join(
-                    || render::atom(cfg, content, &inputs.bodies.rendered),
+                    || render::atom(cfg, content, |i| inputs.bodies.page_html(i).read()),
                     || render::sitemap(cfg, &sitemap_entries(content, inputs.tags)),
                 )
             },
             || render::projects_json(cfg, content),
         );
-        write("atom.xml", atom.as_bytes());
+        match atom {
+            Ok(atom) => write("atom.xml", atom.as_bytes()),
+            Err(e) => self
+                .diags
+                .push(body_unreadable(&site.output, "atom.xml", &e)),
+        }
         write("sitemap.xml", sitemap.as_bytes());
         write("robots.txt", render::robots(cfg).as_bytes());
         write("projects.json", projects.as_bytes());
@@ -147,7 +152,12 @@ impl Build<'_> {
         let mut immutable = inputs.assets.immutable_paths();
         let started = std::time::Instant::now();
         let (index, search_memo) = match search_index(inputs, sink, &self.prev.search, &site.root) {
-            Some((index, memo)) => (Some(index), memo),
+            Some(Ok((index, memo))) => (Some(index), memo),
+            Some(Err(e)) => {
+                self.diags
+                    .push(body_unreadable(&site.output, "search/", &e));
+                (None, search::DocCache::new())
+            }
             None => (None, search::DocCache::new()),
         };
         self.clock.part("search", started.elapsed());
@@ -315,7 +325,7 @@ fn search_index(
     sink: &Sink,
     prev: &search::DocCache,
     root: &Path,
-) -> Option<(search::Index, search::DocCache)> {
+) -> Option<std::io::Result<(search::Index, search::DocCache)>> {
     let (cfg, content, bodies) = (inputs.cfg, inputs.content, inputs.bodies);
     if !cfg.search.enabled || matches!(sink, Sink::Discard) {
         return None;
@@ -330,11 +340,13 @@ fn search_index(
         .pages
         .iter()
         .zip(&bodies.rendered)
-        .map(|(p, r)| search::Doc {
+        .enumerate()
+        .map(|(i, (p, r))| search::Doc {
             path: &p.path,
             title: &p.meta.fm.title,
             section: titles.get(p.section.as_str()).map_or("", |t| t.as_str()),
             body: r,
+            html: bodies.page_html(i),
         })
         .collect();
     let section_titles: Vec<(&str, String)> = content
@@ -362,6 +374,7 @@ fn search_index(
             title,
             section: "",
             body: r,
+            html: crate::spill::Text::Memory(&r.html),
         });
     }
     docs.sort_by(|a, b| a.path.cmp(b.path));
@@ -372,6 +385,16 @@ fn search_index(
         prev,
         disk.as_deref(),
     ))
+}
+
+/// The error of a file made from the pages' bodies when one could not be read back from
+/// where the build wrote it out (`crate::spill`): the build fails, the old output stays.
+fn body_unreadable(output: &Path, what: &str, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(
+        output,
+        None,
+        format!("cannot write {what}: a rendered page body could not be read back from the build's temporary file in .folio/cache: {e}"),
+    )
 }
 
 /// Every listed path of the sitemap, with the date it last changed when known.

@@ -392,3 +392,68 @@ fn get_page_callers_depend_on_the_fields_they_name() {
     let r = live_step(&mut live, &site, "content/notes/n5.md", "title edit");
     assert!(r.iter().any(|p| p == "pick/index.html"), "{r:?}");
 }
+
+/// `get_section` with `attribute`/`value` (the pages whose field equals a value), `limit`
+/// (the first pages) and `metadata_only` (no pages): what a home page uses to show a few
+/// pages of a large section without copying all of them. Each step equals a full build; a
+/// page picked by an attribute is picked again when that attribute changes, though the
+/// template never prints it.
+#[test]
+fn get_section_picks_pages_by_attribute_and_limit_and_follows_the_attribute() {
+    let site = notes_site();
+    site.write(
+        "templates/pick.html",
+        "{% extends \"shell.html\" %}{% block b %}{% set f = get_section(path=\"notes/_index.md\", attribute=\"extra.featured\", value=true) %}<p>F:{% for p in f.pages %} {{ p.title }}{% endfor %}</p>{% set l = get_section(path=\"notes/_index.md\", limit=2) %}<p>L:{% for p in l.pages %} {{ p.title }}{% endfor %}</p>{% set m = get_section(path=\"notes/_index.md\", metadata_only=true) %}<p>M: {{ m.pages | length }} of {{ m.page_count }}</p>{% endblock %}",
+    );
+    site.write(
+        "content/pick.md",
+        "+++\ntitle = \"Pick\"\ntemplate = \"pick.html\"\n+++\n",
+    );
+    let featured = |i: usize, on: bool| {
+        format!(
+            "+++\ntitle = \"Note {i}\"\ndate = 2022-03-{i:02}\ntags = [\"all\"]\n[extra]\nfeatured = {on}\n+++\nLead of note {i}.\n"
+        )
+    };
+    site.write("content/notes/n3.md", &featured(3, true));
+    let mut live = LiveSite::new(options(site.root(), Mode::Memory));
+    live.build_all().unwrap_or_else(|d| panic!("{d}"));
+    let shown =
+        |live: &LiveSite| String::from_utf8(live.files()["pick/index.html"].to_vec()).unwrap();
+    let page = shown(&live);
+    assert!(page.contains("F: Note 3<"), "{page}");
+    assert!(page.contains("L: Note 8 Note 7<"), "{page}");
+    assert!(page.contains("M: 0 of 8"), "{page}");
+
+    // The attribute moves from note 3 to note 5: the picking page follows.
+    site.write("content/notes/n3.md", &featured(3, false));
+    live_step(&mut live, &site, "content/notes/n3.md", "unfeature 3");
+    site.write("content/notes/n5.md", &featured(5, true));
+    let r = live_step(&mut live, &site, "content/notes/n5.md", "feature 5");
+    assert!(r.iter().any(|p| p == "pick/index.html"), "{r:?}");
+    assert!(shown(&live).contains("F: Note 5<"), "{}", shown(&live));
+
+    // Bad arguments are errors naming the function.
+    for (args, says) in [
+        ("limit=\"two\"", "`limit` must be a whole number"),
+        (
+            "attribute=\"extra.featured\"",
+            "`attribute` needs a `value`",
+        ),
+        ("value=true", "`value` needs the `attribute`"),
+        (
+            "metadata_only=\"yes\"",
+            "`metadata_only` must be true or false",
+        ),
+    ] {
+        site.write(
+            "templates/pick.html",
+            &format!(
+                "{{% set x = get_section(path=\"notes/_index.md\", {args}) %}}{{{{ x.title }}}}"
+            ),
+        );
+        let err = build(&options(site.root(), Mode::Memory))
+            .err()
+            .unwrap_or_else(|| panic!("{args}: built"));
+        assert!(err.to_string().contains(says), "{args}: {err}");
+    }
+}

@@ -367,3 +367,51 @@ fn assert_build_fails_and_keeps(
     assert_eq!(&inodes(&site.path("public")), before_inodes);
     assert_nothing_left(site);
 }
+
+/// A build written to disk keeps each page's rendered body in a temporary file between the
+/// markdown phase and the three things that read it (its page, the feed, the search index);
+/// a build in memory keeps them in memory. Both must write the same bytes, for bodies of
+/// every shape: non-ASCII text, highlighted code indexed for search, a subpath site whose
+/// feed rewrites the bodies' links, an empty body.
+#[test]
+fn bodies_kept_on_disk_during_a_build_give_what_a_build_in_memory_gives() {
+    let s = Site::new();
+    s.write(
+        "folio.toml",
+        "title = \"Ünïcode notes\"\nbase_url = \"https://example.org/notes/\"\n[search]\ninclude_code = true\n",
+    );
+    s.write("content/_index.md", "+++\ntitle = \"Home\"\n+++\n");
+    s.write(
+        "content/log/_index.md",
+        "+++\ntitle = \"Log\"\nsort_by = \"date\"\n+++\n",
+    );
+    for i in 1..=12 {
+        let body = match i % 4 {
+            0 => String::new(),
+            1 => format!(
+                "Grüße {i} — 日本語のテキスト {}.\n\n[Other](@/log/e{}.md)\n",
+                "ß".repeat(i * 50),
+                i % 12 + 1
+            ),
+            2 => format!("```rust\nfn entry_{i}() -> u32 {{ {i} }}\n```\n\nSee [home](/).\n"),
+            _ => format!("## Part {i}\n\n{}\n", "word ".repeat(i * 400)),
+        };
+        s.write(
+            &format!("content/log/e{i}.md"),
+            &format!("+++\ntitle = \"Entry {i}\"\ndate = 2023-01-{i:02}\n+++\n{body}"),
+        );
+    }
+    s.build_ok();
+    let on_disk = s.snapshot();
+    assert!(on_disk.contains_key("atom.xml") && on_disk.contains_key("search/index.json"));
+    let feed = String::from_utf8_lossy(&on_disk["atom.xml"]).into_owned();
+    assert!(
+        feed.contains("Part 11") && feed.contains("Grüße 9"),
+        "{feed}"
+    );
+    assert_eq!(on_disk, fresh(s.root()), "written to disk vs in memory");
+    // Warm: bodies come from the markdown cache, and are written out again.
+    s.build_ok();
+    assert_eq!(s.snapshot(), on_disk, "warm build");
+    assert_nothing_left(&s);
+}
