@@ -127,13 +127,9 @@
     return manifest;
   }
   // Something read from a file of the index: `locate(m)` names the file the manifest `m` puts
-  // it in, `parse` reads that file (read once, kept by name), `pick(file, m)` takes it out. If
-  // the site was rebuilt since the manifest was read, that file may be gone (or the manifest
-  // may no longer be the one it goes with): read the manifest again, once — one re-read for
-  // every lookup that failed on the same manifest.
-  function fromIndex(kind, locate, parse, pick, retried) {
-    var used = loadManifest(false);
-    return used.then(function (m) {
+  // it in, `parse` reads that file (read once, kept by name), `pick(file, m)` takes it out.
+  function fromIndex(kind, locate, parse, pick) {
+    return loadManifest(false).then(function (m) {
       var rel = locate(m);
       if (!rel) throw new Error("not in the index");
       var c = cache[kind];
@@ -142,11 +138,6 @@
         c[rel].catch(function () { delete c[rel]; });
       }
       return c[rel].then(function (file) { return pick(file, m); });
-    }).catch(function (err) {
-      if (retried) throw err;
-      return (manifest === used ? loadManifest(true) : loadManifest(false)).then(function () {
-        return fromIndex(kind, locate, parse, pick, true);
-      });
     });
   }
   // The shard file that starts at `start`.
@@ -298,6 +289,16 @@
 
   var seq = 0;
   var timer = 0;
+  // One query against the manifest in hand: the shards of its words, then the stores of the
+  // results shown.
+  function query(q) {
+    return search(q).then(function (result) {
+      if (!result) return null;
+      return Promise.all(result.ids.slice(0, LIMIT).map(store)).then(function (docs) {
+        return { result: result, docs: docs };
+      });
+    });
+  }
   function run() {
     var q = input.value, mine = ++seq;
     if (!wordsOf(q).length) {
@@ -305,10 +306,16 @@
       status.textContent = q.trim() ? "Type at least " + MIN + " letters." : "";
       return;
     }
-    search(q).then(function (result) {
-      if (mine !== seq || !result) return null;
-      var top = result.ids.slice(0, LIMIT);
-      return Promise.all(top.map(store)).then(function (docs) { if (mine === seq) show(result, docs); });
+    var used = manifest;
+    query(q).catch(function () {
+      // The site was rebuilt since the manifest was read: a file it names is gone (ids and
+      // shards go with the manifest they came from). Read the manifest again, once (one
+      // re-read for every query that failed on the same manifest), and query it from scratch.
+      return (used && manifest !== used ? loadManifest(false) : loadManifest(true)).then(function () {
+        return query(q);
+      });
+    }).then(function (found) {
+      if (mine === seq && found) show(found.result, found.docs);
     }).catch(function () {
       if (mine === seq) status.textContent = "Search is unavailable right now.";
     });
