@@ -1,33 +1,48 @@
 //! The full-text search index: every published page's title, headings and body text (code
-//! blocks only with `[search] include_code`), written under `search/` as small gzip-compressed
-//! files that the theme's search box fetches on demand.
+//! blocks only with `[search] include_code`), written under `search/` as gzip-compressed
+//! files that the theme's search box fetches on demand — a few hundred files even for
+//! thousands of pages (Cloudflare takes 20,000 files per version on its Free plan).
 //!
-//! # Layout (see `docs/search.md`)
+//! # Layout (format 3, see `docs/search.md`)
 //!
 //! - `search/index.json`, the one file read first (revalidated by browsers):
-//!   `{"version":2,"docs":N,"code":false,"ids":"<8 hex>","shards":{"ab":"<8 hex>",…}}`.
-//! - `search/s/<hex of the prefix>-<8 hex>.gz`: the terms starting with a prefix and their
-//!   postings, `{"term":[id,weight,id,weight,…]}` gzip-compressed, ids delta-coded (each id
-//!   is the previous id plus the number written). A prefix is a term's first two characters; a
-//!   shard whose JSON is bigger than [`SHARD_TARGET`] is split by one more character until it
-//!   fits or holds one term (the terms exactly as long as the prefix stay in the prefix's own
-//!   shard). The 8 hex digits are a digest of the shard, listed in the manifest: a shard's
-//!   name changes exactly when its content does, so `_headers` marks `search/s/*` immutable,
-//!   and a rebuild that leaves a shard unchanged writes it under the same name with the same
-//!   bytes (the output stage hard-links it from the previous output).
-//! - `search/p-<ids>/<id>.gz`: one page's store for results, `{"u":path,"t":title,
-//!   "s":section title,"x":text}` gzip-compressed (the text at most [`part::TEXT_LIMIT`]
-//!   characters), fetched only for the results shown. `<ids>` (the manifest's `ids`) is a
-//!   digest of the list of pages, so an id always names the same page within a folder; a
-//!   store's content can change under the same name (an edited page), so stores are
-//!   revalidated, not immutable.
+//!   `{"version":3,"docs":N,"code":false,"ids":"<8 hex>","stores":[n,…],"starts":["a","ab…",…],
+//!   "shards":"<8 hex per shard>"}`.
+//! - `search/s/<hex of the start>-<8 hex>.gz`: a shard, `{"term":[id,weight,id,weight,…]}`
+//!   gzip-compressed, ids delta-coded (each id is the previous id plus the number written).
+//!   Every term, in sorted order, is in exactly one shard: the shards are runs of consecutive
+//!   terms cut by size (about [`SHARD_TARGET`] bytes of JSON, at most [`SHARD_CAP`] unless one
+//!   term is bigger). A cut falls before a term when the next term would take the shard over
+//!   the cap, or at an *anchor*: a term chosen by a hash of its text with a probability that
+//!   grows with its size (content-defined cuts), so the cuts depend on the terms near them
+//!   only: an edit that changes a few terms' postings changes their shards, and moves at most
+//!   the cuts next to them. A shard's start (in `starts`) is the shortest prefix of its first
+//!   term that sorts after the previous shard's last term: the shard of a word is the last
+//!   whose start sorts at or before it (plus those after it whose start the word begins, for
+//!   a short word whose terms run on), found from the manifest alone. The 8 hex digits are a
+//!   digest of the shard's JSON: its name changes exactly when its content does, so
+//!   `_headers` marks `search/s/*` immutable, and a rebuild that leaves a shard unchanged
+//!   writes it under the same name with the same bytes (the output stage hard-links it).
+//! - `search/p-<ids>/<first>-<last>.gz`: a bundle of the stores of pages `first` to `last`,
+//!   one line each, `{"u":path,"t":title,"s":section title,"x":text}` (the text at most
+//!   [`part::TEXT_LIMIT`] characters), one gzip stream. Bundles are runs of consecutive ids
+//!   cut the same way by the pages' compressed store sizes (about [`BUNDLE_TARGET`] bytes,
+//!   at most [`BUNDLE_CAP`] unless one page is bigger), anchored on a hash of the page's
+//!   path; `stores` lists how many pages each holds. `<ids>` is a digest of the list of
+//!   pages, so an id always names the same page within a folder; a bundle's content can
+//!   change under the same name (an edited page), so bundles are revalidated, not immutable.
+//!   Each page's store is compressed once, on its own, as a piece of deflate ended by a sync
+//!   flush: a bundle is its pages' pieces concatenated between a gzip header and trailer,
+//!   never compressed again (`part::bundle`).
 //!
 //! Each page's part (terms, weights, compressed store) is made once per content — in
 //! parallel, reused by content hash from the previous build (`folio serve`) or from
-//! `.folio/cache/search.bin` (`folio build`) — and so is each shard's compressed form: a build
-//! of an unchanged site indexes and compresses nothing, and an edit re-indexes the pages
-//! edited and compresses only the shards whose content changed. The output does not depend on
-//! the thread count or on what was cached.
+//! `.folio/cache/search.bin` (`folio build`) — and so is each shard's compressed form (by the
+//! digest of its JSON): a build of an unchanged site indexes and compresses nothing, and an
+//! edit re-indexes the pages edited, re-groups the postings of the terms they touched,
+//! packs the terms again (a pass over every term's size) and compresses only the shards
+//! whose content changed. The output does not depend on the thread count or on what was
+//! cached.
 
 mod part;
 mod text;
@@ -44,7 +59,7 @@ use part::{gzip, DocPart};
 
 /// Shards are cut at about this size of JSON (bytes, before compression); a shard holds
 /// [`SHARD_CAP`] at most, or one term.
-pub(crate) const SHARD_TARGET: usize = 24 * 1024;
+pub(crate) const SHARD_TARGET: usize = 16 * 1024;
 /// No shard's JSON is bigger than this, unless it holds a single term.
 pub(crate) const SHARD_CAP: usize = 2 * SHARD_TARGET;
 /// Store bundles are cut at about this many compressed bytes.
@@ -343,7 +358,8 @@ fn cached_shards(list: &[u8], blobs: &Disk) -> Option<Vec<Shard>> {
 }
 
 /// Whether a unit (a term, a page) of `size` bytes starts a new shard or bundle where the
-/// size alone does not force it: with a probability of `size` in `target / 2`, decided by a
+/// size alone does not force it: with a probability of `size` in `target / 2` (so that a run
+/// past half the target ends after another half on average), decided by a
 /// hash of the unit's name, so that the cuts depend on what is near them only and an edit
 /// moves the cuts around it and no others.
 fn anchor(name: &str, size: usize, target: usize) -> bool {
@@ -359,13 +375,13 @@ fn anchor(name: &str, size: usize, target: usize) -> bool {
 }
 
 /// Cuts a sequence of units (name, size) into runs: a run ends before a unit that would take
-/// it over `cap`, or before an [`anchor`] once it holds a quarter of `target`. Returns each
-/// run's length.
+/// it over `cap`, or before an [`anchor`] once it holds half of `target` (runs of about
+/// `target` on average). Returns each run's length.
 fn cut_runs<'a>(units: impl Iterator<Item = (&'a str, usize)>, target: usize, cap: usize) -> Vec<usize> {
     let mut runs = Vec::new();
     let (mut n, mut acc) = (0usize, 0usize);
     for (name, size) in units {
-        if n > 0 && (acc + size > cap || (acc >= target / 4 && anchor(name, size, target))) {
+        if n > 0 && (acc + size > cap || (acc >= target / 2 && anchor(name, size, target))) {
             runs.push(n);
             (n, acc) = (0, 0);
         }

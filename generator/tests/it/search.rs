@@ -382,9 +382,9 @@ fn thousands_of_pages_fit_in_few_files_every_page_found_and_a_first_query_cheap(
         .map(|(p, b)| (gunzip(b).len(), p.clone()))
         .max()
         .unwrap();
-    // Shards are cut at 48 KiB of JSON at most, unless one term's postings are bigger: the
+    // Shards are cut at 32 KiB of JSON at most, unless one term's postings are bigger: the
     // most common term here is on every page (3,000 × "1,w,").
-    assert!(biggest.0 <= 48 * 1024, "biggest shard {biggest:?}");
+    assert!(biggest.0 <= 32 * 1024, "biggest shard {biggest:?}");
 
     // Every page is found by its own word, and by nothing but it, through the files as the
     // script reads them: manifest → shard → store bundle.
