@@ -64,10 +64,14 @@ mod tests {
         assert_eq!(n, 4);
         assert_eq!(warning(tmp.path(), n, 4), None);
         let w = warning(tmp.path(), n, 3).unwrap();
-        assert!(w.contains("holds 4 files") && w.contains("at most 3 files"), "{w}");
+        assert!(
+            w.contains("holds 4 files") && w.contains("at most 3 files"),
+            "{w}"
+        );
         let w = warning(Path::new("public"), 23_978, FREE_PLAN_FILES).unwrap();
         assert!(
-            w.contains("public holds 23,978 files") && w.contains("at most 20,000 files per version on the Free plan"),
+            w.contains("public holds 23,978 files")
+                && w.contains("at most 20,000 files per version on the Free plan"),
             "{w}"
         );
         assert_eq!(warning(Path::new("public"), 20_000, FREE_PLAN_FILES), None);

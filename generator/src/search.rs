@@ -268,8 +268,7 @@ pub(crate) fn build(
         manifest.push_str(&short(key));
     }
     manifest.push_str("\"}");
-    let mut files: Vec<(String, Arc<[u8]>)> =
-        Vec::with_capacity(1 + shards.len() + bundles.len());
+    let mut files: Vec<(String, Arc<[u8]>)> = Vec::with_capacity(1 + shards.len() + bundles.len());
     files.push((
         "search/index.json".to_string(),
         manifest.into_bytes().into(),
@@ -377,7 +376,11 @@ fn anchor(name: &str, size: usize, target: usize) -> bool {
 /// Cuts a sequence of units (name, size) into runs: a run ends before a unit that would take
 /// it over `cap`, or before an [`anchor`] once it holds half of `target` (runs of about
 /// `target` on average). Returns each run's length.
-fn cut_runs<'a>(units: impl Iterator<Item = (&'a str, usize)>, target: usize, cap: usize) -> Vec<usize> {
+fn cut_runs<'a>(
+    units: impl Iterator<Item = (&'a str, usize)>,
+    target: usize,
+    cap: usize,
+) -> Vec<usize> {
     let mut runs = Vec::new();
     let (mut n, mut acc) = (0usize, 0usize);
     for (name, size) in units {
@@ -508,12 +511,25 @@ fn group(terms: BTreeMap<Box<str>, Vec<(u32, u8)>>) -> Group {
 /// of its JSON: from `old`, the previous build's, or the cache). A shard's start is the
 /// shortest prefix of its first term that sorts after the previous shard's last term, so a
 /// client finds the shard of any word from the starts alone.
-fn pack(by_prefix: &BTreeMap<Box<str>, Arc<Group>>, old: &HashMap<Key, Arc<[u8]>>, blobs: &Disk) -> Vec<Shard> {
+fn pack(
+    by_prefix: &BTreeMap<Box<str>, Arc<Group>>,
+    old: &HashMap<Key, Arc<[u8]>>,
+    blobs: &Disk,
+) -> Vec<Shard> {
     let all: Vec<(&str, &str)> = by_prefix
         .values()
-        .flat_map(|g| g.terms.keys().map(|t| &**t).zip(g.members.iter().map(|m| &**m)))
+        .flat_map(|g| {
+            g.terms
+                .keys()
+                .map(|t| &**t)
+                .zip(g.members.iter().map(|m| &**m))
+        })
         .collect();
-    let runs = cut_runs(all.iter().map(|(t, m)| (*t, m.len() + 1)), SHARD_TARGET, SHARD_CAP);
+    let runs = cut_runs(
+        all.iter().map(|(t, m)| (*t, m.len() + 1)),
+        SHARD_TARGET,
+        SHARD_CAP,
+    );
     let mut at = 0;
     let spans: Vec<(String, &[(&str, &str)])> = runs
         .iter()
@@ -703,7 +719,8 @@ mod tests {
         for (p, b) in &shards {
             assert!(gunzip(b).len() <= SHARD_CAP, "{p}: {}", b.len());
         }
-        let v: serde_json::Value = serde_json::from_slice(&gunzip(shard_of(&idx, "common"))).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&gunzip(shard_of(&idx, "common"))).unwrap();
         let common = v["common"].as_array().unwrap();
         assert_eq!(common.len(), 800);
         assert_eq!(common[0], 0);

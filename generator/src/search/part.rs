@@ -171,7 +171,10 @@ pub(crate) fn bundle<'a>(segments: impl Iterator<Item = Segment<'a>> + Clone) ->
     let mut crc = crc32fast::Hasher::new();
     for s in segments {
         out.extend_from_slice(s.deflate);
-        crc.combine(&crc32fast::Hasher::new_with_initial_len(s.crc, u64::from(s.len)));
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            s.crc,
+            u64::from(s.len),
+        ));
     }
     let len = crc.total_len();
     // The final block: fixed Huffman codes, nothing but the end-of-block code.
@@ -232,16 +235,27 @@ mod tests {
         bad[5] = 0xff; // not UTF-8
         assert_eq!(DocPart::from_bytes(bad.into()), None);
         let part = DocPart::from_bytes(bytes).unwrap();
-        let line = r#"{"u":"/p/","t":"Übergröße tide","s":"Notes","x":"Tide tables\ntide tide moon"}"#;
+        let line =
+            r#"{"u":"/p/","t":"Übergröße tide","s":"Notes","x":"Tide tables\ntide tide moon"}"#;
         let gunzip = |gz: &[u8]| {
             let mut s = String::new();
-            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz), &mut s)
-                .unwrap();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz), &mut s).unwrap();
             s
         };
-        assert_eq!(gunzip(&bundle(std::iter::once(part.store()))), format!("{line}\n"));
+        assert_eq!(
+            gunzip(&bundle(std::iter::once(part.store()))),
+            format!("{line}\n")
+        );
         // Bundled with another page's store: one gzip stream of both lines, in order.
-        let other = DocPart::new(&Doc { path: "/q/", title: "Q", section: "", body: &body }, false);
+        let other = DocPart::new(
+            &Doc {
+                path: "/q/",
+                title: "Q",
+                section: "",
+                body: &body,
+            },
+            false,
+        );
         let both = bundle([part.store(), other.store()].into_iter());
         let text = gunzip(&both);
         let lines: Vec<&str> = text.lines().collect();
@@ -249,6 +263,9 @@ mod tests {
         assert_eq!(lines[0], line);
         assert!(lines[1].starts_with(r#"{"u":"/q/","t":"Q""#), "{text}");
         // Its trailer (CRC-32 and length of both lines) is what a single compression gives.
-        assert_eq!(both[both.len() - 8..], gzip(text.as_bytes())[gzip(text.as_bytes()).len() - 8..]);
+        assert_eq!(
+            both[both.len() - 8..],
+            gzip(text.as_bytes())[gzip(text.as_bytes()).len() - 8..]
+        );
     }
 }

@@ -34,8 +34,7 @@ fn hex(s: &str) -> String {
 impl Index {
     fn open(site: &Site) -> Index {
         let public = site.path("public");
-        let manifest: Value =
-            serde_json::from_str(&site.read("public/search/index.json")).unwrap();
+        let manifest: Value = serde_json::from_str(&site.read("public/search/index.json")).unwrap();
         assert_eq!(manifest["version"], 3);
         Index {
             public,

@@ -125,7 +125,8 @@ pub(crate) fn build(
             if let Some(dir) = r.output.as_deref() {
                 let files = folio::file_limit::count_files(dir);
                 let limit = folio::file_limit::FREE_PLAN_FILES;
-                if let Some(w) = folio::file_limit::warning(Path::new(&relative(dir)), files, limit) {
+                if let Some(w) = folio::file_limit::warning(Path::new(&relative(dir)), files, limit)
+                {
                     eprintln!("{w}");
                 }
             }
