@@ -63,7 +63,7 @@ pub(crate) const SHARD_TARGET: usize = 16 * 1024;
 /// No shard's JSON is bigger than this, unless it holds a single term.
 pub(crate) const SHARD_CAP: usize = 2 * SHARD_TARGET;
 /// Store bundles are cut at about this many compressed bytes.
-pub(crate) const BUNDLE_TARGET: usize = 12 * 1024;
+pub(crate) const BUNDLE_TARGET: usize = 8 * 1024;
 /// No bundle is bigger than this (compressed), unless it holds a single page.
 pub(crate) const BUNDLE_CAP: usize = 2 * BUNDLE_TARGET;
 /// The first bytes of `.folio/cache/search.bin` (changed whenever its entries change shape).
