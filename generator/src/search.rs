@@ -1,7 +1,8 @@
 //! The full-text search index: every published page's title, headings and body text (code
 //! blocks only with `[search] include_code`), written under `search/` as gzip-compressed
-//! files that the theme's search box fetches on demand — a few hundred files even for
-//! thousands of pages (Cloudflare takes 20,000 files per version on its Free plan).
+//! files that the theme's search box fetches on demand — files of a few KB each, their number
+//! going with the index's size, not with the number of pages (Cloudflare takes 20,000 files
+//! per version on its Free plan).
 //!
 //! # Layout (format 3, see `docs/search.md`)
 //!
