@@ -702,7 +702,11 @@ mod tests {
     #[test]
     fn shards_are_packed_under_the_cap_and_postings_are_delta_coded() {
         let bodies: Vec<Arc<Rendered>> = (0..400)
-            .map(|i| body(format!("<p>common word{i} alpha{i} alpine{i}</p>")))
+            .map(|i| {
+                body(format!(
+                    "<p>common word{i} alpha{i} alpine{i} über{i} 東京{i}</p>"
+                ))
+            })
             .collect();
         let paths: Vec<String> = (0..400).map(|i| format!("/x/{i:03}/")).collect();
         let docs = docs(&paths, &bodies);
@@ -715,7 +719,7 @@ mod tests {
             .iter()
             .filter(|(p, _)| p.starts_with("search/s/"))
             .collect();
-        // 1,201 terms in a handful of shards, none over the cap.
+        // 2,001 terms in a handful of shards, none over the cap.
         assert!(shards.len() > 1 && shards.len() < 20, "{}", shards.len());
         for (p, b) in &shards {
             assert!(gunzip(b).len() <= SHARD_CAP, "{p}: {}", b.len());
@@ -726,8 +730,34 @@ mod tests {
         assert_eq!(common.len(), 800);
         assert_eq!(common[0], 0);
         assert!(common[2..].iter().step_by(2).all(|d| d == 1));
+        // Each start sorts after the previous shard's last term and at or before its own
+        // first term (what the script's lookup relies on), compared as bytes.
+        let manifest: serde_json::Value = serde_json::from_slice(&idx.files[0].1).unwrap();
+        let starts = manifest["starts"].as_array().unwrap();
+        let mut last: Option<String> = None;
+        for (i, st) in starts.iter().enumerate() {
+            let st = st.as_str().unwrap();
+            let digest = &manifest["shards"].as_str().unwrap()[i * 8..i * 8 + 8];
+            let name = format!("search/s/{}-{digest}.gz", hex(st));
+            let gz = &idx.files.iter().find(|(p, _)| *p == name).unwrap().1;
+            let v: BTreeMap<String, serde_json::Value> =
+                serde_json::from_slice(&gunzip(gz)).unwrap();
+            let (first, end) = (v.keys().next().unwrap(), v.keys().last().unwrap());
+            assert!(st.as_bytes() <= first.as_bytes(), "{st} > {first}");
+            if let Some(l) = &last {
+                assert!(l.as_bytes() < st.as_bytes(), "{l} >= {st}");
+            }
+            last = Some(end.clone());
+        }
         // Every term is in the shard the starts point to.
-        for w in ["alpha0", "alpine399", "word17", "word250"] {
+        for w in [
+            "alpha0",
+            "alpine399",
+            "word17",
+            "word250",
+            "über3",
+            "東京42",
+        ] {
             let v: serde_json::Value = serde_json::from_slice(&gunzip(shard_of(&idx, w))).unwrap();
             assert!(v.get(w).is_some(), "{w}");
         }
