@@ -8,7 +8,8 @@
 //!
 //! - `search/index.json`, the one file read first (revalidated by browsers):
 //!   `{"version":3,"docs":N,"code":false,"ids":"<8 hex>","stores":[n,…],"starts":["a","ab…",…],
-//!   "shards":"<8 hex per shard>"}`.
+//!   "digests":"<8 hex per shard>"}` (no `shards` key: a format-2 script that loaded before a
+//!   deploy fails on it and says search is unavailable, rather than finding nothing).
 //! - `search/s/<hex of the start>-<8 hex>.gz`: a shard, `{"term":[id,weight,id,weight,…]}`
 //!   gzip-compressed, ids delta-coded (each id is the previous id plus the number written).
 //!   Every term, in sorted order, is in exactly one shard: the shards are runs of consecutive
@@ -264,7 +265,7 @@ pub(crate) fn build(
         }
         manifest.push_str(&serde_json::to_string(start).unwrap_or_default());
     }
-    manifest.push_str("],\"shards\":\"");
+    manifest.push_str("],\"digests\":\"");
     for (_, key, _) in &shards {
         manifest.push_str(&short(key));
     }
@@ -694,7 +695,7 @@ mod tests {
         let name = format!(
             "search/s/{}-{}.gz",
             hex(starts[at].as_str().unwrap()),
-            &manifest["shards"].as_str().unwrap()[at * 8..at * 8 + 8]
+            &manifest["digests"].as_str().unwrap()[at * 8..at * 8 + 8]
         );
         &idx.files.iter().find(|(p, _)| *p == name).unwrap().1
     }
@@ -737,7 +738,7 @@ mod tests {
         let mut last: Option<String> = None;
         for (i, st) in starts.iter().enumerate() {
             let st = st.as_str().unwrap();
-            let digest = &manifest["shards"].as_str().unwrap()[i * 8..i * 8 + 8];
+            let digest = &manifest["digests"].as_str().unwrap()[i * 8..i * 8 + 8];
             let name = format!("search/s/{}-{digest}.gz", hex(st));
             let gz = &idx.files.iter().find(|(p, _)| *p == name).unwrap().1;
             let v: BTreeMap<String, serde_json::Value> =

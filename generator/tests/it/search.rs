@@ -75,7 +75,7 @@ impl Index {
     /// there are 8 or fewer).
     fn shard_files_for(&self, word: &str) -> Vec<String> {
         let starts = self.starts();
-        let digests = self.manifest["shards"].as_str().unwrap();
+        let digests = self.manifest["digests"].as_str().unwrap();
         assert_eq!(digests.len(), starts.len() * 8);
         let w = hex(word);
         let at = starts.iter().rposition(|s| hex(s) <= w);

@@ -144,7 +144,7 @@
   function shard(start) {
     return fromIndex("t", function (m) {
       var i = m.starts.indexOf(start);
-      return i < 0 ? null : "s/" + m.hexStarts[i] + "-" + m.shards.substr(i * 8, 8) + ".gz";
+      return i < 0 ? null : "s/" + m.hexStarts[i] + "-" + m.digests.substr(i * 8, 8) + ".gz";
     }, JSON.parse, function (terms) { return terms; });
   }
   // The bundle holding page `id`: the last whose first id is at most `id`.
