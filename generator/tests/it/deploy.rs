@@ -388,3 +388,49 @@ fn a_subpath_site_is_deployed_one_level_down() {
     let home = std::fs::read_to_string(public.join("notes/index.html")).unwrap();
     assert!(home.contains("/notes/css/"), "assets not under the subpath");
 }
+
+/// More files than Cloudflare's Free plan takes in one version (20,000): `folio build` and
+/// `folio deploy` warn, naming the count and the limit, and still build (the files here are
+/// static files, not 20,000 pages: the count is of the output, whatever made it).
+#[test]
+fn an_output_of_more_than_20000_files_is_a_warning_in_build_and_deploy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = new_site(tmp.path());
+    let tools = tempfile::tempdir().unwrap();
+    let fake = fake_wrangler(tools.path());
+    let env = [("FOLIO_WRANGLER", fake.to_str().unwrap())];
+    let o = folio(&site, &["build"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("Free plan"), "{}", stderr(&o));
+    let before = folio::file_limit::count_files(&site.join("public"));
+    // Enough static files, in a few folders, to pass the limit by a handful.
+    let extra = folio::file_limit::FREE_PLAN_FILES + 5 - before;
+    for i in 0..extra {
+        let p = site.join(format!("static/bulk/{}/f{i}.txt", i % 20));
+        if i < 20 {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        }
+        std::fs::write(p, "x").unwrap();
+    }
+    let o = folio(&site, &["build"], &[]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "a warning, not an error: {err}");
+    let count = folio::file_limit::count_files(&site.join("public"));
+    assert!(count > folio::file_limit::FREE_PLAN_FILES);
+    let shown = |n: usize| {
+        let s = n.to_string();
+        format!("{},{}", &s[..s.len() - 3], &s[s.len() - 3..])
+    };
+    assert!(
+        err.contains(&format!("warning: public/ holds {} files", shown(count)))
+            && err.contains("at most 20,000 files per version on the Free plan"),
+        "{err}"
+    );
+    let o = folio(&site, &["deploy", "--dry-run"], &env);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("holds") && err.contains("at most 20,000 files per version on the Free plan"),
+        "{err}"
+    );
+}

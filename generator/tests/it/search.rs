@@ -13,6 +13,8 @@ use crate::common::{stderr, Site};
 struct Index {
     public: std::path::PathBuf,
     manifest: Value,
+    /// Files already read and inflated, by path under `search/`.
+    read: std::cell::RefCell<BTreeMap<String, std::rc::Rc<Vec<u8>>>>,
 }
 
 /// Inflates a gzip-compressed file of the index.
@@ -24,46 +26,70 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Lower-case hex of a string's UTF-8 (sorts as its bytes do).
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Index {
     fn open(site: &Site) -> Index {
         let public = site.path("public");
-        let manifest = serde_json::from_str(&site.read("public/search/index.json")).unwrap();
-        Index { public, manifest }
+        let manifest: Value = serde_json::from_str(&site.read("public/search/index.json")).unwrap();
+        assert_eq!(manifest["version"], 3);
+        Index {
+            public,
+            manifest,
+            read: Default::default(),
+        }
     }
 
-    /// The folder of the stores (`p-<ids>`).
+    /// The folder of the store bundles (`p-<ids>`).
     fn stores_dir(&self) -> String {
         format!("p-{}", self.manifest["ids"].as_str().unwrap())
     }
 
-    fn shards(&self) -> Vec<String> {
-        self.manifest["shards"]
-            .as_object()
+    /// The shards' starts, in order.
+    fn starts(&self) -> Vec<String> {
+        self.manifest["starts"]
+            .as_array()
             .unwrap()
-            .keys()
-            .cloned()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
             .collect()
     }
 
     /// A file of `search/`, inflated.
-    fn file(&self, rel: &str) -> Vec<u8> {
+    fn file(&self, rel: &str) -> std::rc::Rc<Vec<u8>> {
+        if let Some(f) = self.read.borrow().get(rel) {
+            return f.clone();
+        }
         let raw = std::fs::read(self.public.join("search").join(rel))
             .unwrap_or_else(|e| panic!("{rel}: {e}"));
-        gunzip(&raw)
+        let f = std::rc::Rc::new(gunzip(&raw));
+        self.read.borrow_mut().insert(rel.to_string(), f.clone());
+        f
     }
 
-    /// The shard files a client fetches for `word`: every shard whose prefix starts it.
+    /// The shard files a client fetches for `word` (as the script does): the last whose start
+    /// sorts at or before the word, and the following ones whose start the word begins (when
+    /// there are 8 or fewer).
     fn shard_files_for(&self, word: &str) -> Vec<String> {
-        self.shards()
+        let starts = self.starts();
+        let digests = self.manifest["digests"].as_str().unwrap();
+        assert_eq!(digests.len(), starts.len() * 8);
+        let w = hex(word);
+        let at = starts.iter().rposition(|s| hex(s) <= w);
+        let mut picked: Vec<usize> = at.into_iter().collect();
+        let from = at.map_or(0, |i| i + 1);
+        let longer: Vec<usize> = (from..starts.len())
+            .take_while(|&i| hex(&starts[i]).starts_with(&w))
+            .collect();
+        if longer.len() <= 8 {
+            picked.extend(longer);
+        }
+        picked
             .into_iter()
-            .filter(|k| word.starts_with(k.as_str()))
-            .map(|k| {
-                let hex: String = k.bytes().map(|b| format!("{b:02x}")).collect();
-                format!(
-                    "s/{hex}-{}.gz",
-                    self.manifest["shards"][&k].as_str().unwrap()
-                )
-            })
+            .map(|i| format!("s/{}-{}.gz", hex(&starts[i]), &digests[i * 8..i * 8 + 8]))
             .collect()
     }
 
@@ -84,8 +110,29 @@ impl Index {
         found
     }
 
+    /// The bundle file holding page `id`'s store, and the id of its first page.
+    fn bundle_of(&self, id: u64) -> (String, u64) {
+        let mut first = 0;
+        for n in self.manifest["stores"].as_array().unwrap() {
+            let n = n.as_u64().unwrap();
+            if id < first + n {
+                let ids = self.manifest["ids"].as_str().unwrap();
+                return (format!("p-{ids}/{first}-{}.gz", first + n - 1), first);
+            }
+            first += n;
+        }
+        panic!("no bundle holds {id}")
+    }
+
     fn store(&self, id: u64) -> Value {
-        serde_json::from_slice(&self.file(&format!("{}/{id}.gz", self.stores_dir()))).unwrap()
+        let (file, first) = self.bundle_of(id);
+        let text = self.file(&file);
+        let line = std::str::from_utf8(&text)
+            .unwrap()
+            .split('\n')
+            .nth((id - first) as usize)
+            .unwrap();
+        serde_json::from_str(line).unwrap()
     }
 
     /// The paths of the pages `word` finds.
@@ -287,9 +334,9 @@ impl Words {
     }
 }
 
-#[test]
-fn thousands_of_pages_keep_every_shard_small_and_a_first_query_cheap() {
-    const PAGES: usize = 3000;
+/// A site of `pages` pages in six sections, each with a word no other page has
+/// (`needle<i>`), the rest drawn from a shared vocabulary.
+fn shelves_site(pages: usize) -> Site {
     let site = Site::new();
     let mut words = Words(0x9e37_79b9_7f4a_7c15);
     for s in 0..6 {
@@ -298,7 +345,7 @@ fn thousands_of_pages_keep_every_shard_small_and_a_first_query_cheap() {
             &format!("+++\ntitle = \"Shelf {s}\"\n+++\n"),
         );
     }
-    for i in 0..PAGES {
+    for i in 0..pages {
         let body: Vec<String> = (0..60).map(|_| words.word()).collect();
         site.write(
             &format!("content/s{}/p{i}.md", i % 6),
@@ -310,48 +357,146 @@ fn thousands_of_pages_keep_every_shard_small_and_a_first_query_cheap() {
             ),
         );
     }
+    site
+}
+
+#[test]
+fn thousands_of_pages_fit_in_few_files_every_page_found_and_a_first_query_cheap() {
+    const PAGES: usize = 3000;
+    let site = shelves_site(PAGES);
     site.build_ok();
     let idx = Index::open(&site);
     assert!(idx.manifest["docs"].as_u64().unwrap() >= PAGES as u64);
 
-    let shards = crate::common::snapshot(&site.path("public/search"));
-    let biggest = shards
+    let files = crate::common::snapshot(&site.path("public/search"));
+    // Not one file per page: shards and store bundles packed by size.
+    assert!(
+        files.len() * 10 < PAGES,
+        "{} files under search/ for {PAGES} pages",
+        files.len()
+    );
+    let biggest = files
         .iter()
         .filter(|(p, _)| p.starts_with("s/"))
         .map(|(p, b)| (gunzip(b).len(), p.clone()))
         .max()
         .unwrap();
-    // Shards split at 12 KiB of JSON; one term's postings cannot split, and the most common
-    // term here is on every page: 3,000 × "1,w," stays under the bound.
-    assert!(biggest.0 <= 16 * 1024, "biggest shard {biggest:?}");
+    // Shards are cut at 32 KiB of JSON at most, unless one term's postings are bigger: the
+    // most common term here is on every page (3,000 × "1,w,").
+    assert!(biggest.0 <= 32 * 1024, "biggest shard {biggest:?}");
 
-    // A first query for a rare word: the manifest, its shard(s), the stores of the results.
+    // Every page is found by its own word, and by nothing but it, through the files as the
+    // script reads them: manifest → shard → store bundle.
+    for i in 0..PAGES {
+        let word = format!("needle{i}");
+        let hits: Vec<u64> = idx
+            .lookup(&word)
+            .into_iter()
+            .filter(|(id, _)| {
+                // `needle1` starts `needle10…` too: keep the page whose word is whole.
+                let x = idx.store(*id)["x"].as_str().unwrap().to_string();
+                x.split_whitespace().any(|w| w == word)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(hits.len(), 1, "{word}: {hits:?}");
+        assert_eq!(
+            idx.store(hits[0])["u"],
+            format!("/s{}/p{i}/", i % 6),
+            "{word}"
+        );
+    }
+
+    // A first query for a rare word: the manifest, its shard(s), the bundles of the results.
     let word = "needle1234";
-    let found = idx.paths(word);
-    assert_eq!(found, [format!("/s{}/p1234/", 1234 % 6)]);
     let manifest_bytes = site.read("public/search/index.json").len();
     // Sizes as sent (the files are compressed already; the manifest as it is, uncompressed).
-    let sent = |rel: &str| shards[rel].len();
+    let sent = |rel: &str| files[rel].len();
     let shard_bytes: usize = idx.shard_files_for(word).iter().map(|f| sent(f)).sum();
-    let store_bytes: usize = idx
+    let bundles: std::collections::BTreeSet<String> = idx
         .lookup(word)
         .keys()
-        .map(|&id| sent(&format!("{}/{id}.gz", idx.stores_dir())))
-        .sum();
+        .map(|&id| idx.bundle_of(id).0)
+        .collect();
+    let store_bytes: usize = bundles.iter().map(|f| sent(f)).sum();
     let first_query = manifest_bytes + shard_bytes + store_bytes;
-    let total: usize = shards.values().map(Vec::len).sum::<usize>();
+    let total: usize = files.values().map(Vec::len).sum::<usize>();
     eprintln!(
         "{PAGES} pages: index {total} B in {} files; first query {first_query} B (manifest {manifest_bytes}, shards {shard_bytes}, stores {store_bytes})",
-        shards.len()
+        files.len()
     );
     assert!(
-        first_query <= 40 * 1024,
+        first_query <= 64 * 1024,
         "a first query reads {first_query} B"
     );
     assert!(
         first_query * 50 < total,
         "a query reads a small part of the index"
     );
+}
+
+#[test]
+fn at_thousands_of_pages_a_serve_edit_changes_few_files_and_equals_a_full_build() {
+    use folio::live::LiveSite;
+    use folio::site::{BuildOptions, Mode};
+
+    const PAGES: usize = 2000;
+    let site = shelves_site(PAGES);
+    let mut opts = BuildOptions::new(site.root());
+    opts.mode = Mode::Memory;
+    let mut live = LiveSite::new(opts);
+    live.build_all().unwrap_or_else(|d| panic!("{d}"));
+    let served = |live: &LiveSite| -> BTreeMap<String, Vec<u8>> {
+        live.files()
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("search/")?.to_string(), v.to_vec())))
+            .collect()
+    };
+    let before = served(&live);
+
+    // One page edited: a word replaced, a sentence added.
+    let page = "content/s4/p1000.md";
+    let text = site.read(page);
+    site.write(
+        page,
+        &text.replace("needle1000", "needle1000 brandnewword and one more line"),
+    );
+    live.rebuild(&[site.path(page)])
+        .unwrap_or_else(|d| panic!("{d}"));
+    let after = served(&live);
+    let changed: Vec<&String> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    let gone = before.keys().filter(|k| !after.contains_key(*k)).count();
+    eprintln!(
+        "{PAGES} pages, one edited: {} of {} files new or changed, {gone} gone: {changed:?}",
+        changed.len(),
+        after.len()
+    );
+    // The manifest, the page's bundle, and the shards of the terms whose postings changed
+    // (the new words, and `needle1000`'s neighbours when a cut moved): a handful.
+    assert!(
+        changed.len() <= 8 && gone <= 6,
+        "{} changed, {gone} gone",
+        changed.len()
+    );
+    assert!(changed.contains(&&"index.json".to_string()));
+    assert_eq!(
+        changed.iter().filter(|k| k.starts_with("p-")).count(),
+        1,
+        "{changed:?}"
+    );
+
+    // The same files as a full build of the edited site.
+    site.build_ok();
+    assert!(
+        after == crate::common::snapshot(&site.path("public/search")),
+        "serve's incremental index differs from a full build"
+    );
+    let idx = Index::open(&site);
+    assert_eq!(idx.paths("brandnewword"), ["/s4/p1000/"]);
 }
 
 /// A site of `pages` notes of generated prose (a shared vocabulary, one unique word each),
@@ -411,10 +556,12 @@ fn cold_build_with_threads(site: &Site, threads: &str) -> BTreeMap<String, Vec<u
 
 #[test]
 fn the_index_is_the_same_bytes_with_one_thread_or_four() {
-    let (site, _) = prose_site(120, 80);
+    let (site, _) = prose_site(400, 80);
     let one = cold_build_with_threads(&site, "1");
     let four = cold_build_with_threads(&site, "4");
-    assert!(one.len() > 120, "{} files", one.len());
+    // Enough shards and bundles for the threads to have work to share.
+    let count = |p: &str| one.keys().filter(|k| k.starts_with(p)).count();
+    assert!(count("s/") >= 3 && count("p-") >= 8, "{:?}", one.keys());
     assert!(one == four, "the index depends on the thread count");
 }
 
@@ -461,10 +608,10 @@ fn a_warm_build_rewrites_nothing_and_an_edit_only_the_files_it_touches() {
     // The page's store, and only the shards holding its words' postings: `ma…` (marker42 gone),
     // `zy…` (new) and those of the page's other words whose weight changed — none here.
     assert_eq!(stores_changed.len(), 1, "{stores_changed:?}");
-    let store: Value = serde_json::from_slice(&idx.file(stores_changed[0])).unwrap();
-    assert_eq!(store["u"], "/log/w0042/");
+    let (bundle, _) = idx.bundle_of(*idx.lookup("zythumquartz").keys().next().unwrap());
+    assert_eq!(*stores_changed[0], &bundle);
     assert!(
-        (2..=3).contains(&shards_changed),
+        (1..=3).contains(&shards_changed),
         "{shards_changed} of {shards_total} shards rewritten: {changed:?}"
     );
     // The same index as a build from scratch.

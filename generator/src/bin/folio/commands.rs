@@ -121,6 +121,15 @@ pub(crate) fn build(
                 println!("{} → {dest}", summary("Built", &r));
             }
             verbose_report(out, &r);
+            // Cloudflare's per-version file limit (`folio deploy` builds through here too).
+            if let Some(dir) = r.output.as_deref() {
+                let files = folio::file_limit::count_files(dir);
+                let limit = folio::file_limit::FREE_PLAN_FILES;
+                if let Some(w) = folio::file_limit::warning(Path::new(&relative(dir)), files, limit)
+                {
+                    eprintln!("{w}");
+                }
+            }
             true
         }
         Err(d) => {

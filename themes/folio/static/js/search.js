@@ -85,8 +85,9 @@
   });
 
   // ---- the index
+  var VERSION = 3; // the manifest's layout this script reads (docs/search.md)
   var manifest = null;
-  var cache = { t: {}, p: {} }; // shards and page stores, by key
+  var cache = { t: {}, p: {} }; // shards by start, store bundles by first id
 
   function getJson(url, fresh) {
     return fetch(url, fresh ? { cache: "no-cache" } : {}).then(function (r) {
@@ -94,62 +95,101 @@
       return r.json();
     });
   }
-  // A gzip-compressed JSON file of the index (shards, stores). A server that sends it with
-  // `Content-Encoding: gzip` has the browser inflate it already: then it is plain JSON.
-  function getGzJson(url) {
+  // A gzip-compressed file of the index (shards, store bundles), as text. A server that sends
+  // it with `Content-Encoding: gzip` has the browser inflate it already: then it is plain text.
+  function getGz(url) {
     return fetch(url).then(function (r) {
       if (!r.ok) throw new Error(url + ": " + r.status);
       return r.arrayBuffer();
     }).then(function (buf) {
       var head = new Uint8Array(buf, 0, Math.min(2, buf.byteLength));
-      if (head[0] !== 0x1f || head[1] !== 0x8b) return JSON.parse(new TextDecoder().decode(buf));
+      if (head[0] !== 0x1f || head[1] !== 0x8b) return new TextDecoder().decode(buf);
       var inflated = new Blob([buf]).stream().pipeThrough(new DecompressionStream("gzip"));
-      return new Response(inflated).json();
+      return new Response(inflated).text();
     });
+  }
+  // The manifest, with what the lookups need worked out once: each shard's start in hex (hex
+  // of UTF-8 sorts as the build sorts terms) and the first id of each store bundle.
+  function prepare(m) {
+    if (m.version !== VERSION) throw new Error("search index version " + m.version);
+    m.hexStarts = m.starts.map(hex);
+    m.firsts = [];
+    var first = 0;
+    m.stores.forEach(function (n) { m.firsts.push(first); first += n; });
+    return m;
   }
   function loadManifest(fresh) {
     if (!manifest || fresh) {
-      manifest = getJson(indexUrl, fresh);
+      manifest = getJson(indexUrl, fresh).then(prepare);
       manifest.catch(function () { manifest = null; });
       cache = { t: {}, p: {} };
     }
     return manifest;
   }
-  // A file of the index as the current manifest names it (`name(m)`); if the site was rebuilt
-  // since the manifest was read, that file may be gone: read the manifest again, once.
-  function indexFile(kind, key, name, retried) {
-    var c = cache[kind];
-    if (!c[key]) {
-      c[key] = loadManifest(false).then(function (m) {
-        var rel = name(m);
-        if (!rel) throw new Error("not in the index: " + key);
-        return getGzJson(root + rel);
-      });
-      c[key].catch(function () { delete c[key]; });
-    }
-    return c[key].catch(function (err) {
-      if (retried) throw err;
-      return loadManifest(true).then(function () { return indexFile(kind, key, name, true); });
+  // Something read from a file of the index: `locate(m)` names the file the manifest `m` puts
+  // it in, `parse` reads that file (read once, kept by name), `pick(file, m)` takes it out.
+  function fromIndex(kind, locate, parse, pick) {
+    return loadManifest(false).then(function (m) {
+      var rel = locate(m);
+      if (!rel) throw new Error("not in the index");
+      var c = cache[kind];
+      if (!c[rel]) {
+        c[rel] = getGz(root + rel).then(parse);
+        c[rel].catch(function () { delete c[rel]; });
+      }
+      return c[rel].then(function (file) { return pick(file, m); });
     });
   }
-  function shardFile(k) {
-    return function (m) { return m.shards[k] ? "s/" + hex(k) + "-" + m.shards[k] + ".gz" : null; };
+  // The shard file that starts at `start`.
+  function shard(start) {
+    return fromIndex("t", function (m) {
+      var i = m.starts.indexOf(start);
+      return i < 0 ? null : "s/" + m.hexStarts[i] + "-" + m.digests.substr(i * 8, 8) + ".gz";
+    }, JSON.parse, function (terms) { return terms; });
   }
-  function storeFile(id) {
-    return function (m) { return "p-" + m.ids + "/" + id + ".gz"; };
+  // The bundle holding page `id`: the last whose first id is at most `id`.
+  function bundleOf(m, id) {
+    var lo = 0, hi = m.firsts.length - 1;
+    while (lo < hi) {
+      var mid = (lo + hi + 1) >> 1;
+      if (m.firsts[mid] <= id) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+  }
+  // A bundle: one page's store a line, in id order.
+  function lines(text) {
+    return text.split("\n").filter(Boolean).map(function (l) { return JSON.parse(l); });
+  }
+  // The store of page `id` (`{u, t, s, x}`), from its bundle.
+  function store(id) {
+    return fromIndex("p", function (m) {
+      if (id >= m.docs) return null;
+      var b = bundleOf(m, id), first = m.firsts[b];
+      return "p-" + m.ids + "/" + first + "-" + (first + m.stores[b] - 1) + ".gz";
+    }, lines, function (docs, m) {
+      var d = docs[id - m.firsts[bundleOf(m, id)]];
+      if (!d) throw new Error("not in its bundle: " + id);
+      return d;
+    });
   }
   function hex(s) {
     return Array.prototype.map.call(new TextEncoder().encode(s), function (b) {
       return (b < 16 ? "0" : "") + b.toString(16);
     }).join("");
   }
-  // The shards that can hold terms starting with `word`: those whose prefix starts the word,
-  // or, for a word shorter than the prefixes its letters were split into, the few that
-  // continue it.
+  // The shards that can hold terms starting with `word`: the last whose start sorts at or
+  // before the word (the terms from the word on begin there), and those after it whose start
+  // the word begins (its terms go on into them) — unless the word is so short that these are
+  // many: then the first only, which holds the word itself.
   function shardsFor(m, word) {
-    var all = Object.keys(m.shards);
-    var keys = all.filter(function (k) { return word.lastIndexOf(k, 0) === 0; });
-    var longer = all.filter(function (k) { return k.length > word.length && k.lastIndexOf(word, 0) === 0; });
+    var w = hex(word), s = m.hexStarts, lo = -1, hi = s.length - 1;
+    while (lo < hi) {
+      var mid = (lo + hi + 1) >> 1;
+      if (s[mid] <= w) lo = mid; else hi = mid - 1;
+    }
+    var keys = lo >= 0 ? [m.starts[lo]] : [];
+    var longer = [];
+    for (var i = lo + 1; i < s.length && s[i].lastIndexOf(w, 0) === 0; i++) longer.push(m.starts[i]);
     if (longer.length <= 8) keys = keys.concat(longer);
     return keys;
   }
@@ -169,7 +209,7 @@
     return loadManifest(false).then(function (m) {
       return Promise.all(words.map(function (w) {
         return Promise.all(shardsFor(m, w).map(function (k) {
-          return indexFile("t", k, shardFile(k));
+          return shard(k);
         })).then(function (parts) {
           var scores = new Map();
           parts.forEach(function (terms) {
@@ -249,6 +289,16 @@
 
   var seq = 0;
   var timer = 0;
+  // One query against the manifest in hand: the shards of its words, then the stores of the
+  // results shown.
+  function query(q) {
+    return search(q).then(function (result) {
+      if (!result) return null;
+      return Promise.all(result.ids.slice(0, LIMIT).map(store)).then(function (docs) {
+        return { result: result, docs: docs };
+      });
+    });
+  }
   function run() {
     var q = input.value, mine = ++seq;
     if (!wordsOf(q).length) {
@@ -256,12 +306,16 @@
       status.textContent = q.trim() ? "Type at least " + MIN + " letters." : "";
       return;
     }
-    search(q).then(function (result) {
-      if (mine !== seq || !result) return null;
-      var top = result.ids.slice(0, LIMIT);
-      return Promise.all(top.map(function (id) {
-        return indexFile("p", id, storeFile(id));
-      })).then(function (docs) { if (mine === seq) show(result, docs); });
+    var used = manifest;
+    query(q).catch(function () {
+      // The site was rebuilt since the manifest was read: a file it names is gone (ids and
+      // shards go with the manifest they came from). Read the manifest again, once (one
+      // re-read for every query that failed on the same manifest), and query it from scratch.
+      return (used && manifest !== used ? loadManifest(false) : loadManifest(true)).then(function () {
+        return query(q);
+      });
+    }).then(function (found) {
+      if (mine === seq && found) show(found.result, found.docs);
     }).catch(function () {
       if (mine === seq) status.textContent = "Search is unavailable right now.";
     });
