@@ -255,7 +255,9 @@ mod tests {
                 title: "Q",
                 section: "",
                 body: &body,
+                html: crate::spill::Text::Memory(&body.html),
             },
+            &body.html,
             false,
         );
         let both = bundle([part.store(), other.store()].into_iter());
