@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
+use crate::spill::{Span, Spill};
+
 /// A cache key: a BLAKE3 hash of the inputs.
 pub(crate) type Key = [u8; 32];
 
@@ -97,17 +99,17 @@ pub(crate) struct Previous {
 enum Stored {
     /// Held (a cache without a file, or its spill file could not be made).
     Memory(Arc<[u8]>),
-    /// In the spill file: (offset, length).
-    Spilled(u64, u32),
+    /// In the spill file.
+    Spilled(Span),
 }
 
 /// This build's entries, and the spill file they are appended to.
 #[derive(Default)]
 struct Fresh {
     map: HashMap<Key, Stored>,
-    /// The spill file (unnamed: gone with the process) and its length; `None` before the
-    /// first entry, and for a cache without a file.
-    spill: Option<(std::fs::File, u64)>,
+    /// The spill file (`crate::spill`); `None` before the first entry, and for a cache
+    /// without a file.
+    spill: Option<Arc<Spill>>,
     /// Making the spill file failed: entries are held in memory.
     no_spill: bool,
 }
@@ -172,13 +174,11 @@ impl BlobCache {
         let fresh = self.fresh.lock().expect("cache poisoned");
         match fresh.map.get(key) {
             Some(Stored::Memory(b)) => return Some(b.clone()),
-            Some(&Stored::Spilled(at, len)) => {
-                let (file, _) = fresh.spill.as_ref()?;
-                let file = file.try_clone().ok()?;
+            Some(&Stored::Spilled(span)) => {
+                // Read without holding the lock (every render thread looks entries up).
+                let spill = fresh.spill.clone()?;
                 drop(fresh);
-                let mut buf = vec![0; len as usize];
-                file.read_exact_at(&mut buf, at).ok()?;
-                return Some(buf.into());
+                return spill.get(span).ok().map(Into::into);
             }
             None => {}
         }
@@ -213,21 +213,12 @@ impl BlobCache {
         let fresh = &mut *fresh;
         if fresh.spill.is_none() && !fresh.no_spill {
             if let Some(dir) = self.spill_dir.get() {
-                fresh.spill = std::fs::create_dir_all(dir)
-                    .and_then(|()| tempfile::tempfile_in(dir))
-                    .map(|f| (f, 0))
-                    .ok();
+                fresh.spill = Spill::new_in(dir).ok().map(Arc::new);
                 fresh.no_spill = fresh.spill.is_none();
             }
         }
-        let stored = match (&mut fresh.spill, u32::try_from(value.len())) {
-            (Some((file, end)), Ok(len)) => match file.write_all_at(&value, *end) {
-                Ok(()) => {
-                    *end += u64::from(len);
-                    Stored::Spilled(*end - u64::from(len), len)
-                }
-                Err(_) => Stored::Memory(value),
-            },
+        let stored = match fresh.spill.as_ref().map(|s| s.put(&value)) {
+            Some(Ok(span)) => Stored::Spilled(span),
             _ => Stored::Memory(value),
         };
         fresh.map.insert(key, stored);
@@ -286,12 +277,11 @@ impl BlobCache {
             for k in keys {
                 let bytes: &[u8] = match (fresh.map.get(k), self.previous.get()) {
                     (Some(Stored::Memory(b)), _) => b,
-                    (Some(&Stored::Spilled(at, len)), _) => {
-                        let Some((file, _)) = &fresh.spill else {
+                    (Some(&Stored::Spilled(span)), _) => {
+                        let Some(spill) = &fresh.spill else {
                             continue;
                         };
-                        buf.resize(len as usize, 0);
-                        file.read_exact_at(&mut buf, at)?;
+                        spill.read_into(span, &mut buf)?;
                         &buf
                     }
                     (None, Some(p)) => {

@@ -1,11 +1,11 @@
-//! Text kept in an unnamed temporary file instead of in memory, read back when needed.
+//! Bytes kept in an unnamed temporary file instead of in memory, read back when needed.
 //!
-//! A one-off build renders every page's markdown first and reads each body twice later (its
-//! page template, then the search index, and the feed for the newest): at 10,000 pages the
-//! bodies are about 250 MB, the largest thing a build would otherwise hold from the markdown
-//! phase to the end. Written once and read back by offset, they cost a sequential write to
-//! the page cache instead (the file has no name: it is gone when the build's process is,
-//! however it ends).
+//! What a build makes early and reads late need not be held in between: the entries the disk
+//! caches gain (kept until they are saved, `crate::cache::BlobCache`) and every page's
+//! rendered body (read by its page template, then the search index and the feed): at 10,000
+//! pages some 300 MB and 250 MB. Written once and read back by offset, they cost a sequential
+//! write to the page cache instead (the file has no name: it is gone when the build's process
+//! is, however it ends).
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -14,56 +14,75 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// An unnamed file that texts are appended to, from any thread.
-pub(crate) struct TextSpill {
+/// An unnamed file that byte strings are appended to, from any thread.
+pub(crate) struct Spill {
     file: File,
     /// Where the next text goes (each writer reserves its range first).
     end: AtomicU64,
 }
 
-/// Where one text was written.
+/// Where one byte string was written.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Span {
     at: u64,
     len: u32,
 }
 
-impl TextSpill {
+impl Span {
+    /// How many bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+}
+
+impl Spill {
     /// A spill file in `dir` (created if missing): on the site's disk, not in `/tmp`, which
     /// is often memory itself.
-    pub(crate) fn new_in(dir: &Path) -> io::Result<TextSpill> {
+    pub(crate) fn new_in(dir: &Path) -> io::Result<Spill> {
         std::fs::create_dir_all(dir)?;
-        Ok(TextSpill {
+        Ok(Spill {
             file: tempfile::tempfile_in(dir)?,
             end: AtomicU64::new(0),
         })
     }
 
-    /// Appends `text`; where it went, to read it back.
-    pub(crate) fn put(&self, text: &str) -> io::Result<Span> {
-        let len = u32::try_from(text.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "text over 4 GiB"))?;
+    /// Appends `bytes`; where they went, to read them back.
+    pub(crate) fn put(&self, bytes: &[u8]) -> io::Result<Span> {
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "over 4 GiB"))?;
         let at = self.end.fetch_add(u64::from(len), Ordering::Relaxed);
-        self.file.write_all_at(text.as_bytes(), at)?;
+        self.file.write_all_at(bytes, at)?;
         Ok(Span { at, len })
     }
 
-    /// The text written at `span`.
-    pub(crate) fn get(&self, span: Span) -> io::Result<String> {
-        let mut buf = vec![0; span.len as usize];
-        self.file.read_exact_at(&mut buf, span.at)?;
-        String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    /// Reads what was written at `span` into `buf` (resized to fit).
+    pub(crate) fn read_into(&self, span: Span, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.resize(span.len(), 0);
+        self.file.read_exact_at(buf, span.at)
+    }
+
+    /// The bytes written at `span`.
+    pub(crate) fn get(&self, span: Span) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.read_into(span, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// The text written at `span` (by [`Spill::put`] of a `str`'s bytes).
+    pub(crate) fn get_text(&self, span: Span) -> io::Result<String> {
+        String::from_utf8(self.get(span)?)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 }
 
-/// A text either still in memory or written to a [`TextSpill`]: what reads a page's body
+/// A text either still in memory or written to a [`Spill`]: what reads a page's body
 /// takes, so it works the same either way.
 #[derive(Clone, Copy)]
 pub(crate) enum Text<'a> {
     /// Held in memory.
     Memory(&'a str),
     /// Written out.
-    Spilled(&'a TextSpill, Span),
+    Spilled(&'a Spill, Span),
 }
 
 impl<'a> Text<'a> {
@@ -71,7 +90,7 @@ impl<'a> Text<'a> {
     pub(crate) fn read(&self) -> io::Result<Cow<'a, str>> {
         match *self {
             Text::Memory(s) => Ok(Cow::Borrowed(s)),
-            Text::Spilled(spill, span) => spill.get(span).map(Cow::Owned),
+            Text::Spilled(spill, span) => spill.get_text(span).map(Cow::Owned),
         }
     }
 }
@@ -84,7 +103,7 @@ mod tests {
     #[test]
     fn texts_written_from_many_threads_read_back_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let spill = Arc::new(TextSpill::new_in(&dir.path().join("a/b")).unwrap());
+        let spill = Arc::new(Spill::new_in(&dir.path().join("a/b")).unwrap());
         let texts: Vec<String> = (0..200)
             .map(|i| format!("<p>page {i} — ünïcode {}</p>", "x".repeat(i * 37)))
             .collect();
@@ -96,7 +115,7 @@ mod tests {
                     s.spawn(move || {
                         chunk
                             .iter()
-                            .map(|t| spill.put(t).unwrap())
+                            .map(|t| spill.put(t.as_bytes()).unwrap())
                             .collect::<Vec<_>>()
                     })
                 })

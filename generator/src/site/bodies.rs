@@ -22,7 +22,7 @@ use crate::highlight::{self, Highlighter};
 use crate::images::Images;
 use crate::markdown::{RenderOptions, Rendered};
 use crate::shortcodes;
-use crate::spill::{Span, Text, TextSpill};
+use crate::spill::{Span, Spill, Text};
 use crate::templates::Templates;
 use folio_content::content::{self, Content};
 use folio_content::diagnostics::Diagnostic;
@@ -248,7 +248,7 @@ pub(super) struct Bodies {
     pub(super) stats: crate::cache::Stats,
     /// Where a one-off build wrote its pages' HTML out (see [`Build::markdown`]), and
     /// where each page's went (`None`: still in its `Rendered`).
-    spill: Option<TextSpill>,
+    spill: Option<Spill>,
     spans: Vec<Option<Span>>,
 }
 
@@ -398,13 +398,13 @@ impl Build<'_> {
         // (its next build reuses them), as does a build in memory or a check. Where the file
         // cannot be made, the bodies stay in memory.
         let spill = (storing && !keep_bodies)
-            .then(|| TextSpill::new_in(&self.site.root.join(".folio/cache")).ok())
+            .then(|| Spill::new_in(&self.site.root.join(".folio/cache")).ok())
             .flatten();
         let spill_html = |e: &mut Arc<MdEntry>| -> Option<Span> {
             let s = spill.as_ref()?;
             // Only an entry made by this build is unshared (one reused from a memo is not).
             let full = Arc::get_mut(&mut Arc::get_mut(e)?.full)?;
-            let span = s.put(&full.html).ok()?;
+            let span = s.put(full.html.as_bytes()).ok()?;
             full.html = String::new();
             Some(span)
         };
