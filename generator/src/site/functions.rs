@@ -195,7 +195,7 @@ fn register_get_section(
             for &i in pages {
                 // Pages picked by an attribute depend on it, whatever the template reads.
                 if let Some(path) = attribute {
-                    let v = path.iter().try_fold(&entries[i].value, |v, k| v.get(k));
+                    let v = field(&entries[i].value, path);
                     let v = serde_json::to_vec(&v).unwrap_or_default();
                     h.update(&(v.len() as u64).to_le_bytes());
                     h.update(&v);
@@ -258,24 +258,28 @@ fn register_get_section(
 /// `required=false` a missing data file or section is `null` rather than an error, so a
 /// theme can use data or sections that a site may not have.
 fn arg_required(args: &HashMap<String, Value>, f: &str) -> tera::Result<bool> {
-    match args.get("required") {
-        None => Ok(true),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(tera::Error::msg(format!(
-            "{f}: `required` must be true or false, got {other}"
-        ))),
-    }
+    arg_bool(args, "required", f, true)
 }
 
 /// `get_section`'s optional `metadata_only` argument (Zola's; default false): the section
 /// without its pages, for a template that shows only its title, count or `extra` — a copy
 /// of every page's summary (megabytes in a large section) for nothing otherwise.
 fn arg_metadata_only(args: &HashMap<String, Value>) -> tera::Result<bool> {
-    match args.get("metadata_only") {
-        None => Ok(false),
+    arg_bool(args, "metadata_only", "get_section", false)
+}
+
+/// The optional boolean argument `name` of the site function `f`, `default` when absent.
+fn arg_bool(
+    args: &HashMap<String, Value>,
+    name: &str,
+    f: &str,
+    default: bool,
+) -> tera::Result<bool> {
+    match args.get(name) {
+        None => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
         Some(other) => Err(tera::Error::msg(format!(
-            "get_section: `metadata_only` must be true or false, got {other}"
+            "{f}: `{name}` must be true or false, got {other}"
         ))),
     }
 }
@@ -336,7 +340,7 @@ impl Pick {
     fn pages(&self, pages: &[usize], all: &[Value]) -> Vec<Value> {
         let matches = |v: &Value| match &self.attribute {
             None => true,
-            Some((path, want)) => path.iter().try_fold(v, |v, k| v.get(k)) == Some(want),
+            Some((path, want)) => field(v, path) == Some(want),
         };
         pages
             .iter()
@@ -346,6 +350,11 @@ impl Pick {
             .cloned()
             .collect()
     }
+}
+
+/// The field of `v` at a dotted path split into its keys (`["extra", "featured"]`).
+fn field<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(v, |v, k| v.get(k))
 }
 
 /// The string argument `name` of the site function `f`.
