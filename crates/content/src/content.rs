@@ -1249,15 +1249,18 @@ mod tests {
         assert_eq!(section_path("Blog/2024 Notes"), "/blog/2024-notes/");
     }
 
+    /// Writes `text` at `rel` under `root`, making its folders.
+    fn write_file(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
     #[test]
     fn forgetting_bodies_keeps_front_matter_and_its_key_positions() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        let write = |rel: &str, text: &str| {
-            let p = root.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
+        let write = |rel: &str, text: &str| write_file(root, rel, text);
         write(
             "content/_index.md",
             "+++\ntitle = \"Home\"\n+++\nwelcome, with a long intro\n",
@@ -1292,11 +1295,7 @@ mod tests {
     fn the_parse_cache_reuses_unchanged_files_and_sees_every_edit() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        let write = |rel: &str, text: &str| {
-            let p = root.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
+        let write = |rel: &str, text: &str| write_file(root, rel, text);
         let age = |rel: &str, when: std::time::SystemTime| {
             let f = std::fs::File::options()
                 .append(true)

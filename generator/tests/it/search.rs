@@ -437,21 +437,10 @@ fn thousands_of_pages_fit_in_few_files_every_page_found_and_a_first_query_cheap(
 
 #[test]
 fn at_thousands_of_pages_a_serve_edit_changes_few_files_and_equals_a_full_build() {
-    use folio::live::LiveSite;
-    use folio::site::{BuildOptions, Mode};
-
     const PAGES: usize = 2000;
     let site = shelves_site(PAGES);
-    let mut opts = BuildOptions::new(site.root());
-    opts.mode = Mode::Memory;
-    let mut live = LiveSite::new(opts);
-    live.build_all().unwrap_or_else(|d| panic!("{d}"));
-    let served = |live: &LiveSite| -> BTreeMap<String, Vec<u8>> {
-        live.files()
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix("search/")?.to_string(), v.to_vec())))
-            .collect()
-    };
+    let mut live = live_site(&site);
+    let served = served_index;
     let before = served(&live);
 
     // One page edited: a word replaced, a sentence added.
@@ -628,22 +617,11 @@ fn a_warm_build_rewrites_nothing_and_an_edit_only_the_files_it_touches() {
 
 #[test]
 fn under_serve_an_edit_and_its_revert_give_the_index_of_a_cold_build() {
-    use folio::live::LiveSite;
-    use folio::site::{BuildOptions, Mode};
-
     let (site, _) = prose_site(60, 40);
     site.build_ok();
     let cold = crate::common::snapshot(&site.path("public/search"));
-    let mut opts = BuildOptions::new(site.root());
-    opts.mode = Mode::Memory;
-    let mut live = LiveSite::new(opts);
-    live.build_all().unwrap_or_else(|d| panic!("{d}"));
-    let served = |live: &LiveSite| -> BTreeMap<String, Vec<u8>> {
-        live.files()
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix("search/")?.to_string(), v.to_vec())))
-            .collect()
-    };
+    let mut live = live_site(&site);
+    let served = served_index;
     assert_eq!(served(&live), cold, "serve and build write the same index");
 
     let page = "content/log/w0007.md";
@@ -729,4 +707,21 @@ fn a_damaged_search_cache_is_ignored_and_the_index_is_the_same() {
     std::fs::write(&cache, &good[..good.len() / 3]).unwrap();
     site.build_ok();
     assert_eq!(crate::common::snapshot(&site.path("public/search")), cold);
+}
+
+/// `folio serve`'s engine on `site`, after its first build.
+fn live_site(site: &Site) -> folio::live::LiveSite {
+    let mut opts = folio::site::BuildOptions::new(site.root());
+    opts.mode = folio::site::Mode::Memory;
+    let mut live = folio::live::LiveSite::new(opts);
+    live.build_all().unwrap_or_else(|d| panic!("{d}"));
+    live
+}
+
+/// The search index `folio serve` serves, by path under `search/`.
+fn served_index(live: &folio::live::LiveSite) -> BTreeMap<String, Vec<u8>> {
+    live.files()
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("search/")?.to_string(), v.to_vec())))
+        .collect()
 }
