@@ -16,6 +16,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::cache::BlobCache;
 
+mod lines;
+
 use syntect::highlighting::{FontStyle, Theme, ThemeSet};
 use syntect::parsing::{ParseState, Scope, ScopeStack, SyntaxSet};
 use syntect::util::LinesWithEndings;
@@ -97,6 +99,7 @@ pub(crate) struct Highlighter {
     syntaxes: OnceLock<SyntaxSet>,
     extra: OnceLock<SyntaxSet>,
     cache: BlobCache,
+    lines: lines::LineMemo,
 }
 
 impl Default for Highlighter {
@@ -115,6 +118,7 @@ impl Highlighter {
             syntaxes: OnceLock::new(),
             extra: OnceLock::new(),
             cache: BlobCache::new(CACHE_FORMAT),
+            lines: lines::LineMemo::new(),
         }
     }
 
@@ -179,6 +183,8 @@ impl Highlighter {
         let Some((ss, syntax)) = lang.and_then(|l| self.find(l)) else {
             return escape(code);
         };
+        // Which grammar set the parser's context ids point into, for the line memo.
+        let set = u8::from(!std::ptr::eq(ss, self.syntaxes()));
         let mut state = ParseState::new(syntax);
         let mut stack = ScopeStack::new();
         let mut out = String::with_capacity(code.len() * 2);
@@ -200,7 +206,7 @@ impl Highlighter {
             }
         };
         for line in LinesWithEndings::from(code) {
-            let Ok(ops) = state.parse_line(line, ss) else {
+            let Ok(ops) = self.lines.parse_line(set, &mut state, line, ss) else {
                 return escape(code);
             };
             let mut pos = 0;
@@ -233,6 +239,17 @@ impl Highlighter {
     /// This build's cache counts.
     pub(crate) fn stats(&self) -> Stats {
         self.cache.stats()
+    }
+
+    /// Empties every thread's line memo: once the bodies are rendered, few lines are left to
+    /// parse, and the memory goes to what follows.
+    pub(crate) fn forget_lines(&self) {
+        lines::forget();
+    }
+
+    /// Lines of code parsed, and how many of those parses were reused from another line.
+    pub(crate) fn line_counts(&self) -> (usize, usize) {
+        self.lines.counts()
     }
 
     /// Loads the highlight cache file; a missing or damaged one is an empty cache.

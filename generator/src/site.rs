@@ -115,6 +115,9 @@ pub struct BuildReport {
     pub warnings: Diagnostics,
     /// Highlight cache hits and misses.
     pub highlight: highlight::Stats,
+    /// Lines of code parsed by the highlighter, and how many reused another line's parse
+    /// (`--verbose`: how much the line memo saved).
+    pub code_lines: (usize, usize),
     /// Rendered-page cache hits and misses.
     pub page_cache: crate::cache::Stats,
     /// Markdown bodies reused (from the previous build or the markdown cache) and rendered.
@@ -465,6 +468,7 @@ impl Build<'_> {
             root, output, mode, ..
         } = self.site;
         report.highlight = self.highlighter.stats();
+        report.code_lines = self.highlighter.line_counts();
         report.page_cache = self.reuse.stats();
         if let Some(s) = staging {
             report.old_output = s.commit().map_err(|e| {

@@ -433,6 +433,7 @@ impl Build<'_> {
             hits: pages.len() + sections.len() - misses,
             misses,
         };
+        self.highlighter.forget_lines();
         self.clock.mark("markdown");
         Bodies {
             pages,

@@ -79,6 +79,13 @@ fn verbose_report(out: &Output, r: &BuildReport) {
         r.highlight.misses,
         r.highlight.hits
     );
+    if r.code_lines.0 > 0 {
+        eprintln!(
+            "  parsed {} lines of code, {} of them reusing a parse of the same line",
+            thousands(r.code_lines.0),
+            thousands(r.code_lines.1)
+        );
+    }
     eprintln!(
         "  rendered {} markdown bodies, {} reused",
         r.markdown.misses, r.markdown.hits
