@@ -9,7 +9,74 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
+use folio_content::diagnostics::{Diagnostic, Diagnostics};
+
 use crate::spill::{Span, Spill};
+
+/// Where every cache warning points: the folder, since the files in it are folio's own.
+const CACHE_SHOWN: &str = ".folio/cache";
+
+/// Every warning that something could not be saved under `.folio/cache`, folded into one.
+/// They share a cause (the folder cannot be written, the disk is full) and change nothing
+/// in the output: the next build redoes the work. One line per cache and per resized image
+/// would bury the build's other messages.
+pub(crate) fn fold_save_warnings(diags: Diagnostics) -> Diagnostics {
+    const PREFIX: &str = "cannot save ";
+    let is_save = |d: &Diagnostic| {
+        !d.is_error() && d.path == Path::new(CACHE_SHOWN) && d.message.starts_with(PREFIX)
+    };
+    if diags.iter().filter(|d| is_save(d)).count() < 2 {
+        return diags;
+    }
+    let (mut whats, mut images, mut causes) = (Vec::<String>::new(), 0, Vec::<String>::new());
+    let mut folded = Vec::new();
+    // Where the first one was: the folded warning goes there.
+    let mut at = None;
+    for d in diags {
+        if !is_save(&d) {
+            folded.push(d);
+            continue;
+        }
+        let rest = &d.message[PREFIX.len()..];
+        let (what, detail) = rest.split_once(": ").unwrap_or((rest, ""));
+        if what == "a resized image" {
+            images += 1;
+        } else if !whats.iter().any(|w| w == what) {
+            whats.push(what.to_string());
+        }
+        // The error itself ends the message, after the file it names, if any.
+        let cause = detail.rsplit(": ").next().unwrap_or(detail).to_string();
+        if !causes.contains(&cause) {
+            causes.push(cause);
+        }
+        at.get_or_insert(folded.len());
+    }
+    match images {
+        0 => {}
+        1 => whats.push("a resized image".into()),
+        n => whats.push(format!("{n} resized images")),
+    }
+    let list = match whats.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, init)) => format!("{} and {last}", init.join(", ")),
+        None => String::new(),
+    };
+    let cause = match causes.as_slice() {
+        [one] => one.clone(),
+        [first, ..] => format!("{first} (and other errors)"),
+        [] => String::new(),
+    };
+    let message = format!(
+        "{PREFIX}{list}: {cause}; the build is complete, and the next one will redo this work"
+    );
+    folded.insert(
+        at.unwrap_or(0),
+        Diagnostic::warning(CACHE_SHOWN, None, message),
+    );
+    let mut all = Diagnostics::new();
+    all.extend(folded);
+    all
+}
 
 /// A cache key: a BLAKE3 hash of the inputs.
 pub(crate) type Key = [u8; 32];

@@ -80,15 +80,25 @@ fn class_prefixes() -> &'static [(Scope, &'static str)] {
 
 /// The class of a token from its scope stack, if any.
 fn class_of(stack: &ScopeStack) -> Option<&'static str> {
-    let prefixes = class_prefixes();
-    for scope in stack.as_slice().iter().rev() {
-        for (p, c) in prefixes {
-            if p.is_prefix_of(*scope) {
-                return Some(c);
-            }
-        }
+    stack.as_slice().iter().rev().find_map(|s| scope_class(*s))
+}
+
+/// The class one scope gives, if any: the first prefix in [`CLASSES`] that it starts with.
+/// Asked once per scope of every token, so each thread remembers the answers (a site's
+/// grammars use a few thousand scopes).
+fn scope_class(scope: Scope) -> Option<&'static str> {
+    thread_local! {
+        static KNOWN: std::cell::RefCell<std::collections::HashMap<Scope, Option<&'static str>>> =
+            std::cell::RefCell::default();
     }
-    None
+    KNOWN.with(|k| {
+        *k.borrow_mut().entry(scope).or_insert_with(|| {
+            class_prefixes()
+                .iter()
+                .find(|(p, _)| p.is_prefix_of(scope))
+                .map(|(_, c)| *c)
+        })
+    })
 }
 
 /// Grammars of our own for languages syntect's default set lacks.
@@ -199,10 +209,10 @@ impl Highlighter {
                     out.push_str("<span class=\"hl-");
                     out.push_str(c);
                     out.push_str("\">");
-                    out.push_str(&escape(text));
+                    escape_into(out, text);
                     out.push_str("</span>");
                 }
-                None => out.push_str(&escape(text)),
+                None => escape_into(out, text),
             }
         };
         for line in LinesWithEndings::from(code) {
@@ -312,17 +322,27 @@ fn cache_key(lang: &str, code: &str) -> crate::cache::Key {
 /// Escapes text for HTML element content and attribute values.
 pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    escape_into(&mut out, s);
     out
+}
+
+/// [`escape`], appended to `out`: runs of plain text are copied whole.
+fn escape_into(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        out.push_str(entity);
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
 }
 
 /// The names of the built-in highlighting themes.
@@ -455,6 +475,17 @@ mod tests {
         assert_eq!(h.stats().misses, 2);
         h.highlight(Some("rust"), "fn main() { let x = 1 < 2; }\n");
         assert_eq!(h.stats().hits, 1);
+    }
+
+    #[test]
+    fn escape_replaces_five_characters_and_copies_the_rest() {
+        assert_eq!(
+            escape("Über <a href=\"x\">'&'</a>—ok"),
+            "Über &lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;—ok"
+        );
+        assert_eq!(escape("&"), "&amp;");
+        assert_eq!(escape("é"), "é");
+        assert_eq!(escape(""), "");
     }
 
     #[test]

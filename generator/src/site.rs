@@ -497,7 +497,7 @@ impl Build<'_> {
         self.clock.mark("finish");
         report.phases = self.clock.phases;
         report.peak_memory = self.clock.peak_memory;
-        report.warnings = self.diags;
+        report.warnings = crate::cache::fold_save_warnings(self.diags);
         report.elapsed = self.clock.started.elapsed();
         Ok((report, memo))
     }

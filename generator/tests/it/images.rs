@@ -237,3 +237,35 @@ fn a_missing_image_is_an_error_at_its_place_and_the_old_site_stays() {
     );
     assert_eq!(before, s.snapshot());
 }
+
+/// `.folio` is a file, so no cache can be saved: the build still succeeds with the same site,
+/// and says so once, naming what was not saved, not once per cache and resized image.
+#[test]
+fn an_unwritable_cache_folder_is_one_warning_and_the_same_site() {
+    let s = site();
+    s.write(
+        "content/notes/code.md",
+        "+++\ntitle = \"Code\"\ndate = 2025-01-02\n+++\n```rust\nfn main() {}\n```\n",
+    );
+    let good = s.folio(&["build"]);
+    assert!(good.status.success(), "{}", stderr(&good));
+    let expected = s.snapshot();
+    std::fs::remove_dir_all(s.path(".folio")).unwrap();
+    s.write(".folio", "not a folder\n");
+    let out = s.folio(&["build"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let cache_lines: Vec<&str> = err.lines().filter(|l| l.contains(".folio/cache")).collect();
+    assert_eq!(cache_lines.len(), 1, "{err}");
+    let line = cache_lines[0];
+    for what in [
+        "the highlight cache",
+        "resized images",
+        "the next one will redo",
+    ] {
+        assert!(line.contains(what), "{what}: {line}");
+    }
+    // Only the copies of the two encoded images: one line names them all.
+    assert!(!line.contains("plot") && !line.contains(".webp"), "{line}");
+    assert_eq!(expected, s.snapshot(), "the same site without its caches");
+}
