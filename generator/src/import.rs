@@ -167,7 +167,7 @@ impl Convert<'_> {
                     }
                 }
                 "generate_feed" | "generate_feeds" | "feed_filename" | "feed_filenames" => {
-                    self.skip(&[&key], "folio always writes an Atom feed, /atom.xml")
+                    self.skip(&[&key], "folio always writes the site's Atom feed, /atom.xml; a section's own: `generate_feeds = true` in its _index.md, as in Zola")
                 }
                 "taxonomies" => {
                     for t in v.as_array().into_iter().flatten() {

@@ -214,7 +214,7 @@ pub(crate) fn page_full(
 
 /// A section as it appears in lists.
 pub(crate) fn section_summary(cfg: &Config, s: &Section) -> Value {
-    json!({
+    let mut v = json!({
         "title": s.title(),
         "description": s.meta.as_ref().and_then(|m| m.fm.description.clone()),
         "path": s.path,
@@ -222,7 +222,12 @@ pub(crate) fn section_summary(cfg: &Config, s: &Section) -> Value {
         "key": s.key,
         "page_count": s.pages.len(),
         "extra": s.meta.as_ref().map(|m| m.extra.clone()).unwrap_or(Value::Object(Default::default())),
-    })
+    });
+    // Only when there is one: a site without section feeds renders as it did.
+    if let Some(feed) = s.feed_path() {
+        v["feed"] = Value::String(cfg.permalink(&feed));
+    }
+    v
 }
 
 /// The `section` variable of a section's template: its summary, body, its pages (summaries;
@@ -317,14 +322,53 @@ pub(crate) fn pager(s: &Section, pages: &[Value], k: usize) -> Option<Pager> {
     })
 }
 
-/// The Atom feed of the newest dated pages; `html(i)` is page `i`'s rendered body (read
-/// only for the pages in the feed).
+/// One Atom feed: the site's, of every page, or a section's, of its own pages.
+pub(crate) struct Feed<'a> {
+    /// Site path of the feed file: `/atom.xml`, `/posts/atom.xml`.
+    pub(crate) path: String,
+    /// Site path of the page the feed follows: `/`, `/posts/`.
+    pub(crate) page: &'a str,
+    /// The feed's title.
+    pub(crate) title: String,
+    /// The pages it may hold (indices into [`Content::pages`]); the newest dated ones are its
+    /// entries.
+    pub(crate) pages: Vec<usize>,
+}
+
+impl<'a> Feed<'a> {
+    /// `/atom.xml`: every page of the site.
+    pub(crate) fn site(cfg: &Config, content: &Content) -> Feed<'a> {
+        Feed {
+            path: "/atom.xml".into(),
+            page: "/",
+            title: cfg.title.clone(),
+            pages: (0..content.pages.len()).collect(),
+        }
+    }
+
+    /// A section's own feed, if its front matter asks for one ([`Section::feed_path`]).
+    pub(crate) fn section(cfg: &Config, s: &'a Section) -> Option<Feed<'a>> {
+        Some(Feed {
+            path: s.feed_path()?,
+            page: &s.path,
+            title: format!("{} · {}", s.title(), cfg.title),
+            pages: s.pages.clone(),
+        })
+    }
+}
+
+/// The Atom feed of the newest dated pages of `feed`; `html(i)` is page `i`'s rendered body
+/// (read only for the pages in the feed).
 pub(crate) fn atom<'h>(
     cfg: &Config,
     content: &Content,
+    feed: &Feed<'_>,
     html: impl Fn(usize) -> std::io::Result<std::borrow::Cow<'h, str>>,
 ) -> std::io::Result<String> {
-    let mut dated: Vec<usize> = (0..content.pages.len())
+    let mut dated: Vec<usize> = feed
+        .pages
+        .iter()
+        .copied()
         .filter(|&i| content.pages[i].meta.date.is_some())
         .collect();
     dated.sort_by(|&a, &b| {
@@ -350,21 +394,21 @@ pub(crate) fn atom<'h>(
         "<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"{}\">\n",
         escape(&cfg.language)
     ));
-    x.push_str(&format!("  <title>{}</title>\n", escape(&cfg.title)));
+    x.push_str(&format!("  <title>{}</title>\n", escape(&feed.title)));
     if let Some(d) = &cfg.description {
         x.push_str(&format!("  <subtitle>{}</subtitle>\n", escape(d)));
     }
     x.push_str(&format!(
         "  <link rel=\"self\" type=\"application/atom+xml\" href=\"{}\"/>\n",
-        escape(&cfg.permalink("/atom.xml"))
+        escape(&cfg.permalink(&feed.path))
     ));
     x.push_str(&format!(
         "  <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
-        escape(&cfg.permalink("/"))
+        escape(&cfg.permalink(feed.page))
     ));
     x.push_str(&format!(
         "  <id>{}</id>\n  <updated>{updated}</updated>\n",
-        escape(&cfg.permalink("/"))
+        escape(&cfg.permalink(feed.page))
     ));
     if let Some(a) = &cfg.author {
         x.push_str(&format!("  <author><name>{}</name></author>\n", escape(a)));

@@ -107,6 +107,14 @@ impl Section {
         self.is_rendered() || self.key.is_empty()
     }
 
+    /// Site path of the section's own feed (`/posts/atom.xml`) when its front matter asks for
+    /// one. Never for the home page: the site's feed, `/atom.xml`, already holds every page.
+    pub fn feed_path(&self) -> Option<String> {
+        let wanted = self.meta.as_ref().is_some_and(|m| m.fm.generate_feeds);
+        (wanted && !self.key.is_empty() && self.is_rendered())
+            .then(|| format!("{}atom.xml", self.path))
+    }
+
     /// Pages per list page (0: not paginated).
     pub fn paginate_by(&self) -> usize {
         self.meta.as_ref().map_or(0, |m| m.fm.paginate_by)

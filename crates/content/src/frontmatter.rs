@@ -274,6 +274,10 @@ pub struct SectionFrontMatter {
     /// Left out (with its pages) unless `--drafts`.
     #[serde(default)]
     pub draft: bool,
+    /// Writes a feed of this section's pages beside its list page (`/posts/atom.xml`), for
+    /// readers who follow one section: Zola's key (`generate_feed`, its older name, too).
+    #[serde(default, alias = "generate_feed")]
+    pub generate_feeds: bool,
     #[serde(default)]
     extra: Option<Value>,
 }
@@ -387,6 +391,8 @@ const SECTION_KEYS: &[&str] = &[
     "page_template",
     "weight",
     "draft",
+    "generate_feeds",
+    "generate_feed",
     "extra",
 ];
 

@@ -121,6 +121,14 @@ fn plan_outputs(
                 diags,
             );
         }
+        if let Some(feed) = s.feed_path() {
+            claim(
+                feed.trim_start_matches('/').to_string(),
+                &shown,
+                None,
+                diags,
+            );
+        }
     }
     for p in &content.pages {
         let pos = find_key_in_file(&p.file.text, "slug");

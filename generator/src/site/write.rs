@@ -128,20 +128,38 @@ impl Build<'_> {
             write("_redirects", redirects.as_bytes());
         }
         // Independent of each other and of every page: made side by side.
-        let ((atom, sitemap), projects) = rayon::join(
+        let ((feeds, sitemap), projects) = rayon::join(
             || {
                 rayon::join(
-                    || render::atom(cfg, content, |i| inputs.bodies.page_html(i).read()),
+                    || {
+                        // The site's feed, then each section's that asks for one, by path.
+                        let mut feeds: Vec<render::Feed<'_>> = content
+                            .sections
+                            .values()
+                            .filter_map(|s| render::Feed::section(cfg, s))
+                            .collect();
+                        feeds.sort_by(|a, b| a.path.cmp(&b.path));
+                        feeds.insert(0, render::Feed::site(cfg, content));
+                        feeds
+                            .par_iter()
+                            .map(|f| {
+                                let xml = render::atom(cfg, content, f, |i| {
+                                    inputs.bodies.page_html(i).read()
+                                });
+                                (f.path.trim_start_matches('/').to_string(), xml)
+                            })
+                            .collect::<Vec<_>>()
+                    },
                     || render::sitemap(cfg, &sitemap_entries(content, inputs.tags)),
                 )
             },
             || render::projects_json(cfg, content),
         );
-        match atom {
-            Ok(atom) => write("atom.xml", atom.as_bytes()),
-            Err(e) => self
-                .diags
-                .push(body_unreadable(&site.output, "atom.xml", &e)),
+        for (rel, xml) in feeds {
+            match xml {
+                Ok(xml) => write(&rel, xml.as_bytes()),
+                Err(e) => self.diags.push(body_unreadable(&site.output, &rel, &e)),
+            }
         }
         write("sitemap.xml", sitemap.as_bytes());
         write("robots.txt", render::robots(cfg).as_bytes());

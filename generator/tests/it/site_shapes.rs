@@ -453,3 +453,96 @@ fn folio_new_builds_with_no_node_modules_and_shows_home_project_cover_cv_and_pos
     has(&post, "<time datetime=", "date");
     has(&read("atom.xml"), "/blog/first-post/", "feed");
 }
+
+/// A section whose front matter says `generate_feeds = true` (Zola's key) gets its own feed
+/// beside its list page, of its own pages only, linked from that list page's head; a section
+/// without it gets none, and the site's feed still holds every page. Under a subpath, so
+/// every link in the feed carries it. A static file in the way of the feed is an error.
+#[test]
+fn a_section_asking_for_a_feed_gets_one_of_its_own_pages_linked_from_its_list() {
+    let s = bare("title = \"Bench\"\nbase_url = \"https://example.org/sub/\"\nauthor = \"Ana\"\n");
+    s.write("content/_index.md", "+++\ntitle = \"Bench\"\n+++\nHi.\n");
+    s.write(
+        "content/posts/_index.md",
+        "+++\ntitle = \"Posts\"\npaginate_by = 2\ngenerate_feeds = true\n+++\n",
+    );
+    s.write("content/notes/_index.md", "+++\ntitle = \"Notes\"\n+++\n");
+    // Zola's older name for the key works too.
+    s.write(
+        "content/talks/_index.md",
+        "+++\ntitle = \"Talks\"\ngenerate_feed = true\n+++\n",
+    );
+    for i in 1..=3 {
+        s.write(
+            &format!("content/posts/p{i}.md"),
+            &format!("+++\ntitle = \"Post {i}\"\ndate = 2025-03-0{i}\n+++\nSee [note](@/notes/n1.md) {}.\n", words(12)),
+        );
+    }
+    s.write(
+        "content/posts/undated.md",
+        "+++\ntitle = \"Undated\"\n+++\nNo date, so in no feed.\n",
+    );
+    s.write(
+        "content/notes/n1.md",
+        "+++\ntitle = \"Note one\"\ndate = 2025-04-01\n+++\nA note.\n",
+    );
+    s.write(
+        "content/talks/t1.md",
+        "+++\ntitle = \"Talk one\"\ndate = 2025-02-01\n+++\nA talk.\n",
+    );
+    let out = s.folio(&["build"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        !err.contains("generate_feed"),
+        "a known key is no warning: {err}"
+    );
+
+    let feed = s.read("public/posts/atom.xml");
+    has(&feed, "<title>Posts · Bench</title>", "section feed title");
+    has(
+        &feed,
+        "<link rel=\"self\" type=\"application/atom+xml\" href=\"https://example.org/sub/posts/atom.xml\"/>",
+        "self link",
+    );
+    has(&feed, "<id>https://example.org/sub/posts/</id>", "feed id");
+    for i in 1..=3 {
+        has(
+            &feed,
+            &format!("https://example.org/sub/posts/p{i}/"),
+            "entry",
+        );
+    }
+    assert_eq!(feed.matches("<entry>").count(), 3, "{feed}");
+    assert!(
+        !feed.contains("/notes/n1/\"/>") && !feed.contains("Talk one"),
+        "{feed}"
+    );
+    // The body's link to the note is rewritten under the subpath.
+    has(&feed, "href=&quot;/sub/notes/n1/&quot;", "link in a body");
+    assert!(s.read("public/talks/atom.xml").contains("Talk one"));
+    assert!(!s.path("public/notes/atom.xml").exists());
+
+    let site_feed = s.read("public/atom.xml");
+    for title in ["Post 1", "Note one", "Talk one"] {
+        has(&site_feed, title, "site feed");
+    }
+    // Each list page of the section links its feed; another section's does not.
+    for list in ["public/posts/index.html", "public/posts/page/2/index.html"] {
+        has(
+            &s.read(list),
+            "https://example.org/sub/posts/atom.xml",
+            list,
+        );
+    }
+    assert!(!s.read("public/notes/index.html").contains("posts/atom.xml"));
+
+    // A file of the site's own at the feed's path: an error naming both, the site kept.
+    let before = s.snapshot();
+    s.write("static/posts/atom.xml", "<feed/>\n");
+    let clash = s.folio(&["build"]);
+    let err = stderr(&clash);
+    assert!(!clash.status.success(), "{err}");
+    assert!(err.contains("posts/atom.xml"), "{err}");
+    assert_eq!(before, s.snapshot(), "the last good site stays");
+}

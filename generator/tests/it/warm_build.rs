@@ -69,7 +69,7 @@ fn site() -> Site {
     let s = Site::new();
     s.write(
         "content/writing/_index.md",
-        "+++\ntitle = \"Writing\"\nsort_by = \"date\"\npaginate_by = 2\n+++\n",
+        "+++\ntitle = \"Writing\"\nsort_by = \"date\"\npaginate_by = 2\ngenerate_feeds = true\n+++\n",
     );
     for i in 1..=5 {
         s.write(
@@ -141,6 +141,8 @@ fn a_warm_build_equals_the_cold_one_and_links_what_did_not_change() {
     assert!(
         !String::from_utf8_lossy(&after["writing/w3/index.html"]).contains("The rest of essay 3")
     );
+    // The section's own feed follows the edit too.
+    assert!(String::from_utf8_lossy(&after["writing/atom.xml"]).contains("A rewritten rest"));
     assert_nothing_left(&site);
 }
 
