@@ -49,7 +49,7 @@
 mod part;
 mod text;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -144,8 +144,9 @@ struct Groups {
 struct Group {
     /// Term → [(id, weight)], ids ascending.
     terms: BTreeMap<Box<str>, Vec<(u32, u8)>>,
-    /// Each term's `"term":[…]` member, in the order of `terms`.
-    members: Vec<String>,
+    /// Each term's `"term":[…]` member, in the order of `terms` (shared with the next
+    /// build's group while the term's postings stay the same).
+    members: Vec<Arc<str>>,
 }
 
 /// One shard file: where its range of terms starts, the digest of its JSON, its compressed
@@ -432,7 +433,7 @@ fn regroup(prev: Option<&Groups>, ids: Key, parts: Vec<Arc<DocPart>>, blobs: &Di
                 .into_par_iter()
                 .map(|(p, terms)| {
                     let terms = terms.into_iter().map(|(t, v)| (Box::from(t), v)).collect();
-                    (Box::from(p), Arc::new(group(terms)))
+                    (Box::from(p), Arc::new(group(terms, None)))
                 })
                 .collect();
             groups.into_iter().collect()
@@ -488,7 +489,16 @@ fn regroup_edited(prev: &Groups, parts: &[Arc<DocPart>]) -> BTreeMap<Box<str>, A
                 }
             }
             terms.retain(|_, v| !v.is_empty());
-            let g = (!terms.is_empty()).then(|| Arc::new(group(terms)));
+            // Only the terms the changed pages had or have can have other postings: every
+            // other member of the previous group is the same JSON.
+            let edited: HashSet<&str> = changed
+                .iter()
+                .flat_map(|&i| prev.parts[i].terms().chain(parts[i].terms()))
+                .map(|(t, _)| t)
+                .filter(|t| under(t))
+                .collect();
+            let old = prev.by_prefix.get(&p).map(|g| (&**g, &edited));
+            let g = (!terms.is_empty()).then(|| Arc::new(group(terms, old)));
             (p, g)
         })
         .collect();
@@ -506,9 +516,28 @@ fn regroup_edited(prev: &Groups, parts: &[Arc<DocPart>]) -> BTreeMap<Box<str>, A
     by_prefix
 }
 
-/// One prefix's group: its terms' postings and their JSON members.
-fn group(terms: BTreeMap<Box<str>, Vec<(u32, u8)>>) -> Group {
-    let members = terms.iter().map(|(t, v)| encode_postings(t, v)).collect();
+/// One prefix's group: its terms' postings and their JSON members. With `prev` (the same
+/// prefix's group in the previous build, and the terms whose postings may have changed), a
+/// term's member is taken from it unless the term is among those: a one-page edit encodes
+/// the few terms it touched, not every term sharing their first two letters.
+fn group(terms: BTreeMap<Box<str>, Postings>, prev: Option<(&Group, &HashSet<&str>)>) -> Group {
+    let edited = prev.map(|(_, e)| e);
+    let mut old = prev
+        .into_iter()
+        .flat_map(|(g, _)| g.terms.keys().zip(&g.members))
+        .peekable();
+    let members = terms
+        .iter()
+        .map(|(t, v)| {
+            while old.next_if(|(o, _)| ***o < **t).is_some() {}
+            match old.peek() {
+                Some((o, m)) if ***o == **t && edited.is_some_and(|e| !e.contains(&**t)) => {
+                    Arc::clone(m)
+                }
+                _ => Arc::from(encode_postings(t, v)),
+            }
+        })
+        .collect();
     Group { terms, members }
 }
 
@@ -618,7 +647,6 @@ fn short(key: &Key) -> String {
 
 /// `"term":[delta,weight,…]` (a JSON object member); `docs` in ascending id order.
 fn encode_postings(term: &str, docs: &[(u32, u8)]) -> String {
-    use std::fmt::Write as _;
     let mut s = serde_json::to_string(term).unwrap_or_default();
     s.reserve(docs.len() * 5 + 3);
     s.push_str(":[");
@@ -627,11 +655,29 @@ fn encode_postings(term: &str, docs: &[(u32, u8)]) -> String {
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "{},{w}", id - last);
+        push_number(&mut s, id - last);
+        s.push(',');
+        push_number(&mut s, u32::from(w));
         last = id;
     }
     s.push(']');
     s
+}
+
+/// `n` in decimal, appended: the postings are most of the index's text, and `write!` spent
+/// more on formatting machinery than on digits.
+fn push_number(s: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// One shard's JSON: `{` the members `}`.
@@ -657,6 +703,19 @@ fn hex(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use std::io::Read as _;
+
+    #[test]
+    fn numbers_are_written_as_format_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 4_095, 65_536, 999_999_999, u32::MAX] {
+            let mut s = String::from("x");
+            super::push_number(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+        assert_eq!(
+            super::encode_postings("é\"", &[(3, 1), (10, 255), (10_000, 7)]),
+            "\"é\\\"\":[3,1,7,255,9990,7]"
+        );
+    }
 
     use super::*;
 

@@ -486,6 +486,37 @@ fn at_thousands_of_pages_a_serve_edit_changes_few_files_and_equals_a_full_build(
     );
     let idx = Index::open(&site);
     assert_eq!(idx.paths("brandnewword"), ["/s4/p1000/"]);
+
+    // A second edit trades the page's heading word for another page's: two words other
+    // pages share now list one page more or one fewer, beside terms of theirs that did not
+    // change. Still what a full build gives.
+    let heading = |t: &str| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("## "))
+            .unwrap()
+            .to_string()
+    };
+    let (own, other) = (
+        heading(&site.read(page)),
+        heading(&site.read("content/s3/p999.md")),
+    );
+    let text = site
+        .read(page)
+        .replace(&format!("## {own}"), &format!("## {other}"));
+    site.write(page, &text);
+    live.rebuild(&[site.path(page)])
+        .unwrap_or_else(|d| panic!("{d}"));
+    let again = served(&live);
+    site.build_ok();
+    assert!(
+        again == crate::common::snapshot(&site.path("public/search")),
+        "after a second edit, serve's index differs from a full build"
+    );
+    let idx = Index::open(&site);
+    assert!(
+        idx.paths(&other).contains(&"/s4/p1000/".to_string()),
+        "{other}"
+    );
 }
 
 /// A site of `pages` notes of generated prose (a shared vocabulary, one unique word each),
