@@ -527,15 +527,22 @@ fn a_section_asking_for_a_feed_gets_one_of_its_own_pages_linked_from_its_list() 
     for title in ["Post 1", "Note one", "Talk one"] {
         has(&site_feed, title, "site feed");
     }
-    // Each list page of the section links its feed; another section's does not.
-    for list in ["public/posts/index.html", "public/posts/page/2/index.html"] {
+    // Each list page of the section and each of its pages link its feed; another section's
+    // do not.
+    for html in [
+        "public/posts/index.html",
+        "public/posts/page/2/index.html",
+        "public/posts/p1/index.html",
+    ] {
         has(
-            &s.read(list),
+            &s.read(html),
             "https://example.org/sub/posts/atom.xml",
-            list,
+            html,
         );
     }
-    assert!(!s.read("public/notes/index.html").contains("posts/atom.xml"));
+    for html in ["public/notes/index.html", "public/notes/n1/index.html"] {
+        assert!(!s.read(html).contains("posts/atom.xml"), "{html}");
+    }
 
     // A file of the site's own at the feed's path: an error naming both, the site kept.
     let before = s.snapshot();
