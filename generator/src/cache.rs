@@ -16,14 +16,23 @@ use crate::spill::{Span, Spill};
 /// Where every cache warning points: the folder, since the files in it are folio's own.
 const CACHE_SHOWN: &str = ".folio/cache";
 
+/// The warning that `what` (`the page cache`, `a resized image`) could not be saved under
+/// `.folio/cache`: a build is complete without it. Every cache says it this way, the shape
+/// [`fold_save_warnings`] reads back.
+pub(crate) fn save_warning(what: &str, e: impl std::fmt::Display) -> Diagnostic {
+    Diagnostic::warning(CACHE_SHOWN, None, format!("{SAVE_PREFIX}{what}: {e}"))
+}
+
+/// How a [`save_warning`] begins.
+const SAVE_PREFIX: &str = "cannot save ";
+
 /// Every warning that something could not be saved under `.folio/cache`, folded into one.
 /// They share a cause (the folder cannot be written, the disk is full) and change nothing
 /// in the output: the next build redoes the work. One line per cache and per resized image
 /// would bury the build's other messages.
 pub(crate) fn fold_save_warnings(diags: Diagnostics) -> Diagnostics {
-    const PREFIX: &str = "cannot save ";
     let is_save = |d: &Diagnostic| {
-        !d.is_error() && d.path == Path::new(CACHE_SHOWN) && d.message.starts_with(PREFIX)
+        !d.is_error() && d.path == Path::new(CACHE_SHOWN) && d.message.starts_with(SAVE_PREFIX)
     };
     if diags.iter().filter(|d| is_save(d)).count() < 2 {
         return diags;
@@ -37,7 +46,7 @@ pub(crate) fn fold_save_warnings(diags: Diagnostics) -> Diagnostics {
             folded.push(d);
             continue;
         }
-        let rest = &d.message[PREFIX.len()..];
+        let rest = &d.message[SAVE_PREFIX.len()..];
         let (what, detail) = rest.split_once(": ").unwrap_or((rest, ""));
         if what == "a resized image" {
             images += 1;
@@ -67,7 +76,7 @@ pub(crate) fn fold_save_warnings(diags: Diagnostics) -> Diagnostics {
         [] => String::new(),
     };
     let message = format!(
-        "{PREFIX}{list}: {cause}; the build is complete, and the next one will redo this work"
+        "{SAVE_PREFIX}{list}: {cause}; the build is complete, and the next one will redo this work"
     );
     folded.insert(
         at.unwrap_or(0),

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::assets::{Assets, Payload, StaticFile};
 use folio_content::content::Content;
-use folio_content::diagnostics::{display_path, Diagnostic, Diagnostics};
+use folio_content::diagnostics::{display_path, Diagnostics};
 
 mod encode;
 pub(crate) mod markup;
@@ -223,11 +223,7 @@ impl Images {
             );
         }
         for p in std::mem::take(&mut *self.cache_problems.lock().expect("images lock")) {
-            diags.push(Diagnostic::warning(
-                ".folio/cache",
-                None,
-                format!("cannot save a resized image: {p}"),
-            ));
+            diags.push(crate::cache::save_warning("a resized image", p));
         }
     }
 

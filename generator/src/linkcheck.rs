@@ -133,11 +133,7 @@ pub fn check(root: &Path, links: &[ExternalLink], opts: &CheckOptions) -> Diagno
         let saved = std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(&path, serde_json::to_vec(&cache).unwrap_or_default()));
         if let Err(e) = saved {
-            diags.push(Diagnostic::warning(
-                ".folio/cache",
-                None,
-                format!("cannot save the link cache: {e}"),
-            ));
+            diags.push(crate::cache::save_warning("the link cache", e));
         }
     }
     for l in links {

@@ -487,11 +487,8 @@ impl Build<'_> {
         // A kept highlighter counts across builds: save it once, after its first build.
         if self.highlighting && self.fresh_highlighter {
             if let Err(e) = self.highlighter.save(&cache_path(root)) {
-                self.diags.push(Diagnostic::warning(
-                    ".folio/cache",
-                    None,
-                    format!("cannot save the highlight cache: {e}"),
-                ));
+                self.diags
+                    .push(crate::cache::save_warning("the highlight cache", e));
             }
         }
         self.clock.mark("finish");

@@ -113,11 +113,7 @@ impl MarkdownCache {
     /// warning (the next build renders again).
     pub(super) fn save(&self, root: &Path, diags: &mut folio_content::diagnostics::Diagnostics) {
         if let Err(e) = self.cache.save(&Self::path(root)) {
-            diags.push(Diagnostic::warning(
-                ".folio/cache",
-                None,
-                format!("cannot save the markdown cache: {e}"),
-            ));
+            diags.push(crate::cache::save_warning("the markdown cache", e));
         }
     }
 

@@ -208,11 +208,7 @@ impl TemplateReuse for PageCache {
             return;
         }
         if let Err(e) = self.cache.save() {
-            diags.push(Diagnostic::warning(
-                ".folio/cache",
-                None,
-                format!("cannot save the page cache: {e}"),
-            ));
+            diags.push(crate::cache::save_warning("the page cache", e));
         }
     }
 }
