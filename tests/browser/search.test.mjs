@@ -150,6 +150,21 @@ describe("full-text search", () => {
     // Escape closes, and focus goes back to the page.
     await page.keyboard.press("Escape");
     await dialog.waitFor({ state: "hidden", timeout: PATIENCE });
+    // Escape then `/` in the same instant, before the browser has moved focus off the closed
+    // dialog's field: the `/` still opens it (it once went nowhere, and CI caught it).
+    const quick = await page.evaluate(() => {
+      const d = document.querySelector("dialog.search-dialog");
+      const q = document.getElementById("search-q");
+      d.showModal();
+      q.focus();
+      q.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true, cancelable: true }));
+      const closed = !d.open;
+      q.dispatchEvent(new KeyboardEvent("keydown", { key: "/", bubbles: true, cancelable: true }));
+      return { closed, open: d.open, focused: document.activeElement?.id };
+    });
+    assert.deepEqual(quick, { closed: true, open: true, focused: "search-q" });
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden", timeout: PATIENCE });
     // `/` opens it again (the script is loaded now), the query kept; Enter on a result follows it.
     await page.locator("body").press("/");
     await dialog.waitFor({ state: "visible", timeout: PATIENCE });

@@ -42,16 +42,24 @@
     input.select();
     button.setAttribute("aria-expanded", "true");
   }
-  dialog.addEventListener("close", function () {
-    button.setAttribute("aria-expanded", "false");
-    // Focus back on the button that opens it, at once: left to the browser, a field of the closed
-    // dialog can keep focus until the next style pass, and a `/` typed then would go nowhere.
+  // Focus back on the button that opens it, at once. Left to the browser (or to the "close"
+  // event, which is queued), a field of the closed dialog can keep focus for a moment, and a `/`
+  // typed then would go nowhere.
+  function refocus() {
     if (!document.activeElement || document.activeElement === document.body || dialog.contains(document.activeElement)) {
       button.focus();
     }
+  }
+  function shut() {
+    dialog.close();
+    refocus();
+  }
+  dialog.addEventListener("close", function () {
+    button.setAttribute("aria-expanded", "false");
+    refocus();
   });
-  close.addEventListener("click", function () { dialog.close(); });
-  dialog.addEventListener("click", function (e) { if (e.target === dialog) dialog.close(); });
+  close.addEventListener("click", shut);
+  dialog.addEventListener("click", function (e) { if (e.target === dialog) shut(); });
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     var first = list.querySelector("a");
@@ -61,7 +69,8 @@
   document.addEventListener("keydown", function (e) {
     if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey || dialog.open) return;
     var t = e.target;
-    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    // A field of the closed dialog is not the visitor typing somewhere else: it only still had focus.
+    if (t && !dialog.contains(t) && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
     e.preventDefault();
     open();
   });
@@ -71,7 +80,7 @@
     if (e.key === "Escape") {
       // Closes at once, even from the search field (whose own Escape would only clear it).
       e.preventDefault();
-      dialog.close();
+      shut();
       return;
     }
     if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
