@@ -256,7 +256,7 @@ pub struct Memo {
     summaries: HashMap<String, Arc<SummaryEntry>>,
     /// The templates as loaded (before the site functions were registered on them), reused
     /// while every template's text is unchanged.
-    templates: Option<Templates>,
+    templates: Option<Arc<Templates>>,
     /// The code stylesheet, reused while both theme names are the same.
     syntax_css: Option<SyntaxCss>,
     /// Rendered templates by output path (only kept when reusing by fingerprint).
@@ -375,7 +375,11 @@ fn run(
         unloadable,
     } = b.load();
     let generated = b.generate(&content, &mut assets);
-    let bodies = b.markdown(&content, &generated.images, templates.as_ref());
+    let bodies = b.markdown(
+        &content,
+        &generated.images,
+        templates.as_ref().map(|t| &t.working),
+    );
     generated.images.add_to(&mut assets, &mut b.diags);
     b.check_links(&content, &bodies, &unloadable);
     let checked = b.check(&content, &bodies, &assets, templates)?;
@@ -445,7 +449,7 @@ fn run(
         highlighter: Some(b.highlighter.clone()),
         markdown: bodies.memo(&content),
         parse,
-        templates: Some(checked.pristine),
+        templates: checked.pristine,
         summaries,
         syntax_css: generated.syntax_css,
         jobs: rendered.records.into_iter().collect(),

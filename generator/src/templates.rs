@@ -3,10 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tera::ast::Node;
 use tera::{Context, Tera};
 
+use crate::site::fields::FieldReads;
 use crate::theme::Theme;
 use folio_content::diagnostics::{display_path, line_col, Diagnostic, Diagnostics};
 
@@ -19,20 +21,24 @@ pub(crate) struct Templates {
     /// Per template: a digest of every template it can reach (itself, its parents, what it
     /// includes and imports, transitively), for incremental builds.
     closures: HashMap<String, [u8; 32]>,
+    /// Per template: what rendering it may read of the pages it shows, worked out on first
+    /// use and shared by every copy of these templates (a `folio serve` rebuild with the same
+    /// templates scans none of them again).
+    field_reads: Arc<Mutex<HashMap<String, Arc<FieldReads>>>>,
 }
 
 impl Templates {
     /// Loads the theme's templates, then the site's `templates/` over them. Syntax errors of
-    /// every template are pushed to `diags`; `None` if any template failed. Returns a copy of
-    /// `prev` instead of parsing again when every template's name, file and text are the same
-    /// as `prev`'s (`folio serve` rebuilds after each edit; parsing every template is then
-    /// most of what loading them costs).
+    /// every template are pushed to `diags`; `None` if any template failed. Returns `prev`
+    /// itself (shared, not copied) instead of parsing again when every template's name, file
+    /// and text are the same as `prev`'s (`folio serve` rebuilds after each edit; parsing every
+    /// template is then most of what loading them costs).
     pub(crate) fn load(
         root: &Path,
         theme: &Theme,
         diags: &mut Diagnostics,
-        prev: Option<&Templates>,
-    ) -> Option<Templates> {
+        prev: Option<&Arc<Templates>>,
+    ) -> Option<Arc<Templates>> {
         let mut sources: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
         match theme.files(root, "templates/") {
             Ok(files) => {
@@ -87,7 +93,7 @@ impl Templates {
                     .iter()
                     .all(|(n, src)| p.sources.get(n).is_some_and(|old| old == src))
             {
-                return Some(p.clone());
+                return Some(Arc::clone(p));
             }
         }
         // Parse each template alone first, so every syntax error is reported, not only the first.
@@ -137,13 +143,14 @@ impl Templates {
             tera,
             sources: sources.into_iter().collect(),
             closures: HashMap::new(),
+            field_reads: Arc::default(),
         };
         t.closures = t
             .sources
             .keys()
             .map(|n| (n.clone(), t.digest_of(&t.dependencies(n))))
             .collect();
-        Some(t)
+        Some(Arc::new(t))
     }
 
     /// The templates `name` directly names: its parent (`extends`), what it `include`s
@@ -213,14 +220,26 @@ impl Templates {
         }
     }
 
-    /// The sources of every template rendering `name` may use (see
-    /// [`Templates::dependencies`]), for what it may read of the pages it shows
-    /// (`site::fields`).
-    pub(crate) fn closure_sources(&self, name: &str) -> Vec<&str> {
-        self.dependencies(name)
-            .iter()
-            .filter_map(|n| self.sources.get(n).map(|(_, text)| text.as_str()))
-            .collect()
+    /// What rendering `name` may read of the pages it shows (`site::fields`), from the
+    /// sources of every template it may use (see [`Templates::dependencies`]).
+    pub(crate) fn closure_reads(&self, name: &str) -> Arc<FieldReads> {
+        let cached = self
+            .field_reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned();
+        cached.unwrap_or_else(|| {
+            let reads =
+                Arc::new(FieldReads::of(self.dependencies(name).iter().filter_map(
+                    |n| self.sources.get(n).map(|(_, text)| text.as_str()),
+                )));
+            self.field_reads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.to_string(), reads.clone());
+            reads
+        })
     }
 
     /// A hash of every template's name and source: part of the page cache key.
@@ -438,7 +457,8 @@ mod tests {
             &Theme::Dir(dir.path().join("themes/t")),
             &mut d,
             None,
-        );
+        )
+        .map(Arc::unwrap_or_clone);
         (dir, t, d)
     }
 

@@ -293,6 +293,17 @@ pub fn slugify(s: &str) -> String {
 /// `C` → `c`, `C++` → `cpp`, `C#` → `csharp`, `F#` → `fsharp`, `.NET` → `dotnet`,
 /// `Node.js` → `node-js`.
 pub fn tag_slug(tag: &str) -> String {
+    // Most tags are a slug already (`rust`, `web-assembly`): every build slugs every page's
+    // tags, so those skip the spelling out and the transliteration, which give them back
+    // unchanged.
+    if is_plain_slug(tag) {
+        return tag.to_string();
+    }
+    spelt_tag_slug(tag)
+}
+
+/// [`tag_slug`] the long way, for any tag.
+fn spelt_tag_slug(tag: &str) -> String {
     let chars: Vec<char> = tag.chars().collect();
     let mut spelt = String::with_capacity(tag.len() + 8);
     for (i, &c) in chars.iter().enumerate() {
@@ -314,6 +325,17 @@ pub fn tag_slug(tag: &str) -> String {
         }
     }
     slugify(&spelt)
+}
+
+/// Whether `s` is its own slug: lowercase ASCII words of letters and digits joined by single
+/// dashes.
+fn is_plain_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('-').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// Whether `s` may be a page slug (and so a counter key and a demo id).
@@ -1215,6 +1237,20 @@ mod tests {
         assert!(!is_valid_slug("MiniRT"));
         assert!(!is_valid_slug("-x"));
         assert!(!is_valid_slug("a/b"));
+    }
+
+    #[test]
+    fn a_tag_that_is_a_slug_already_is_its_own_slug_and_no_other_is() {
+        // The fast path must agree with the long way on every tag it takes.
+        for tag in ["rust", "web-assembly", "x86-64", "c99", "a-b-c", "2d"] {
+            assert!(is_plain_slug(tag), "{tag}");
+            assert_eq!(spelt_tag_slug(tag), tag);
+        }
+        for tag in [
+            "", "-a", "a-", "a--b", "Rust", "c++", "c#", ".net", "node.js", "a_b", "a b", "café",
+        ] {
+            assert!(!is_plain_slug(tag), "{tag}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use folio_edge::config::MANIFEST_FILE;
 
@@ -14,6 +15,7 @@ use folio_content::diagnostics::{Diagnostic, Diagnostics};
 use folio_content::frontmatter::find_key_in_file;
 
 use super::bodies::Bodies;
+use super::load::LoadedTemplates;
 use super::Build;
 
 /// What the checks leave for rendering.
@@ -24,8 +26,8 @@ pub(super) struct Checked {
     pub(super) planned: usize,
     /// The templates, to register this build's site functions on.
     pub(super) templates: Templates,
-    /// The templates as loaded, for the next build.
-    pub(super) pristine: Templates,
+    /// The templates as loaded, for the next build (`folio serve` only).
+    pub(super) pristine: Option<Arc<Templates>>,
 }
 
 impl Build<'_> {
@@ -36,16 +38,19 @@ impl Build<'_> {
         content: &Content,
         bodies: &Bodies,
         assets: &Assets,
-        templates: Option<Templates>,
+        templates: Option<LoadedTemplates>,
     ) -> Result<Checked, Diagnostics> {
         let tags = render::collect_tags(content, &mut self.diags);
         let outputs = plan_outputs(content, &tags, assets, &mut self.diags);
         let planned = outputs.len();
         self.check_urls(content, bodies, &outputs);
-        let Some(templates) = templates else {
+        let Some(LoadedTemplates {
+            working: templates,
+            pristine,
+        }) = templates
+        else {
             return Err(std::mem::take(&mut self.diags));
         };
-        let pristine = templates.clone();
         self.clock.mark("checks");
         check_template_names(content, &tags, &templates, &mut self.diags);
         if self.diags.has_errors() {

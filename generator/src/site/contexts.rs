@@ -44,6 +44,8 @@ pub(super) struct SummaryEntry {
     pub(super) value: Value,
     /// `value`'s digest, made the first time a fingerprint needs it.
     digest: OnceLock<Value>,
+    /// See [`SummaryEntry::neighbour_digest`].
+    neighbour: OnceLock<Key>,
     /// Digests of what of `value` some templates may read (see [`FieldReads`]), by the
     /// key of their reads.
     listed: Mutex<Vec<(Key, Value)>>,
@@ -68,6 +70,7 @@ impl SummaryEntry {
             cover_fields,
             value,
             digest: OnceLock::new(),
+            neighbour: OnceLock::new(),
             listed: Mutex::new(Vec::new()),
         }
     }
@@ -88,6 +91,20 @@ impl SummaryEntry {
             && self.has_demo == p.demo.is_some()
             && self.base == cfg.permalink("")
             && self.cover_fields == *cover_fields
+    }
+
+    /// What a page's fingerprint takes of this page when it is its neighbour (its title and
+    /// path: see `jobs::page_context`), hashed once.
+    pub(super) fn neighbour_digest(&self) -> &Key {
+        self.neighbour.get_or_init(|| {
+            let mut h = blake3::Hasher::new();
+            for field in ["title", "path"] {
+                let json = serde_json::to_string(&self.value[field]).unwrap_or_default();
+                h.update(&(json.len() as u64).to_le_bytes());
+                h.update(json.as_bytes());
+            }
+            *h.finalize().as_bytes()
+        })
     }
 
     /// The summary's stand-in in fingerprints: its digest, as a JSON string.

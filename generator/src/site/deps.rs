@@ -36,6 +36,11 @@ pub(crate) struct Read {
 
 type Calls = BTreeMap<(&'static str, String), Key>;
 
+/// What each call replayed in one build returned now, by function and arguments: every page
+/// of a section asks the same, and the lookup is most of a replay, hence a hash cheaper than
+/// the default one (the keys are the site's own calls, not a visitor's input).
+pub(crate) type ReplayMemo<'r> = rustc_hash::FxHashMap<(&'static str, &'r str), Key>;
+
 thread_local! {
     static RECORDER: RefCell<Option<Calls>> = const { RefCell::new(None) };
 }
@@ -137,12 +142,8 @@ impl Functions {
 
     /// Whether calling the function of `read` now returns what it returned then. `memo`
     /// caches results within one build (many pages make the same calls).
-    pub(crate) fn still_valid(
-        &self,
-        read: &Read,
-        memo: &mut HashMap<(&'static str, String), Key>,
-    ) -> bool {
-        let key = (read.function, read.args.clone());
+    pub(crate) fn still_valid<'r>(&self, read: &'r Read, memo: &mut ReplayMemo<'r>) -> bool {
+        let key = (read.function, read.args.as_str());
         if let Some(d) = memo.get(&key) {
             return *d == read.digest;
         }
@@ -178,10 +179,10 @@ mod tests {
         let (out, reads) = recording(|| tera.render("t", &ctx).unwrap());
         assert_eq!(out, "111");
         assert_eq!(reads.len(), 2, "{reads:?}");
-        let mut memo = HashMap::new();
+        let mut memo = ReplayMemo::default();
         assert!(reads.iter().all(|r| fns.still_valid(r, &mut memo)));
         *value.lock().unwrap() = 2;
-        let mut memo = HashMap::new();
+        let mut memo = ReplayMemo::default();
         assert!(!fns.still_valid(&reads[0], &mut memo));
         let (_, none) = recording(|| ());
         assert!(none.is_empty());
@@ -205,8 +206,8 @@ mod tests {
         let (out, reads) = recording(|| tera.render("t", &tera::Context::new()).unwrap());
         assert_eq!(out, "3");
         assert_eq!(reads.len(), 1);
-        assert!(fns.still_valid(&reads[0], &mut HashMap::new()));
+        assert!(fns.still_valid(&reads[0], &mut ReplayMemo::default()));
         items.lock().unwrap().push(4);
-        assert!(!fns.still_valid(&reads[0], &mut HashMap::new()));
+        assert!(!fns.still_valid(&reads[0], &mut ReplayMemo::default()));
     }
 }

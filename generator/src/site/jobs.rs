@@ -222,15 +222,41 @@ pub(super) fn neighbours<'a>(
     i: usize,
     summaries: &'a [Value],
 ) -> (Option<&'a Value>, Option<&'a Value>) {
-    let Some(s) = content.sections.get(&content.pages[i].section) else {
+    let pos = content
+        .sections
+        .get(&content.pages[i].section)
+        .and_then(|s| s.pages.iter().position(|&x| x == i));
+    let (lower, higher) = neighbour_indices(content, i, pos);
+    (lower.map(|p| &summaries[p]), higher.map(|p| &summaries[p]))
+}
+
+/// The indices of page `i`'s neighbours in its section, (lower, higher), given its place in
+/// the section's list (see [`section_positions`]).
+pub(super) fn neighbour_indices(
+    content: &Content,
+    i: usize,
+    pos: Option<usize>,
+) -> (Option<usize>, Option<usize>) {
+    let (Some(s), Some(pos)) = (content.sections.get(&content.pages[i].section), pos) else {
         return (None, None);
     };
-    let Some(pos) = s.pages.iter().position(|&x| x == i) else {
-        return (None, None);
-    };
-    let higher = pos.checked_sub(1).map(|p| &summaries[s.pages[p]]);
-    let lower = s.pages.get(pos + 1).map(|&p| &summaries[p]);
+    let higher = pos.checked_sub(1).map(|p| s.pages[p]);
+    let lower = s.pages.get(pos + 1).copied();
     (lower, higher)
+}
+
+/// Each page's place in its own section's list, found once for every page (looking each up
+/// in its section's list would cost a pass over the section per page).
+pub(super) fn section_positions(content: &Content) -> Vec<Option<usize>> {
+    let mut at = vec![None; content.pages.len()];
+    for s in content.sections.values() {
+        for (pos, &i) in s.pages.iter().enumerate() {
+            if content.pages[i].section == s.key && at[i].is_none() {
+                at[i] = Some(pos);
+            }
+        }
+    }
+    at
 }
 
 /// What the render phase leaves.

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::assets::{Assets, Payload};
@@ -100,11 +101,20 @@ pub(super) struct Loaded {
     pub(super) parse: content::ParseCache,
     pub(super) data: DataFiles,
     /// `None` when a template failed to load (or the theme is missing).
-    pub(super) templates: Option<Templates>,
+    pub(super) templates: Option<LoadedTemplates>,
     pub(super) assets: Assets,
     /// Content files that failed to load: links to them are not reported as broken on top
     /// of the file's own error (the cause would drown among its consequences).
     pub(super) unloadable: HashSet<PathBuf>,
+}
+
+/// The templates a build renders with, and the same as loaded for the next build.
+pub(super) struct LoadedTemplates {
+    /// This build's own copy, to register its site functions on.
+    pub(super) working: Templates,
+    /// The templates as loaded, shared with the memo (`folio serve` only: a one-off build
+    /// keeps none, and so copies nothing).
+    pub(super) pristine: Option<Arc<Templates>>,
 }
 
 /// The code stylesheet for a pair of theme names (kept in the memo: making it loads every
@@ -176,7 +186,22 @@ impl Build<'_> {
                                             t,
                                             &mut d,
                                             prev.templates.as_ref(),
-                                        );
+                                        )
+                                        .map(|t| {
+                                            // Copied here, beside the content's loading, not
+                                            // later on the build's critical path.
+                                            if keeps_memo {
+                                                LoadedTemplates {
+                                                    working: Templates::clone(&t),
+                                                    pristine: Some(t),
+                                                }
+                                            } else {
+                                                LoadedTemplates {
+                                                    working: Arc::unwrap_or_clone(t),
+                                                    pristine: None,
+                                                }
+                                            }
+                                        });
                                         (tpl, d)
                                     },
                                     || {

@@ -32,7 +32,9 @@ use super::checks::page_template;
 use super::contexts::{ContextValues, RenderInputs};
 use super::deps;
 use super::fields::{self, FieldReads};
-use super::jobs::{job_output, job_template, list_context, neighbours, Job};
+use super::jobs::{
+    job_output, job_template, list_context, neighbour_indices, section_positions, Job,
+};
 use super::page_store::PageStore;
 use super::{Memo, Mode};
 
@@ -247,7 +249,7 @@ impl TemplateReuse for Fingerprints {
     /// A record may be reused when its fingerprint is the same and every site function the
     /// render called returns the same now (as far as its template may read).
     fn replay(&mut self, prev: &Memo, functions: &deps::Functions) {
-        let mut replayed: HashMap<Option<Key>, HashMap<_, _>> = HashMap::new();
+        let mut replayed: HashMap<Option<Key>, deps::ReplayMemo<'_>> = HashMap::new();
         self.reused = self
             .fingerprints
             .iter()
@@ -315,7 +317,7 @@ fn job_fingerprints(
             let name = job_template(job, inputs);
             by_template
                 .entry(name)
-                .or_insert_with(|| Arc::new(FieldReads::of(t.closure_sources(name))))
+                .or_insert_with(|| t.closure_reads(name))
                 .clone()
         })
         .collect();
@@ -345,6 +347,8 @@ struct StandIns {
     lists: HashMap<Option<Key>, ContextValues>,
     /// Per section, its summary's digest (for pages' fingerprints).
     section_summaries: HashMap<String, Value>,
+    /// Each page's place in its section (see `jobs::section_positions`).
+    positions: Vec<Option<usize>>,
 }
 
 impl StandIns {
@@ -385,6 +389,7 @@ impl StandIns {
             values: made(None),
             lists,
             section_summaries,
+            positions: section_positions(inputs.content),
         }
     }
 }
@@ -450,7 +455,17 @@ fn page_fingerprint(
         h.update(bytes);
     }
     fn value(h: &mut blake3::Hasher, v: &Value) {
-        field(h, serde_json::to_string(v).unwrap_or_default().as_bytes());
+        // Most are stand-ins, digests as strings: hashed as they are, not written as JSON.
+        match v {
+            Value::String(s) => {
+                h.update(&[0]);
+                field(h, s.as_bytes());
+            }
+            v => {
+                h.update(&[1]);
+                field(h, serde_json::to_string(v).unwrap_or_default().as_bytes());
+            }
+        }
     }
     let content = inputs.content;
     let p = &content.pages[i];
@@ -495,13 +510,12 @@ fn page_fingerprint(
         field(&mut h, out.as_bytes());
     }
     // page_full takes the title and path of each neighbour.
-    let (lower, higher) = neighbours(content, i, &inputs.values.summaries);
+    let (lower, higher) = neighbour_indices(content, i, stand_ins.positions[i]);
     for n in [lower, higher] {
         match n {
-            Some(v) => {
+            Some(n) => {
                 h.update(&[1]);
-                value(&mut h, &v["title"]);
-                value(&mut h, &v["path"]);
+                h.update(inputs.summaries[n].neighbour_digest());
             }
             None => {
                 h.update(&[0]);

@@ -120,13 +120,21 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    fn of(site: &LiveSite) -> Snapshot {
-        Snapshot::of_files(site.files().clone())
+    fn of(site: &LiveSite, prev: Option<&Snapshot>) -> Snapshot {
+        Snapshot::of_files(site.files().clone(), prev)
     }
 
-    fn of_files(files: BTreeMap<String, Arc<[u8]>>) -> Snapshot {
-        let manifest = files
-            .get(MANIFEST_FILE)
+    /// The snapshot of `files`, with the manifest of `prev` when it is made of the same bytes
+    /// (most edits leave it as it was; parsing it again would be on every edit's way).
+    fn of_files(files: BTreeMap<String, Arc<[u8]>>, prev: Option<&Snapshot>) -> Snapshot {
+        let bytes = files.get(MANIFEST_FILE);
+        if let Some(prev) = prev {
+            if prev.files.get(MANIFEST_FILE) == bytes {
+                let manifest = prev.manifest.clone();
+                return Snapshot { files, manifest };
+            }
+        }
+        let manifest = bytes
             .and_then(|b| std::str::from_utf8(b).ok())
             .and_then(|s| match EdgeManifest::parse(s) {
                 Ok(m) => Some(Arc::new(m)),
@@ -176,12 +184,14 @@ impl Shared {
     }
 
     fn publish(&self, site: &LiveSite) {
-        *self.snapshot.write().expect("snapshot lock") = Some(Arc::new(Snapshot::of(site)));
+        let next = Snapshot::of(site, self.snapshot().as_deref());
+        *self.snapshot.write().expect("snapshot lock") = Some(Arc::new(next));
     }
 
     /// Serves `files` (a site whose pages are ready while its build goes on).
     fn publish_files(&self, files: BTreeMap<String, Arc<[u8]>>) {
-        *self.snapshot.write().expect("snapshot lock") = Some(Arc::new(Snapshot::of_files(files)));
+        let next = Snapshot::of_files(files, self.snapshot().as_deref());
+        *self.snapshot.write().expect("snapshot lock") = Some(Arc::new(next));
     }
 }
 
