@@ -47,8 +47,9 @@ impl SourceFile {
 pub struct Page {
     /// The markdown file.
     pub file: SourceFile,
-    /// Its front matter.
-    pub meta: PageMeta,
+    /// Its front matter, shared with the parse cache (`folio serve` loads an unchanged file's
+    /// page again after every edit without copying it).
+    pub meta: Arc<PageMeta>,
     /// Last URL segment; also the page's id for the view counter and its demo.
     pub slug: String,
     /// Site path, e.g. `/projects/minirt/`.
@@ -504,7 +505,7 @@ struct CachedHeader {
 
 #[derive(Clone)]
 enum Header {
-    Page(Box<PageMeta>, Vec<FmError>),
+    Page(Arc<PageMeta>, Vec<FmError>),
     Section(SectionMeta, Vec<FmError>),
 }
 
@@ -516,7 +517,7 @@ fn parse_header(text: &str, section: bool) -> Result<(usize, Header), FmError> {
         Header::Section(p.meta, p.warnings)
     } else {
         let p = frontmatter::parse_page(text, &split)?;
-        Header::Page(Box::new(p.meta), p.warnings)
+        Header::Page(Arc::new(p.meta), p.warnings)
     };
     Ok((split.body_offset, header))
 }
@@ -933,17 +934,11 @@ fn read_parsed(
             Ok(Loaded::Section(Some(Box::new(s)), warnings))
         }
         (Kind::Page { section, bundle }, Header::Page(meta, warnings)) => {
-            let parsed = frontmatter::Parsed {
-                meta: *meta,
-                warnings,
-            };
             let mut diags = Diagnostics::new();
-            let warnings: Vec<Diagnostic> = parsed
-                .warnings
+            let warnings: Vec<Diagnostic> = warnings
                 .into_iter()
                 .map(|(p, m)| Diagnostic::warning(&shown, p, m))
                 .collect();
-            let meta = parsed.meta;
             if meta.fm.draft && !opts.drafts {
                 return Ok(Loaded::Page(None, warnings));
             }
