@@ -223,23 +223,14 @@ impl Templates {
     /// What rendering `name` may read of the pages it shows (`site::fields`), from the
     /// sources of every template it may use (see [`Templates::dependencies`]).
     pub(crate) fn closure_reads(&self, name: &str) -> Arc<FieldReads> {
-        let cached = self
-            .field_reads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned();
-        cached.unwrap_or_else(|| {
-            let reads =
+        let mut kept = self.field_reads.lock().unwrap_or_else(|e| e.into_inner());
+        kept.entry(name.to_string())
+            .or_insert_with(|| {
                 Arc::new(FieldReads::of(self.dependencies(name).iter().filter_map(
                     |n| self.sources.get(n).map(|(_, text)| text.as_str()),
-                )));
-            self.field_reads
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(name.to_string(), reads.clone());
-            reads
-        })
+                )))
+            })
+            .clone()
     }
 
     /// A hash of every template's name and source: part of the page cache key.

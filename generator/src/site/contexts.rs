@@ -21,7 +21,7 @@ use super::bodies::{Bodies, MdEntry};
 use super::deps;
 use super::fields::FieldReads;
 use super::load::Generated;
-use super::reuse::digest_value;
+use super::reuse::{digest_value, field};
 use super::Build;
 
 /// A page's summary (its value in lists, see [`render::page_summary`]) with its cover fields,
@@ -98,10 +98,9 @@ impl SummaryEntry {
     pub(super) fn neighbour_digest(&self) -> &Key {
         self.neighbour.get_or_init(|| {
             let mut h = blake3::Hasher::new();
-            for field in ["title", "path"] {
-                let json = serde_json::to_string(&self.value[field]).unwrap_or_default();
-                h.update(&(json.len() as u64).to_le_bytes());
-                h.update(json.as_bytes());
+            for name in ["title", "path"] {
+                let json = serde_json::to_string(&self.value[name]).unwrap_or_default();
+                field(&mut h, json.as_bytes());
             }
             *h.finalize().as_bytes()
         })

@@ -117,6 +117,25 @@ pub(super) struct LoadedTemplates {
     pub(super) pristine: Option<Arc<Templates>>,
 }
 
+impl LoadedTemplates {
+    /// This build's copy of `loaded`, made here in the loading phase (beside the content's
+    /// loading, not later on the build's critical path), and `loaded` itself when the next
+    /// build will reuse it (`keep`).
+    fn new(loaded: Arc<Templates>, keep: bool) -> LoadedTemplates {
+        if keep {
+            LoadedTemplates {
+                working: Templates::clone(&loaded),
+                pristine: Some(loaded),
+            }
+        } else {
+            LoadedTemplates {
+                working: Arc::unwrap_or_clone(loaded),
+                pristine: None,
+            }
+        }
+    }
+}
+
 /// The code stylesheet for a pair of theme names (kept in the memo: making it loads every
 /// syntect theme).
 pub(super) struct SyntaxCss {
@@ -187,21 +206,7 @@ impl Build<'_> {
                                             &mut d,
                                             prev.templates.as_ref(),
                                         )
-                                        .map(|t| {
-                                            // Copied here, beside the content's loading, not
-                                            // later on the build's critical path.
-                                            if keeps_memo {
-                                                LoadedTemplates {
-                                                    working: Templates::clone(&t),
-                                                    pristine: Some(t),
-                                                }
-                                            } else {
-                                                LoadedTemplates {
-                                                    working: Arc::unwrap_or_clone(t),
-                                                    pristine: None,
-                                                }
-                                            }
-                                        });
+                                        .map(|t| LoadedTemplates::new(t, keeps_memo));
                                         (tpl, d)
                                     },
                                     || {

@@ -450,10 +450,6 @@ fn page_fingerprint(
     stand_ins: &StandIns,
     i: usize,
 ) -> Key {
-    fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
-        h.update(&(bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    }
     fn value(h: &mut blake3::Hasher, v: &Value) {
         // Most are stand-ins, digests as strings: hashed as they are, not written as JSON.
         match v {
@@ -525,6 +521,13 @@ fn page_fingerprint(
     field(&mut h, p.path.as_bytes());
     field(&mut h, inputs.cfg.permalink(&p.path).as_bytes());
     *h.finalize().as_bytes()
+}
+
+/// Hashes `bytes` as one field of a fingerprint: its length first, so that no two sequences
+/// of fields hash alike.
+pub(super) fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
 }
 
 /// A JSON value standing for `v` in fingerprints: its digest, as hex.
