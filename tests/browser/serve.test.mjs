@@ -89,7 +89,11 @@ async function visitor(name, sink = { violations, errors }) {
   context.on("page", (page) => {
     page.on("pageerror", (e) => sink.errors.push(`${name} pageerror: ${e.message}`));
     page.on("console", (m) => {
-      if (m.type() === "error") sink.errors.push(`${name} console: ${m.text()} (${page.url()})`);
+      // The resource the message is about (a failed load names it there), and the page.
+      if (m.type() === "error") {
+        const about = m.location()?.url;
+        sink.errors.push(`${name} console: ${m.text()} (${about ? `${about} on ` : ""}${page.url()})`);
+      }
     });
   });
   return context;
@@ -421,6 +425,10 @@ describe("folio serve when the site does not build, and across a restart", () =>
       // site may have changed while the server was down).
       const port = new URL(srv.url).port;
       const token = await mark(page);
+      // The page still fetches what it loads after `load` (its favicon, the counter): Ctrl-C
+      // in the middle of one resets it, as any server's would. What is tested is the restart,
+      // so stop once the tab is idle; a load that fails while serve is down still fails this.
+      await page.waitForLoadState("networkidle", { timeout: PATIENCE });
       await stopServe(srv);
       const edited = `Edited while the server was down ${Date.now()}`;
       writeFileSync(about, good.replace(/\n\+\+\+\n/, `\n+++\n\n${edited}\n`));
