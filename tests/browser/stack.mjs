@@ -89,7 +89,9 @@ export async function newVisitor(browser, ua, options = {}) {
 function trackErrors(page, errors) {
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
   page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+    // A failed load's message names its resource only in its location: keep it, so a
+    // failure says which request it was.
+    if (m.type() === "error") errors.push(`console: ${m.text()}${m.location()?.url ? ` (${m.location().url})` : ""}`);
   });
 }
 
