@@ -64,8 +64,10 @@ test("a socket cut mid-session: the page resumes the same shell and shows what i
   await page.locator("[data-terminal] .xterm-helper-textarea").focus();
   await page.keyboard.type("export RESUME_MARK=fig-$((6*7)); echo set-$((2+2))\n");
   await waitForLine(page, /^set-4\s*$/, "the variable set");
-  await page.keyboard.type("sleep 2; echo away-$((20+22))\n");
-  await page.waitForTimeout(300);
+  // The whole line must reach the shell before the cut (each key is a frame of its own):
+  // `go-2` printed says it has, and `away-42` comes 2 s later, while the network is down.
+  await page.keyboard.type("echo go-$((1+1)); sleep 2; echo away-$((20+22))\n");
+  await waitForLine(page, /^go-2\s*$/, "the line reached the shell");
 
   // The network goes away for 5 s: every connection is destroyed, new ones refused.
   proxy.cut(5000);

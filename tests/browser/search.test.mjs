@@ -121,7 +121,13 @@ describe("full-text search", () => {
     await page.keyboard.type(word);
     const hit = page.locator(`.search-results a[href="${target}"]`);
     await hit.waitFor({ timeout: PATIENCE });
-    const marks = await hit.locator(".search-hit-excerpt mark").allTextContents();
+    // Search runs as the visitor types (debounced) and matches prefixes: on a slow machine a
+    // prefix's results may show the page first, marked with the prefix. Wait for the word's.
+    let marks = [];
+    for (const until = Date.now() + PATIENCE; Date.now() < until; await page.waitForTimeout(50)) {
+      marks = await hit.locator(".search-hit-excerpt mark").allTextContents();
+      if (marks.length > 0 && marks.every((m) => m.toLowerCase() === word)) break;
+    }
     assert.ok(marks.length > 0 && marks.every((m) => m.toLowerCase() === word), `excerpt marks ${word}: ${marks}`);
     const section = await hit.locator(".search-hit-section").textContent();
     const sectionTitle = split(readFileSync(path.join(ROOT, "content/projects/_index.md"), "utf8")).front

@@ -122,6 +122,24 @@ async function openLive(context, p) {
   return page;
 }
 
+/**
+ * Resolves when the next reload socket `page` opens (its next document's) has said hello:
+ * from then on that socket hears every rebuild. Call it before what makes the tab reload.
+ */
+function nextHello(page) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no hello on the reloaded tab's socket")), PATIENCE);
+    const onSocket = (ws) => {
+      if (!ws.url().endsWith("/__folio/ws")) return;
+      page.off("websocket", onSocket);
+      ws.on("framereceived", (f) => {
+        if (String(f.payload).includes('"hello"')) { clearTimeout(timer); resolve(); }
+      });
+    };
+    page.on("websocket", onSocket);
+  });
+}
+
 /** Resolves on the next message the tab's reload socket receives that mentions `text`. */
 function frameMentioning(page, text) {
   return page.__folioWs.waitForEvent("framereceived",
@@ -175,9 +193,12 @@ describe("folio serve in the browser", () => {
     const text = `Edited while serving ${Date.now()}`;
     await mark(page);
     const reloaded = page.waitForEvent("load", { timeout: PATIENCE });
+    const listening = nextHello(page);
     write("content/about.md", before.replace(/\n\+\+\+\n/, `\n+++\n\n${text}\n`));
     await reloaded;
     await page.locator("main").getByText(text).waitFor({ timeout: PATIENCE });
+    // The reloaded document's socket hears the next rebuild only once it has said hello.
+    await listening;
     assert.equal(await markOf(page), null, "the tab reloaded (a fresh document)");
     // Another page's edit leaves this tab alone.
     const token = await mark(page);
@@ -280,7 +301,8 @@ describe("folio serve in the browser", () => {
     let previous = first;
     // Twice: the second swap renames the sheet the first one linked.
     for (const px of [13, 14]) {
-      const heard = frameMentioning(page, '"reload"');
+      // This edit's message names the sheet (a late one of an earlier rebuild does not).
+      const heard = frameMentioning(page, "css/site.");
       write(css, `${original}\nbody { outline-offset: ${px}px; }\n`);
       const msg = JSON.parse(String((await heard).payload));
       assert.equal(msg.css_only, true, "the rebuild says only CSS changed");

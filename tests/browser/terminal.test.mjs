@@ -276,11 +276,14 @@ describe("the live terminal", () => {
     // One ends; the refused one gets its turn once the Worker has returned the lease.
     await a.page.locator("[data-terminal-stop]").click();
     await waitState(a.page, ["exited"]);
+    // Each try is a start the per-address rate limit counts: back off (0.25 s, 0.5 s, 1 s, …)
+    // rather than spend them all while the lease is on its way back.
     let outcome;
-    for (let i = 0; i < 20; i++) {
+    for (let wait = 250; wait <= 16_000; wait *= 2) {
       await c.section.locator("[data-terminal-again]").click();
       outcome = await waitState(c.page, ["running", "refused", "lost"]);
       if (outcome === "running") break;
+      await c.page.waitForTimeout(wait);
     }
     assert.equal(outcome, "running");
     await waitForLine(c.page, /tinylisp: try/, "motd after the retry");
