@@ -168,9 +168,12 @@ test("a folio new site with a [demo] runs its terminal with no node_modules anyw
     `${await page.evaluate(() => document.querySelector("[data-terminal-status]")?.textContent)}\n`
     + `--- folio serve:\n${serve.log.join("")}`);
   await page.locator("[data-terminal] .xterm-helper-textarea").focus();
-  // The prompt may take a moment more; typed input waits in the PTY.
-  await page.keyboard.type("echo new-site-$((6*7))\n");
+  // Type at the prompt, as a visitor does. Typed sooner, the line waits in the PTY and is
+  // echoed before the shell starts: /bin/sh's `$ ` then lands before the output, on its line.
   try {
+    await whileServing(page.waitForFunction(() => [...document.querySelectorAll("[data-terminal] .xterm-rows > div")]
+      .some((r) => r.textContent.replace(/\u00a0/g, " ").trim() === "$"), null, { timeout: PATIENCE }));
+    await page.keyboard.type("echo new-site-$((6*7))\n");
     // Checked on every animation frame (xterm renders output as DOM rows); the cap only bounds it.
     await whileServing(page.waitForFunction(() => [...document.querySelectorAll("[data-terminal] .xterm-rows > div")]
       .some((r) => /^new-site-42\s*$/.test(r.textContent.replace(/\u00a0/g, " ").trim())), null,
@@ -178,7 +181,7 @@ test("a folio new site with a [demo] runs its terminal with no node_modules anyw
   } catch (e) {
     await page.screenshot({ path: path.join(ARTIFACTS, "new-site-terminal.png") });
     const rows = await page.$$eval("[data-terminal] .xterm-rows > div", (rs) => rs.map((r) => r.textContent));
-    throw new Error(`no output line new-site-42 (${e.message}):\n${rows.join("\n")}\n--- folio serve:\n${serve.log.join("")}`);
+    throw new Error(`no prompt, or no output line new-site-42 (${e.message}):\n${rows.join("\n")}\n--- folio serve:\n${serve.log.join("")}`);
   }
   assert.deepEqual(violations, []);
   await context.close();
