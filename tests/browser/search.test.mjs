@@ -178,6 +178,8 @@ describe("full-text search", () => {
     assert.ok(index >= 0);
     for (let i = 0; i <= index; i++) await page.keyboard.press("ArrowDown");
     await Promise.all([page.waitForURL((u) => u.pathname === target, { timeout: PATIENCE }), page.keyboard.press("Enter")]);
+    // The page followed to is checked whole, with what it fetches after `load`.
+    await page.waitForLoadState("networkidle", { timeout: PATIENCE });
 
     const searchFiles = fetched.filter((p) => p.includes("/search/"));
     assert.ok(searchFiles.includes("/search/index.json"));

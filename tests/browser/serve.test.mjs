@@ -391,6 +391,9 @@ describe("folio serve in the browser", () => {
       }
       assert.equal(got["cache-control"], "no-cache", p);
     }
+    // What the pages fetch after `load` (the counter, the terminal's status, the favicon) is
+    // checked too: wait until it is done.
+    await page.waitForLoadState("networkidle", { timeout: PATIENCE });
     assert.deepEqual(violations, [], "no CSP violation");
     assert.deepEqual(errors, [], "no console error");
 
