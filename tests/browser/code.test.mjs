@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ARTIFACTS, ROOT, launchBrowser, startServe } from "./stack.mjs";
+import { ARTIFACTS, ROOT, consoleError, launchBrowser, startServe } from "./stack.mjs";
 
 const AXE = path.join(ROOT, "node_modules/axe-core/axe.min.js");
 /** A guard against hanging, not a speed requirement. */
@@ -93,9 +93,7 @@ async function open(colorScheme = "light") {
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
   const page = await context.newPage();
   const problems = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") problems.push(`console: ${m.text()}${m.location()?.url ? ` (${m.location().url})` : ""}`);
-  });
+  page.on("console", (m) => { if (m.type() === "error") problems.push(consoleError(m)); });
   page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
   await page.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (e) => console.error(`CSP ${e.violatedDirective} ${e.blockedURI}`));

@@ -15,7 +15,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ARTIFACTS, ROOT, launchBrowser, startServe } from "./stack.mjs";
+import { ARTIFACTS, ROOT, consoleError, launchBrowser, startServe } from "./stack.mjs";
 
 const FOLIO = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug/folio");
 const AXE = path.join(ROOT, "node_modules/axe-core/axe.min.js");
@@ -89,11 +89,7 @@ async function visitor(name, sink = { violations, errors }) {
   context.on("page", (page) => {
     page.on("pageerror", (e) => sink.errors.push(`${name} pageerror: ${e.message}`));
     page.on("console", (m) => {
-      // The resource the message is about (a failed load names it there), and the page.
-      if (m.type() === "error") {
-        const about = m.location()?.url;
-        sink.errors.push(`${name} console: ${m.text()} (${about ? `${about} on ` : ""}${page.url()})`);
-      }
+      if (m.type() === "error") sink.errors.push(`${name} ${consoleError(m)} on ${page.url()}`);
     });
   });
   return context;
@@ -102,33 +98,23 @@ async function visitor(name, sink = { violations, errors }) {
 /** Opens `p` and waits until its reload socket is connected (it then hears every rebuild). */
 async function openLive(context, p) {
   const page = await context.newPage();
-  // The tab's current reload socket (a reload opens a new one). The frame listener is attached
-  // in the same event as the socket, so a hello that arrives at once is not missed.
-  let helloHeard;
-  const hello = new Promise((resolve) => { helloHeard = resolve; });
-  page.on("websocket", (ws) => {
-    if (!ws.url().endsWith("/__folio/ws")) return;
-    page.__folioWs = ws;
-    ws.on("framereceived", (f) => { if (String(f.payload).includes('"hello"')) helloHeard(); });
-  });
+  // The tab's current reload socket (a reload opens a new one).
+  page.on("websocket", (ws) => { if (ws.url().endsWith("/__folio/ws")) page.__folioWs = ws; });
+  const hello = nextHello(page);
   await page.goto(url(p));
-  let timer;
-  await Promise.race([
-    hello,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no hello on the reload socket of ${p}`)), PATIENCE);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  await hello;
   return page;
 }
 
 /**
  * Resolves when the next reload socket `page` opens (its next document's) has said hello:
- * from then on that socket hears every rebuild. Call it before what makes the tab reload.
+ * from then on that socket hears every rebuild. Call it before what opens the socket. The
+ * frame listener is attached in the same event as the socket, so a hello that arrives at
+ * once is not missed.
  */
 function nextHello(page) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("no hello on the reloaded tab's socket")), PATIENCE);
+    const timer = setTimeout(() => reject(new Error("no hello on the tab's reload socket")), PATIENCE);
     const onSocket = (ws) => {
       if (!ws.url().endsWith("/__folio/ws")) return;
       page.off("websocket", onSocket);

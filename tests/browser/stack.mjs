@@ -89,10 +89,17 @@ export async function newVisitor(browser, ua, options = {}) {
 function trackErrors(page, errors) {
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
   page.on("console", (m) => {
-    // A failed load's message names its resource only in its location: keep it, so a
-    // failure says which request it was.
-    if (m.type() === "error") errors.push(`console: ${m.text()}${m.location()?.url ? ` (${m.location().url})` : ""}`);
+    if (m.type() === "error") errors.push(consoleError(m));
   });
+}
+
+/**
+ * A console message as a test reports it. A failed load's message names its resource only in
+ * its location: kept, so a failure says which request it was.
+ */
+export function consoleError(m) {
+  const at = m.location()?.url;
+  return `console: ${m.text()}${at ? ` (${at})` : ""}`;
 }
 
 /** CSP violations seen by the page so far. */

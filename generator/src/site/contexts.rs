@@ -197,6 +197,9 @@ pub(super) struct RenderInputs<'a> {
     pub(super) values: ContextValues,
     /// Per page index, `page.demo.recording` (the poster and the cast's URL).
     pub(super) recordings: crate::recordings::RecordingValues,
+    /// Each page's place in its own section's list, for its neighbours (rendering and
+    /// fingerprints both need them; see `jobs::section_positions`).
+    pub(super) positions: Vec<Option<usize>>,
 }
 
 impl RenderInputs<'_> {
@@ -278,6 +281,7 @@ impl<'a> Build<'a> {
             tags_ctx,
             values,
             recordings: generated.recordings.clone(),
+            positions: super::jobs::section_positions(content),
         };
         (inputs, functions)
     }

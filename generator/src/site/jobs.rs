@@ -122,7 +122,7 @@ fn page_context<'a>(i: usize, inputs: &'a RenderInputs<'_>) -> Result<JobContext
     })?;
     let mut ctx = Context::new();
     ctx.insert("config", &values.config);
-    let (lower, higher) = neighbours(content, i, &values.summaries);
+    let (lower, higher) = neighbours(inputs, i);
     let mut page = render::page_full(
         values.summaries[i].clone(),
         p,
@@ -217,17 +217,13 @@ pub(super) fn list_context<'a>(
 }
 
 /// The summaries of page `i`'s neighbours in its section: (lower, higher).
-pub(super) fn neighbours<'a>(
-    content: &Content,
+fn neighbours<'a>(
+    inputs: &'a RenderInputs<'_>,
     i: usize,
-    summaries: &'a [Value],
 ) -> (Option<&'a Value>, Option<&'a Value>) {
-    let pos = content
-        .sections
-        .get(&content.pages[i].section)
-        .and_then(|s| s.pages.iter().position(|&x| x == i));
-    let (lower, higher) = neighbour_indices(content, i, pos);
-    (lower.map(|p| &summaries[p]), higher.map(|p| &summaries[p]))
+    let (lower, higher) = neighbour_indices(inputs.content, i, inputs.positions[i]);
+    let summary = |n: usize| &inputs.values.summaries[n];
+    (lower.map(summary), higher.map(summary))
 }
 
 /// The indices of page `i`'s neighbours in its section, (lower, higher), given its place in

@@ -32,9 +32,7 @@ use super::checks::page_template;
 use super::contexts::{ContextValues, RenderInputs};
 use super::deps;
 use super::fields::{self, FieldReads};
-use super::jobs::{
-    job_output, job_template, list_context, neighbour_indices, section_positions, Job,
-};
+use super::jobs::{job_output, job_template, list_context, neighbour_indices, Job};
 use super::page_store::PageStore;
 use super::{Memo, Mode};
 
@@ -347,8 +345,6 @@ struct StandIns {
     lists: HashMap<Option<Key>, ContextValues>,
     /// Per section, its summary's digest (for pages' fingerprints).
     section_summaries: HashMap<String, Value>,
-    /// Each page's place in its section (see `jobs::section_positions`).
-    positions: Vec<Option<usize>>,
 }
 
 impl StandIns {
@@ -389,7 +385,6 @@ impl StandIns {
             values: made(None),
             lists,
             section_summaries,
-            positions: section_positions(inputs.content),
         }
     }
 }
@@ -506,7 +501,7 @@ fn page_fingerprint(
         field(&mut h, out.as_bytes());
     }
     // page_full takes the title and path of each neighbour.
-    let (lower, higher) = neighbour_indices(content, i, stand_ins.positions[i]);
+    let (lower, higher) = neighbour_indices(content, i, inputs.positions[i]);
     for n in [lower, higher] {
         match n {
             Some(n) => {

@@ -120,10 +120,6 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    fn of(site: &LiveSite, prev: Option<&Snapshot>) -> Snapshot {
-        Snapshot::of_files(site.files().clone(), prev)
-    }
-
     /// The snapshot of `files`, with the manifest of `prev` when it is made of the same bytes
     /// (most edits leave it as it was; parsing it again would be on every edit's way).
     fn of_files(files: BTreeMap<String, Arc<[u8]>>, prev: Option<&Snapshot>) -> Snapshot {
@@ -184,8 +180,7 @@ impl Shared {
     }
 
     fn publish(&self, site: &LiveSite) {
-        let next = Snapshot::of(site, self.snapshot().as_deref());
-        *self.snapshot.write().expect("snapshot lock") = Some(Arc::new(next));
+        self.publish_files(site.files().clone());
     }
 
     /// Serves `files` (a site whose pages are ready while its build goes on).
